@@ -1,0 +1,354 @@
+//! Op families: prepare (plan time) and eval (run time) for every supported ONNX op.
+//!
+//! As in TFLM, each op is split in two:
+//! - **prepare** reads attributes (with the spec's defaults), checks input arity, dtypes and
+//!   shapes, infers output shapes, asks for kernel scratch, counts MACs, and returns an
+//!   [`Op`] holding everything eval needs. All validation — and so every error a bad model
+//!   can cause — happens here, naming the node.
+//! - **eval** only computes. It takes [`Io`] (borrowed input views, output views and scratch
+//!   in the arena) and cannot fail.
+//!
+//! The importer is a table ([`REGISTRY`]) of op names and short prepare functions, like
+//! tract's `register_all_ops`. Composite ops are lowered to primitive kernels in prepare.
+//! One file per op family; an op family's kernels (portable reference and fast paths) live
+//! beside it.
+
+use crate::error::{Error, Name, Result};
+use crate::onnx::{AttrKind, Attribute, Node};
+use crate::tensor::{DType, Shape, TensorMut, TensorRef};
+
+pub mod binary;
+mod identity;
+
+/// Most inputs one node may have (Concat fan-in).
+pub const MAX_INPUTS: usize = 32;
+/// Most outputs one node may have (Split fan-out).
+pub const MAX_OUTPUTS: usize = 16;
+
+/// A prepared op: the kernel to run and its resolved parameters.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum Op {
+    /// Output 0 is input 0 reinterpreted (Identity, Reshape, Flatten, Squeeze, ...):
+    /// no kernel runs, the output aliases the input's bytes.
+    View,
+    /// The outputs were computed at plan time ([`Prep::const_output`]).
+    Const,
+    /// Add, Sub, Mul, Div, Pow with broadcasting.
+    Binary(binary::Binary),
+}
+
+/// What is known about a tensor at plan time.
+#[derive(Clone, Copy, Debug)]
+pub struct Fact<'a> {
+    /// Element type.
+    pub dtype: DType,
+    /// Shape.
+    pub shape: Shape,
+    /// The data, when it is a constant (initializer, folded).
+    pub value: Option<&'a [u8]>,
+}
+
+impl<'a> Fact<'a> {
+    /// The constant value as a tensor view.
+    pub fn tensor(&self) -> Option<TensorRef<'a>> {
+        self.value.map(|bytes| TensorRef {
+            dtype: self.dtype,
+            shape: self.shape,
+            bytes,
+        })
+    }
+}
+
+/// Plan-time context handed to an op's prepare function.
+pub struct Prep<'p, 'a> {
+    pub(crate) node: Node<'a>,
+    pub(crate) inputs: &'p [Option<Fact<'a>>],
+    pub(crate) outputs: heapless::Vec<Fact<'a>, MAX_OUTPUTS>,
+    pub(crate) n_outputs: usize,
+    pub(crate) scratch: usize,
+    pub(crate) macs: u64,
+    pub(crate) bump: &'p mut crate::arena::Bump<'a>,
+    pub(crate) opset: i64,
+}
+
+impl<'p, 'a> Prep<'p, 'a> {
+    /// The node being prepared.
+    pub fn node(&self) -> Node<'a> {
+        self.node
+    }
+
+    /// The model's default-domain opset version.
+    pub fn opset(&self) -> i64 {
+        self.opset
+    }
+
+    /// A [`Error::BadNode`] naming this node.
+    pub fn err(&self, reason: &'static str) -> Error {
+        Error::BadNode {
+            node: Name::new(self.node.display_name()),
+            op: Name::new(self.node.op_type()),
+            reason,
+        }
+    }
+
+    /// A [`Error::BadAttribute`] naming this node and `attr`.
+    pub fn attr_err(&self, attr: &str, reason: &'static str) -> Error {
+        Error::BadAttribute {
+            node: Name::new(self.node.display_name()),
+            attr: Name::new(attr),
+            reason,
+        }
+    }
+
+    /// Number of input slots (omitted optional inputs included).
+    pub fn n_inputs(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// Number of outputs the node declares.
+    pub fn n_outputs(&self) -> usize {
+        self.n_outputs
+    }
+
+    /// Input `i`, which must be present.
+    pub fn input(&self, i: usize) -> Result<Fact<'a>> {
+        self.opt_input(i)
+            .ok_or_else(|| self.err("a required input is missing"))
+    }
+
+    /// Input `i` if present.
+    pub fn opt_input(&self, i: usize) -> Option<Fact<'a>> {
+        self.inputs.get(i).copied().flatten()
+    }
+
+    /// Input `i`, which must be a constant known at plan time (shapes, axes, ...).
+    pub fn const_input(&self, i: usize) -> Result<TensorRef<'a>> {
+        self.input(i)?
+            .tensor()
+            .ok_or_else(|| self.err("this input must be a constant (initializer or foldable)"))
+    }
+
+    /// Input `i`, which must be present with dtype `dtype`.
+    pub fn input_of(&self, i: usize, dtype: DType) -> Result<Fact<'a>> {
+        let f = self.input(i)?;
+        if f.dtype != dtype {
+            return Err(self.err(match dtype {
+                DType::F32 => "expects float32 input",
+                DType::I64 => "expects int64 input",
+                _ => "unsupported input data type",
+            }));
+        }
+        Ok(f)
+    }
+
+    /// Checks the input count is within `min..=max`.
+    pub fn arity(&self, min: usize, max: usize) -> Result<()> {
+        let present = (0..self.inputs.len())
+            .rev()
+            .find(|&i| self.inputs[i].is_some())
+            .map_or(0, |i| i + 1);
+        if present < min || present > max {
+            return Err(self.err("wrong number of inputs"));
+        }
+        Ok(())
+    }
+
+    /// Attribute `name`, if present.
+    pub fn attr(&self, name: &str) -> Option<Attribute<'a>> {
+        self.node.attr(name)
+    }
+
+    /// Integer attribute with a default.
+    pub fn attr_int(&self, name: &str, default: i64) -> Result<i64> {
+        match self.attr(name) {
+            None => Ok(default),
+            Some(a) if a.kind() == AttrKind::Int => {
+                a.int().ok_or_else(|| self.attr_err(name, "missing value"))
+            }
+            Some(_) => Err(self.attr_err(name, "expected an integer")),
+        }
+    }
+
+    /// Float attribute with a default.
+    pub fn attr_float(&self, name: &str, default: f32) -> Result<f32> {
+        match self.attr(name) {
+            None => Ok(default),
+            Some(a) if a.kind() == AttrKind::Float => a
+                .float()
+                .ok_or_else(|| self.attr_err(name, "missing value")),
+            Some(_) => Err(self.attr_err(name, "expected a float")),
+        }
+    }
+
+    /// String attribute with a default.
+    pub fn attr_str(&self, name: &str, default: &'a str) -> Result<&'a str> {
+        match self.attr(name) {
+            None => Ok(default),
+            Some(a) if a.kind() == AttrKind::String => a
+                .string()
+                .and_then(|b| core::str::from_utf8(b).ok())
+                .ok_or_else(|| self.attr_err(name, "not UTF-8")),
+            Some(_) => Err(self.attr_err(name, "expected a string")),
+        }
+    }
+
+    /// Integer-list attribute copied into a fixed array (`None` when absent).
+    pub fn attr_ints<const N: usize>(&self, name: &str) -> Result<Option<heapless::Vec<i64, N>>> {
+        match self.attr(name) {
+            None => Ok(None),
+            Some(a) if a.kind() == AttrKind::Ints => {
+                let mut v = heapless::Vec::new();
+                for x in a.ints() {
+                    v.push(x)
+                        .map_err(|_| self.attr_err(name, "too many values"))?;
+                }
+                Ok(Some(v))
+            }
+            Some(_) => Err(self.attr_err(name, "expected a list of integers")),
+        }
+    }
+
+    /// Declares output `i`.
+    pub fn output(&mut self, i: usize, dtype: DType, shape: Shape) -> Result<()> {
+        self.set_output(
+            i,
+            Fact {
+                dtype,
+                shape,
+                value: None,
+            },
+        )
+    }
+
+    fn set_output(&mut self, i: usize, fact: Fact<'a>) -> Result<()> {
+        if i >= self.n_outputs {
+            return Err(self.err("too few outputs declared"));
+        }
+        while self.outputs.len() <= i {
+            self.outputs
+                .push(Fact {
+                    dtype: DType::F32,
+                    shape: Shape::SCALAR,
+                    value: None,
+                })
+                .map_err(|_| Error::Capacity {
+                    what: "node outputs",
+                    limit: MAX_OUTPUTS,
+                })?;
+        }
+        self.outputs[i] = fact;
+        Ok(())
+    }
+
+    /// Declares output `i` as a constant computed now by `fill`, which gets the zeroed
+    /// little-endian bytes (`shape.volume() * dtype.size()` long). The op then returns
+    /// [`Op::Const`].
+    pub fn const_output(
+        &mut self,
+        i: usize,
+        dtype: DType,
+        shape: Shape,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<()> {
+        let bytes: &'a mut [u8] = self.bump.bytes(shape.volume() * dtype.size())?;
+        bytes.fill(0);
+        fill(bytes);
+        let value: &'a [u8] = bytes;
+        self.set_output(
+            i,
+            Fact {
+                dtype,
+                shape,
+                value: Some(value),
+            },
+        )
+    }
+
+    /// Declares output `i` as a constant aliasing existing plan-time bytes.
+    pub fn const_output_from(
+        &mut self,
+        i: usize,
+        dtype: DType,
+        shape: Shape,
+        bytes: &'a [u8],
+    ) -> Result<()> {
+        self.set_output(
+            i,
+            Fact {
+                dtype,
+                shape,
+                value: Some(bytes),
+            },
+        )
+    }
+
+    /// Asks for `bytes` of kernel scratch in the arena, alive during this node only.
+    pub fn scratch(&mut self, bytes: usize) {
+        self.scratch = self.scratch.max(bytes);
+    }
+
+    /// Records the multiply-accumulates one run of this node performs.
+    pub fn macs(&mut self, macs: u64) {
+        self.macs = macs;
+    }
+}
+
+/// Borrowed tensors of one node at run time.
+pub struct Io<'t> {
+    /// Inputs by slot; `None` for omitted optional inputs.
+    pub inputs: heapless::Vec<Option<TensorRef<'t>>, MAX_INPUTS>,
+    /// Outputs in order.
+    pub outputs: heapless::Vec<TensorMut<'t>, MAX_OUTPUTS>,
+    /// Scratch asked for in prepare (empty if none).
+    pub scratch: &'t mut [u8],
+}
+
+impl<'t> Io<'t> {
+    /// Input `i` (prepare checked it is present).
+    pub fn input(&self, i: usize) -> TensorRef<'t> {
+        self.inputs[i].unwrap_or(TensorRef {
+            dtype: DType::F32,
+            shape: Shape::SCALAR,
+            bytes: &[],
+        })
+    }
+}
+
+type PrepareFn = for<'p, 'a> fn(&mut Prep<'p, 'a>) -> Result<Op>;
+
+/// The ONNX ops this runtime runs, with their prepare functions.
+pub static REGISTRY: &[(&str, PrepareFn)] = &[
+    ("Identity", identity::view),
+    ("Dropout", identity::view),
+    ("Constant", identity::constant),
+    ("Add", binary::add),
+    ("Sub", binary::sub),
+    ("Mul", binary::mul),
+    ("Div", binary::div),
+    ("Pow", binary::pow),
+];
+
+/// The prepare function for an op of the default domain.
+pub fn lookup(domain: &str, op_type: &str) -> Option<PrepareFn> {
+    if !(domain.is_empty() || domain == "ai.onnx") {
+        return None;
+    }
+    REGISTRY
+        .iter()
+        .find(|(name, _)| *name == op_type)
+        .map(|(_, f)| *f)
+}
+
+/// Whether `op_type` in `domain` can run.
+pub fn is_supported(domain: &str, op_type: &str) -> bool {
+    lookup(domain, op_type).is_some()
+}
+
+/// Runs one prepared op.
+pub fn eval(op: &Op, io: &mut Io<'_>) {
+    match op {
+        Op::View | Op::Const => {}
+        Op::Binary(b) => binary::eval(b, io),
+    }
+}

@@ -1,0 +1,591 @@
+//! Planning: from a validated model and fixed input shapes to a runnable [`Session`].
+//!
+//! One pass over the graph in dependency order (file order when the file is sorted, as
+//! ONNX requires; otherwise nodes wait until their inputs exist):
+//! 1. every node is *prepared* (see [`crate::ops`]): attributes read, shapes inferred,
+//!    errors raised naming the node;
+//! 2. nodes whose inputs are all constants (shape arithmetic, `Shape`, `Gather` on shapes,
+//!    ...) are evaluated right away into the arena's persistent tail and vanish from the
+//!    run; view ops (Reshape, Flatten, ...) alias their input and vanish too;
+//! 3. every remaining output and scratch buffer gets a lifetime, and the
+//!    [memory planner](memory) places them in the arena's head.
+//!
+//! All plan data (tensor table, steps, buffers) is allocated from the arena's tail with
+//! [`Bump`], so planning allocates nothing either.
+
+pub mod memory;
+
+use crate::arena::{align_up, Bump};
+use crate::error::{Error, Name, Result};
+use crate::onnx::{Dim, Model, TensorData, TensorProto};
+use crate::ops::{self, Fact, Io, Op, Prep, MAX_INPUTS, MAX_OUTPUTS};
+use crate::session::{ArenaReport, Session};
+use crate::tensor::{DType, Shape, TensorMut, TensorRef};
+use memory::Buf;
+
+/// No tensor / no buffer.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// Nodes with all-constant inputs are folded at plan time when their outputs take at most
+/// this many bytes (or are integers: shape arithmetic). Larger results stay run-time steps
+/// so folding never trades flash for RAM.
+const FOLD_LIMIT: usize = 4096;
+
+/// Where a tensor's bytes are.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Storage<'a> {
+    /// Not defined yet (during planning).
+    Undefined,
+    /// Constant bytes: in the model, or folded into the arena's tail.
+    Const(&'a [u8]),
+    /// Planned arena buffer (index into the buffer table); views share their input's.
+    Buf(u32),
+}
+
+/// One named tensor of the graph.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TensorInfo<'a> {
+    pub name: &'a str,
+    pub dtype: DType,
+    pub shape: Shape,
+    pub storage: Storage<'a>,
+}
+
+impl TensorInfo<'_> {
+    const UNDEFINED: TensorInfo<'static> = TensorInfo {
+        name: "",
+        dtype: DType::F32,
+        shape: Shape::SCALAR,
+        storage: Storage::Undefined,
+    };
+
+    pub fn nbytes(&self) -> usize {
+        self.shape.volume() * self.dtype.size()
+    }
+}
+
+/// One kernel invocation.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Step {
+    pub op: Op,
+    /// Index of the node in the model.
+    pub node: u32,
+    /// Input tensor indices are `io[io_start..io_start + n_in]`, outputs follow.
+    pub io_start: u32,
+    pub n_in: u8,
+    pub n_out: u8,
+    /// Scratch buffer index, or NONE.
+    pub scratch: u32,
+    pub macs: u64,
+}
+
+impl Step {
+    const EMPTY: Step = Step {
+        op: Op::Const,
+        node: 0,
+        io_start: 0,
+        n_in: 0,
+        n_out: 0,
+        scratch: NONE,
+        macs: 0,
+    };
+}
+
+/// Loads an initializer or `Constant` value: in place when the file stores plain
+/// little-endian bytes, otherwise decoded into the arena's tail.
+pub(crate) fn load_tensor<'a>(
+    bump: &mut Bump<'a>,
+    t: TensorProto<'a>,
+) -> Result<(DType, Shape, &'a [u8])> {
+    let name = Name::new(t.name());
+    let dtype = t.dtype().ok_or(Error::Invalid {
+        what: "unsupported tensor data type",
+        name,
+    })?;
+    let shape = t.shape()?;
+    let bytes: &'a [u8] = match t.data() {
+        TensorData::Raw(b) => b,
+        TensorData::Decode => {
+            let out: &'a mut [u8] = bump.bytes(shape.volume() * dtype.size())?;
+            out.fill(0);
+            t.decode_into(out);
+            out
+        }
+    };
+    Ok((dtype, shape, bytes))
+}
+
+/// Mutable planning state.
+struct Planner<'a> {
+    tensors: &'a mut [TensorInfo<'a>],
+    n_tensors: usize,
+    bufs: &'a mut [Buf],
+    n_bufs: usize,
+}
+
+impl<'a> Planner<'a> {
+    fn find(&self, name: &str) -> Option<u32> {
+        self.tensors[..self.n_tensors]
+            .iter()
+            .rposition(|t| t.name == name)
+            .map(|i| i as u32)
+    }
+
+    fn define(
+        &mut self,
+        name: &'a str,
+        dtype: DType,
+        shape: Shape,
+        storage: Storage<'a>,
+    ) -> Result<u32> {
+        if !name.is_empty() && self.find(name).is_some() {
+            return Err(Error::Invalid {
+                what: "tensor defined twice",
+                name: Name::new(name),
+            });
+        }
+        let i = self.n_tensors;
+        let slot = self.tensors.get_mut(i).ok_or(Error::Invalid {
+            what: "too many tensors",
+            name: Name::new(name),
+        })?;
+        *slot = TensorInfo {
+            name,
+            dtype,
+            shape,
+            storage,
+        };
+        self.n_tensors += 1;
+        Ok(i as u32)
+    }
+
+    fn new_buf(&mut self, bytes: usize, first: u32) -> Result<u32> {
+        let i = self.n_bufs;
+        let slot = self.bufs.get_mut(i).ok_or(Error::Capacity {
+            what: "buffers",
+            limit: i,
+        })?;
+        *slot = Buf::new(align_up(bytes), first, first);
+        self.n_bufs += 1;
+        Ok(i as u32)
+    }
+
+    /// Marks tensor `t` as read at step time `time`.
+    fn use_at(&mut self, t: u32, time: u32) {
+        if let Storage::Buf(b) = self.tensors[t as usize].storage {
+            let buf = &mut self.bufs[b as usize];
+            buf.last = buf.last.max(time);
+        }
+    }
+}
+
+/// Plans `model` for the given input shapes inside `arena` (see [`Session::new`]).
+pub(crate) fn build<'a>(
+    model: &Model<'a>,
+    shapes: &[&[usize]],
+    arena: &'a mut [u8],
+) -> Result<Session<'a>> {
+    model.check_supported()?;
+    let n_nodes = model.node_count();
+    let n_inputs = model.inputs().count();
+    let n_outputs = model.outputs().count();
+    let (mut n_io, mut n_node_outputs) = (0usize, 0usize);
+    for node in model.nodes() {
+        let outs = node.outputs().count();
+        n_io += node.inputs().count() + outs;
+        n_node_outputs += outs;
+    }
+    if !shapes.is_empty() && shapes.len() != n_inputs {
+        return Err(Error::BadInput {
+            input: Name::new(model.inputs().next().map_or("", |v| v.name())),
+            reason: "give one shape per graph input, in graph-input order",
+        });
+    }
+
+    let mut bump = Bump::new(arena);
+    let tensor_cap = n_inputs + model.initializers().count() + n_node_outputs;
+    let tensors = bump.slice(tensor_cap, TensorInfo::UNDEFINED)?;
+    let bufs = bump.slice(n_inputs + n_node_outputs + n_nodes, Buf::new(0, 0, 0))?;
+    let steps = bump.slice(n_nodes, Step::EMPTY)?;
+    let io = bump.slice(n_io, NONE)?;
+    let done = bump.slice(n_nodes, false)?;
+    let input_ids = bump.slice(n_inputs, NONE)?;
+    let output_ids = bump.slice(n_outputs, NONE)?;
+    let mut p = Planner {
+        tensors,
+        n_tensors: 0,
+        bufs,
+        n_bufs: 0,
+    };
+
+    // Graph inputs: arena buffers alive from time 0.
+    for (k, vi) in model.inputs().enumerate() {
+        let name = Name::new(vi.name());
+        let dtype = vi.dtype().ok_or(Error::BadInput {
+            input: name,
+            reason: "missing or unsupported element type",
+        })?;
+        let declared = vi.dims();
+        let shape = match shapes.get(k) {
+            Some(given) => {
+                let shape = Shape::new(given)?;
+                if let Some(dims) = declared.clone() {
+                    let matches = dims.clone().count() == given.len()
+                        && dims
+                            .zip(given.iter())
+                            .all(|(d, &g)| !matches!(d, Dim::Fixed(f) if f != g));
+                    if !matches {
+                        return Err(Error::BadInput {
+                            input: name,
+                            reason: "shape does not match the model's declared shape",
+                        });
+                    }
+                }
+                shape
+            }
+            None => {
+                let dims = declared.ok_or(Error::BadInput {
+                    input: name,
+                    reason: "no declared shape; give one",
+                })?;
+                let mut shape = Shape::SCALAR;
+                for d in dims {
+                    match d {
+                        Dim::Fixed(f) => shape.push(f)?,
+                        Dim::Symbolic(_) => {
+                            return Err(Error::BadInput {
+                                input: name,
+                                reason: "has a symbolic dim; give a fixed shape",
+                            })
+                        }
+                    }
+                }
+                shape
+            }
+        };
+        let b = p.new_buf(shape.volume() * dtype.size(), 0)?;
+        input_ids[k] = p.define(vi.name(), dtype, shape, Storage::Buf(b))?;
+    }
+    for t in model.initializers() {
+        let (dtype, shape, bytes) = load_tensor(&mut bump, t)?;
+        if p.find(t.name()).is_none() {
+            p.define(t.name(), dtype, shape, Storage::Const(bytes))?;
+        }
+    }
+
+    // Nodes, in dependency order.
+    let mut n_steps = 0usize;
+    let mut io_len = 0usize;
+    let mut remaining = n_nodes;
+    while remaining > 0 {
+        let mut progress = false;
+        for node in model.nodes() {
+            if done[node.index()] || node.inputs().any(|n| !n.is_empty() && p.find(n).is_none()) {
+                continue;
+            }
+            done[node.index()] = true;
+            remaining -= 1;
+            progress = true;
+            let time = n_steps as u32 + 1;
+            let node_name = Name::new(node.display_name());
+
+            let mut facts: heapless::Vec<Option<Fact<'a>>, MAX_INPUTS> = heapless::Vec::new();
+            let mut in_ids: heapless::Vec<u32, MAX_INPUTS> = heapless::Vec::new();
+            for name in node.inputs() {
+                let id = if name.is_empty() {
+                    NONE
+                } else {
+                    p.find(name).unwrap_or(NONE)
+                };
+                let fact = (id != NONE).then(|| {
+                    let t = &p.tensors[id as usize];
+                    let value = match t.storage {
+                        Storage::Const(b) => Some(b),
+                        _ => None,
+                    };
+                    Fact {
+                        dtype: t.dtype,
+                        shape: t.shape,
+                        value,
+                    }
+                });
+                facts.push(fact).map_err(|_| Error::Capacity {
+                    what: "node inputs",
+                    limit: MAX_INPUTS,
+                })?;
+                let _ = in_ids.push(id);
+            }
+            let n_out = node.outputs().count();
+            if n_out > MAX_OUTPUTS {
+                return Err(Error::Capacity {
+                    what: "node outputs",
+                    limit: MAX_OUTPUTS,
+                });
+            }
+            let prepare =
+                ops::lookup(node.domain(), node.op_type()).ok_or(Error::UnsupportedOps {
+                    node: node_name,
+                    op: Name::new(node.op_type()),
+                    count: 1,
+                })?;
+            let mut prep = Prep {
+                node,
+                inputs: &facts,
+                outputs: heapless::Vec::new(),
+                n_outputs: n_out,
+                scratch: 0,
+                macs: 0,
+                bump: &mut bump,
+                opset: model.opset(),
+            };
+            let op = prepare(&mut prep)?;
+            let (outs, scratch, macs) = (prep.outputs, prep.scratch, prep.macs);
+            for (k, name) in node.outputs().enumerate() {
+                if k >= outs.len() && !name.is_empty() {
+                    return Err(Error::BadNode {
+                        node: node_name,
+                        op: Name::new(node.op_type()),
+                        reason: "this optional output is not supported",
+                    });
+                }
+            }
+
+            let all_const = facts.iter().flatten().all(|f| f.value.is_some());
+            let out_bytes: usize = outs.iter().map(|f| f.shape.volume() * f.dtype.size()).sum();
+            let integer = outs
+                .iter()
+                .all(|f| !matches!(f.dtype, DType::F32 | DType::F16 | DType::F64));
+            match op {
+                Op::Const => {
+                    for (f, name) in outs.iter().zip(node.outputs()) {
+                        let v = f.value.ok_or(Error::BadNode {
+                            node: node_name,
+                            op: Name::new(node.op_type()),
+                            reason: "constant without value",
+                        })?;
+                        p.define(name, f.dtype, f.shape, Storage::Const(v))?;
+                    }
+                }
+                Op::View => {
+                    let f = outs[0];
+                    let storage = match (f.value, in_ids[0]) {
+                        (Some(v), _) => Storage::Const(v),
+                        (None, id) => p.tensors[id as usize].storage,
+                    };
+                    p.define(
+                        node.outputs().next().unwrap_or(""),
+                        f.dtype,
+                        f.shape,
+                        storage,
+                    )?;
+                }
+                _ if all_const && scratch == 0 && (out_bytes <= FOLD_LIMIT || integer) => {
+                    // Fold: run the kernel now, into the persistent tail.
+                    let mut run_io = Io {
+                        inputs: heapless::Vec::new(),
+                        outputs: heapless::Vec::new(),
+                        scratch: &mut [],
+                    };
+                    for f in facts.iter() {
+                        let _ = run_io.inputs.push(f.and_then(|f| f.tensor()));
+                    }
+                    let mut values: heapless::Vec<&'a [u8], MAX_OUTPUTS> = heapless::Vec::new();
+                    for f in outs.iter() {
+                        let bytes: &'a mut [u8] = bump.bytes(f.shape.volume() * f.dtype.size())?;
+                        bytes.fill(0);
+                        let _ = run_io.outputs.push(TensorMut {
+                            dtype: f.dtype,
+                            shape: f.shape,
+                            bytes,
+                        });
+                    }
+                    ops::eval(&op, &mut run_io);
+                    for t in run_io.outputs {
+                        let v: &'a [u8] = t.bytes;
+                        let _ = values.push(v);
+                    }
+                    for ((f, name), v) in outs.iter().zip(node.outputs()).zip(values) {
+                        p.define(name, f.dtype, f.shape, Storage::Const(v))?;
+                    }
+                }
+                _ => {
+                    let start = io_len;
+                    for (k, &id) in in_ids.iter().enumerate() {
+                        io[start + k] = id;
+                        if id != NONE {
+                            p.use_at(id, time);
+                        }
+                    }
+                    for (k, (f, name)) in outs.iter().zip(node.outputs()).enumerate() {
+                        let b = p.new_buf(f.shape.volume() * f.dtype.size(), time)?;
+                        io[start + in_ids.len() + k] =
+                            p.define(name, f.dtype, f.shape, Storage::Buf(b))?;
+                    }
+                    io_len += in_ids.len() + outs.len();
+                    let scratch_buf = if scratch > 0 {
+                        p.new_buf(scratch, time)?
+                    } else {
+                        NONE
+                    };
+                    steps[n_steps] = Step {
+                        op,
+                        node: node.index() as u32,
+                        io_start: start as u32,
+                        n_in: in_ids.len() as u8,
+                        n_out: outs.len() as u8,
+                        scratch: scratch_buf,
+                        macs,
+                    };
+                    n_steps += 1;
+                }
+            }
+        }
+        if !progress {
+            let node = model
+                .nodes()
+                .find(|n| !done[n.index()])
+                .ok_or(Error::Invalid {
+                    what: "graph order",
+                    name: Name::new(""),
+                })?;
+            let missing = node
+                .inputs()
+                .find(|n| !n.is_empty() && p.find(n).is_none())
+                .unwrap_or("?");
+            return Err(Error::UnknownTensor {
+                node: Name::new(node.display_name()),
+                tensor: Name::new(missing),
+            });
+        }
+    }
+
+    let end = n_steps as u32 + 1;
+    for (k, vi) in model.outputs().enumerate() {
+        let id = p.find(vi.name()).ok_or(Error::Invalid {
+            what: "graph output is never produced",
+            name: Name::new(vi.name()),
+        })?;
+        output_ids[k] = id;
+        p.use_at(id, end);
+    }
+
+    let n_bufs = p.n_bufs;
+    let plan = memory::plan(&mut p.bufs[..n_bufs]);
+    let persistent = bump.used();
+    let given = bump.given();
+    let region = bump.into_rest();
+    let report = ArenaReport {
+        total: persistent + plan.peak,
+        planned: plan.peak,
+        lower_bound: plan.lower_bound,
+        persistent,
+    };
+    if region.len() < plan.peak {
+        return Err(Error::ArenaTooSmall {
+            needed: report.total,
+            got: given,
+            exact: true,
+        });
+    }
+    let region_len = region.len();
+    let region = &mut region[region_len - plan.peak..];
+    let Planner {
+        tensors,
+        n_tensors,
+        bufs,
+        ..
+    } = p;
+    Ok(Session {
+        model: *model,
+        tensors: &tensors[..n_tensors],
+        bufs: &bufs[..n_bufs],
+        steps: &steps[..n_steps],
+        io: &io[..io_len],
+        inputs: input_ids,
+        outputs: output_ids,
+        region,
+        report,
+    })
+}
+
+/// Borrows the tensors of `step` out of `region` (outputs and scratch mutably, inputs
+/// shared) without `unsafe`: the planner guarantees the mutable buffers are disjoint from
+/// each other and from every input, so splitting the region at the mutable buffers leaves
+/// each input inside one of the gaps.
+pub(crate) fn bind<'t>(
+    region: &'t mut [u8],
+    tensors: &[TensorInfo<'t>],
+    bufs: &[Buf],
+    io: &[u32],
+    step: &Step,
+) -> Io<'t> {
+    const SCRATCH: usize = usize::MAX;
+    let ins = &io[step.io_start as usize..][..step.n_in as usize];
+    let outs = &io[step.io_start as usize + step.n_in as usize..][..step.n_out as usize];
+    let mut muts: heapless::Vec<(usize, usize, usize), { MAX_OUTPUTS + 1 }> = heapless::Vec::new();
+    for (k, &t) in outs.iter().enumerate() {
+        if let Storage::Buf(b) = tensors[t as usize].storage {
+            let _ = muts.push((bufs[b as usize].offset, tensors[t as usize].nbytes(), k));
+        }
+    }
+    if step.scratch != NONE {
+        let b = &bufs[step.scratch as usize];
+        let _ = muts.push((b.offset, b.size, SCRATCH));
+    }
+    muts.sort_unstable_by_key(|m| m.0);
+
+    let mut gaps: heapless::Vec<(usize, &'t [u8]), { MAX_OUTPUTS + 2 }> = heapless::Vec::new();
+    let mut out_slices: [&'t mut [u8]; MAX_OUTPUTS] = Default::default();
+    let mut scratch: &'t mut [u8] = &mut [];
+    let mut rest = region;
+    let mut cursor = 0;
+    for &(offset, len, slot) in muts.iter() {
+        let (gap, tail) = core::mem::take(&mut rest).split_at_mut(offset - cursor);
+        let (piece, tail) = tail.split_at_mut(len);
+        let _ = gaps.push((cursor, gap));
+        if slot == SCRATCH {
+            scratch = piece;
+        } else {
+            out_slices[slot] = piece;
+        }
+        rest = tail;
+        cursor = offset + len;
+    }
+    let _ = gaps.push((cursor, rest));
+
+    let mut bound = Io {
+        inputs: heapless::Vec::new(),
+        outputs: heapless::Vec::new(),
+        scratch,
+    };
+    for &t in ins {
+        let view = (t != NONE).then(|| {
+            let info = &tensors[t as usize];
+            let bytes: &'t [u8] = match info.storage {
+                Storage::Const(b) => b,
+                Storage::Buf(b) => {
+                    let (start, len) = (bufs[b as usize].offset, info.nbytes());
+                    gaps.iter()
+                        .find(|(g, bytes)| *g <= start && start + len <= *g + bytes.len())
+                        .map_or(&[][..], |(g, bytes)| &bytes[start - g..start - g + len])
+                }
+                Storage::Undefined => &[],
+            };
+            TensorRef {
+                dtype: info.dtype,
+                shape: info.shape,
+                bytes,
+            }
+        });
+        let _ = bound.inputs.push(view);
+    }
+    for (k, slice) in out_slices.into_iter().take(outs.len()).enumerate() {
+        let info = &tensors[outs[k] as usize];
+        let _ = bound.outputs.push(TensorMut {
+            dtype: info.dtype,
+            shape: info.shape,
+            bytes: slice,
+        });
+    }
+    bound
+}
