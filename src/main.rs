@@ -1,1 +1,88 @@
-fn main() {}
+//! `edgetrim`: inspect, run and benchmark ONNX models on edgetrim's no_std runtime.
+//!
+//! The binary is a thin layer over the library crates: it parses flags, reads and writes
+//! files, and formats reports. `main` owns the exit code: 0 on success, 1 on any error
+//! (printed as one `edgetrim: ...` line on stderr), 2 for command-line usage errors (clap).
+
+mod backend;
+mod cmd;
+mod human;
+mod inputs;
+mod npy;
+
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::process::ExitCode;
+
+/// Take trained neural networks to edge devices.
+#[derive(Parser, Debug)]
+#[command(
+    name = "edgetrim",
+    version,
+    about,
+    long_about = "Take trained neural networks to edge devices.\n\n\
+        edgetrim runs ONNX models on a no_std, zero-heap runtime (\"nano\") that needs one \
+        fixed-size arena. These commands check a model on a host before it goes to a device: \
+        what it costs, whether it runs, whether its numbers match, and how fast it is.",
+    after_help = "\
+Examples:
+  edgetrim inspect model.onnx                    ops, params, MACs, arena size, unsupported ops
+  edgetrim run model.onnx --input x.npy --output-dir out/
+  edgetrim bench model.onnx --backend both       FPS and latency, nano vs tract
+
+Run `edgetrim help <command>` for each command's options and more examples."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Report a model's inputs, outputs, ops, params, MACs, arena size and unsupported ops.
+    Inspect(cmd::inspect::Args),
+    /// Run a model once on .npy inputs and write its outputs as .npy files.
+    Run(cmd::run::Args),
+    /// Measure FPS and latency percentiles, optionally against tract and per node.
+    Bench(cmd::bench::Args),
+}
+
+/// Whether `err` is a closed stdout (e.g. `edgetrim inspect m.onnx | head`), which is not
+/// a failure of the command.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let result = match cli.command {
+        Command::Inspect(args) => cmd::inspect::run(args, &mut out),
+        Command::Run(args) => cmd::run::run(args, &mut out),
+        Command::Bench(args) => cmd::bench::run(args, &mut out),
+    }
+    .and_then(|()| Ok(out.flush()?));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("edgetrim: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -30,6 +30,8 @@ pub mod dt {
 }
 
 /// An attribute value.
+// A builder value, built once per attribute: boxing the tensor would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Attr {
     /// INT

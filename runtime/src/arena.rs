@@ -19,7 +19,7 @@ pub const ALIGN: usize = 16;
 
 /// Rounds `n` up to a multiple of [`ALIGN`].
 pub const fn align_up(n: usize) -> usize {
-    (n + ALIGN - 1) / ALIGN * ALIGN
+    n.div_ceil(ALIGN) * ALIGN
 }
 
 /// A 16-byte-aligned byte array to use as an arena (in a `static`, on the stack, or boxed).

@@ -36,6 +36,7 @@ extern crate std;
 
 pub mod arena;
 pub mod error;
+pub mod fps;
 pub mod onnx;
 pub mod ops;
 pub mod plan;
@@ -47,5 +48,6 @@ pub mod tract;
 pub use arena::Arena;
 pub use error::{Error, Name, Result};
 pub use onnx::Model;
+pub use plan::PlanTables;
 pub use session::{ArenaReport, Session, StepInfo, TensorSpec};
 pub use tensor::{DType, Shape, TensorMut, TensorRef};

@@ -3,7 +3,7 @@
 use crate::error::{Error, Name, Result};
 use crate::onnx::Model;
 use crate::ops;
-use crate::plan::{self, memory::Buf, Step, Storage, TensorInfo, NONE};
+use crate::plan::{self, memory::Buf, PlanTables, Step, Storage, TensorInfo, NONE};
 use crate::tensor::{DType, Shape, TensorMut, TensorRef};
 
 /// How the arena is used by a plan. `total` is what [`Session::new`] needs from a
@@ -17,8 +17,22 @@ pub struct ArenaReport {
     pub planned: usize,
     /// Liveness lower bound for the planned region: no plan can use less.
     pub lower_bound: usize,
-    /// Bytes of the persistent tail (plan tables and constants folded at plan time).
+    /// Bytes of the persistent tail: `tables.bytes() + constants`.
     pub persistent: usize,
+    /// Bytes of constants decoded or folded at plan time (same on every machine).
+    pub constants: usize,
+    /// Plan table entry counts (same on every machine).
+    pub tables: PlanTables,
+}
+
+impl ArenaReport {
+    /// The arena size on the machine this is compiled for, from a report computed on
+    /// another one (e.g. a 64-bit host planning for a 32-bit Cortex-M): the plan tables are
+    /// re-sized with this machine's type layouts. The planned region must have been planned
+    /// for the same kernels (see `Session::arena_report`).
+    pub const fn for_this_target(&self) -> usize {
+        self.planned + self.constants + self.tables.bytes()
+    }
 }
 
 /// Name, type and shape of a graph input or output.

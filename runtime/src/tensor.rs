@@ -122,7 +122,8 @@ impl Shape {
         Ok(s)
     }
 
-    /// A shape from an iterator of dims.
+    /// A shape from an iterator of dims (fallible, so not `FromIterator`).
+    #[allow(clippy::should_implement_trait)]
     pub fn from_iter(dims: impl IntoIterator<Item = usize>) -> Result<Shape> {
         let mut s = Shape::SCALAR;
         for d in dims {
@@ -159,9 +160,19 @@ impl Shape {
         self.rank as usize
     }
 
-    /// Number of elements (1 for a scalar).
+    /// Number of elements (1 for a scalar). Saturates instead of overflowing; shapes that
+    /// reach the planner are checked with [`Shape::checked_volume`].
     pub fn volume(&self) -> usize {
-        self.dims().iter().product()
+        self.dims()
+            .iter()
+            .fold(1usize, |acc, &d| acc.saturating_mul(d))
+    }
+
+    /// Number of elements, or `None` when it overflows `usize`.
+    pub fn checked_volume(&self) -> Option<usize> {
+        self.dims()
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
     }
 
     /// Dim `i`, counting from the end when negative as ONNX axes do.

@@ -30,7 +30,7 @@ fn nested(kind: u32, field: u32) -> Option<u32> {
         (MODEL, 8) => OPSET,
         (GRAPH, 1) => NODE,
         (GRAPH, 5) => TENSOR,
-        (GRAPH, 11 | 12 | 13) => VALUE_INFO,
+        (GRAPH, 11..=13) => VALUE_INFO,
         (NODE, 5) => ATTRIBUTE,
         (ATTRIBUTE, 5 | 10) => TENSOR,
         (VALUE_INFO, 2) => TYPE,

@@ -18,7 +18,26 @@ use crate::onnx::{AttrKind, Attribute, Node};
 use crate::tensor::{DType, Shape, TensorMut, TensorRef};
 
 pub mod binary;
+pub mod cast;
+pub mod concat;
+pub mod conv;
+pub mod gather;
+pub mod gemm;
+pub mod generate;
 mod identity;
+pub mod matmul;
+pub mod norm;
+pub mod pad;
+pub mod pool;
+pub mod reduce;
+pub mod resize;
+pub mod select;
+pub mod shape;
+pub mod slice;
+pub mod softmax;
+pub mod strided;
+pub mod transpose;
+pub mod unary;
 
 /// Most inputs one node may have (Concat fan-in).
 pub const MAX_INPUTS: usize = 32;
@@ -36,6 +55,44 @@ pub enum Op {
     Const,
     /// Add, Sub, Mul, Div, Pow with broadcasting.
     Binary(binary::Binary),
+    /// Transpose, Slice, Expand, Tile: output-contiguous copy of an affine input view.
+    Strided(strided::Strided),
+    /// Concat along one axis.
+    Concat(concat::AxisCopy),
+    /// Split along one axis.
+    Split(concat::AxisCopy),
+    /// Gather along one axis.
+    Gather(gather::Gather),
+    /// Element type conversion.
+    Cast(cast::Cast),
+    /// ConstantOfShape: one value repeated.
+    Fill(generate::Fill),
+    /// Equal, Where.
+    Select(select::Select),
+    /// Element-wise activations and math functions.
+    Unary(unary::Unary),
+    /// MaxPool, AveragePool.
+    Pool(pool::Pool),
+    /// GlobalMaxPool, GlobalAveragePool.
+    GlobalPool(pool::GlobalPool),
+    /// Softmax, LogSoftmax.
+    Softmax(softmax::Softmax),
+    /// ReduceSum, ReduceMean, ReduceMax, ReduceMin.
+    Reduce(reduce::Reduce),
+    /// BatchNormalization, InstanceNormalization, LayerNormalization.
+    Norm(norm::Norm),
+    /// Resize (nearest, bilinear).
+    Resize(resize::Resize),
+    /// Pad (constant, reflect, edge).
+    Pad(pad::Pad),
+    /// Conv on the packed GEMM (implicit im2col) or the depthwise kernel.
+    Conv(conv::Conv),
+    /// ConvTranspose: GEMM then col2im.
+    ConvTranspose(conv::ConvTranspose),
+    /// MatMul with batch broadcasting.
+    MatMul(matmul::MatMul),
+    /// Gemm (transA/transB, alpha, beta, C).
+    Gemm(matmul::Gemm),
 }
 
 /// What is known about a tensor at plan time.
@@ -163,9 +220,8 @@ impl<'p, 'a> Prep<'p, 'a> {
     pub fn attr_int(&self, name: &str, default: i64) -> Result<i64> {
         match self.attr(name) {
             None => Ok(default),
-            Some(a) if a.kind() == AttrKind::Int => {
-                a.int().ok_or_else(|| self.attr_err(name, "missing value"))
-            }
+            // Protobuf encoders may omit a zero field: absent means 0.
+            Some(a) if a.kind() == AttrKind::Int => Ok(a.int().unwrap_or(0)),
             Some(_) => Err(self.attr_err(name, "expected an integer")),
         }
     }
@@ -174,9 +230,8 @@ impl<'p, 'a> Prep<'p, 'a> {
     pub fn attr_float(&self, name: &str, default: f32) -> Result<f32> {
         match self.attr(name) {
             None => Ok(default),
-            Some(a) if a.kind() == AttrKind::Float => a
-                .float()
-                .ok_or_else(|| self.attr_err(name, "missing value")),
+            // Protobuf encoders may omit a zero field: absent means 0.
+            Some(a) if a.kind() == AttrKind::Float => Ok(a.float().unwrap_or(0.0)),
             Some(_) => Err(self.attr_err(name, "expected a float")),
         }
     }
@@ -224,6 +279,13 @@ impl<'p, 'a> Prep<'p, 'a> {
     fn set_output(&mut self, i: usize, fact: Fact<'a>) -> Result<()> {
         if i >= self.n_outputs {
             return Err(self.err("too few outputs declared"));
+        }
+        let fits = fact
+            .shape
+            .checked_volume()
+            .and_then(|v| v.checked_mul(fact.dtype.size()));
+        if fits.is_none_or(|bytes| bytes > isize::MAX as usize) {
+            return Err(self.err("output tensor is too large to address"));
         }
         while self.outputs.len() <= i {
             self.outputs
@@ -327,6 +389,59 @@ pub static REGISTRY: &[(&str, PrepareFn)] = &[
     ("Mul", binary::mul),
     ("Div", binary::div),
     ("Pow", binary::pow),
+    ("Reshape", shape::reshape),
+    ("Flatten", shape::flatten),
+    ("Squeeze", shape::squeeze),
+    ("Unsqueeze", shape::unsqueeze),
+    ("Shape", shape::shape),
+    ("Size", shape::size),
+    ("Concat", concat::concat),
+    ("Split", concat::split),
+    ("Slice", slice::slice),
+    ("Transpose", transpose::transpose),
+    ("Gather", gather::gather),
+    ("Cast", cast::cast),
+    ("ConstantOfShape", generate::constant_of_shape),
+    ("Range", generate::range),
+    ("Expand", generate::expand),
+    ("Tile", generate::tile),
+    ("Equal", select::equal),
+    ("Where", select::where_),
+    ("Relu", unary::relu),
+    ("LeakyRelu", unary::leaky_relu),
+    ("Sigmoid", unary::sigmoid_op),
+    ("Tanh", unary::tanh),
+    ("HardSigmoid", unary::hard_sigmoid),
+    ("HardSwish", unary::hard_swish),
+    ("Clip", unary::clip),
+    ("Sqrt", unary::sqrt),
+    ("Exp", unary::exp),
+    ("Log", unary::log),
+    ("Neg", unary::neg),
+    ("Abs", unary::abs),
+    ("Erf", unary::erf),
+    ("Elu", unary::elu),
+    ("Softplus", unary::softplus),
+    ("Gelu", unary::gelu),
+    ("MaxPool", pool::max_pool),
+    ("AveragePool", pool::average_pool),
+    ("GlobalMaxPool", pool::global_max_pool),
+    ("GlobalAveragePool", pool::global_average_pool),
+    ("Softmax", softmax::softmax),
+    ("LogSoftmax", softmax::log_softmax),
+    ("ReduceSum", reduce::reduce_sum),
+    ("ReduceMean", reduce::reduce_mean),
+    ("ReduceMax", reduce::reduce_max),
+    ("ReduceMin", reduce::reduce_min),
+    ("BatchNormalization", norm::batch_norm),
+    ("InstanceNormalization", norm::instance_norm),
+    ("LayerNormalization", norm::layer_norm),
+    ("Resize", resize::resize),
+    ("Pad", pad::pad),
+    ("Conv", conv::conv),
+    ("ConvTranspose", conv::conv_transpose),
+    ("MatMul", matmul::matmul),
+    ("Gemm", matmul::gemm),
 ];
 
 /// The prepare function for an op of the default domain.
@@ -350,5 +465,24 @@ pub fn eval(op: &Op, io: &mut Io<'_>) {
     match op {
         Op::View | Op::Const => {}
         Op::Binary(b) => binary::eval(b, io),
+        Op::Strided(s) => strided::eval(s, io),
+        Op::Concat(c) => concat::eval_concat(c, io),
+        Op::Split(c) => concat::eval_split(c, io),
+        Op::Gather(g) => gather::eval(g, io),
+        Op::Cast(c) => cast::eval(c, io),
+        Op::Fill(f) => generate::eval_fill(f, io),
+        Op::Select(s) => select::eval(s, io),
+        Op::Unary(u) => unary::eval(u, io),
+        Op::Pool(g) => pool::eval(g, io),
+        Op::GlobalPool(g) => pool::eval_global(g, io),
+        Op::Softmax(g) => softmax::eval(g, io),
+        Op::Reduce(g) => reduce::eval(g, io),
+        Op::Norm(g) => norm::eval(g, io),
+        Op::Resize(g) => resize::eval(g, io),
+        Op::Pad(g) => pad::eval(g, io),
+        Op::Conv(c) => conv::eval(c, io),
+        Op::ConvTranspose(c) => conv::eval_transpose(c, io),
+        Op::MatMul(m) => matmul::eval_matmul(m, io),
+        Op::Gemm(g) => matmul::eval_gemm(g, io),
     }
 }

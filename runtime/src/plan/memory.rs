@@ -88,10 +88,10 @@ pub fn plan(bufs: &mut [Buf]) -> MemoryPlan {
         while cur != NONE {
             let p = &bufs[cur as usize];
             if p.alive_with(&this) {
-                if p.offset >= candidate + this.size {
+                if p.offset >= candidate.saturating_add(this.size) {
                     break;
                 }
-                candidate = candidate.max(p.offset + p.size);
+                candidate = candidate.max(p.offset.saturating_add(p.size));
             }
             cur = p.next;
         }
@@ -113,7 +113,11 @@ pub fn plan(bufs: &mut [Buf]) -> MemoryPlan {
         }
     }
     MemoryPlan {
-        peak: bufs.iter().map(|b| b.offset + b.size).max().unwrap_or(0),
+        peak: bufs
+            .iter()
+            .map(|b| b.offset.saturating_add(b.size))
+            .max()
+            .unwrap_or(0),
         lower_bound: lower_bound(bufs),
     }
 }
@@ -129,8 +133,7 @@ pub fn lower_bound(bufs: &[Buf]) -> usize {
         .map(|t| {
             bufs.iter()
                 .filter(|b| b.first as usize <= t && t <= b.last as usize)
-                .map(|b| b.size)
-                .sum()
+                .fold(0usize, |acc, b| acc.saturating_add(b.size))
         })
         .max()
         .unwrap_or(0)

@@ -91,6 +91,41 @@ impl Step {
     };
 }
 
+/// Entry counts of the plan tables kept in the arena's tail. They do not depend on the
+/// machine; their size in bytes does (pointer width), so a cross-compiled firmware turns
+/// the counts its build script computed on the host into its exact arena size with the
+/// `const fn` [`PlanTables::bytes`] evaluated on the target (see [`ArenaReport::for_this_target`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PlanTables {
+    /// Tensor table entries.
+    pub tensors: usize,
+    /// Arena buffers (activations and scratch).
+    pub bufs: usize,
+    /// Nodes (steps and the ordering flags).
+    pub nodes: usize,
+    /// Node input/output slots.
+    pub io: usize,
+    /// Graph inputs.
+    pub inputs: usize,
+    /// Graph outputs.
+    pub outputs: usize,
+}
+
+impl PlanTables {
+    /// Bytes these tables take in the arena on the machine this code is compiled for.
+    pub const fn bytes(&self) -> usize {
+        use core::mem::size_of;
+        align_up(self.tensors * size_of::<TensorInfo<'static>>())
+            + align_up(self.bufs * size_of::<Buf>())
+            + align_up(self.nodes * size_of::<Step>())
+            + align_up(self.io * size_of::<u32>())
+            + align_up(self.nodes * size_of::<bool>())
+            + align_up(self.inputs * size_of::<u32>())
+            + align_up(self.outputs * size_of::<u32>())
+    }
+}
+
 /// Loads an initializer or `Constant` value: in place when the file stores plain
 /// little-endian bytes, otherwise decoded into the arena's tail.
 pub(crate) fn load_tensor<'a>(
@@ -165,7 +200,7 @@ impl<'a> Planner<'a> {
             what: "buffers",
             limit: i,
         })?;
-        *slot = Buf::new(align_up(bytes), first, first);
+        *slot = Buf::new(align_up(bytes.min(isize::MAX as usize)), first, first);
         self.n_bufs += 1;
         Ok(i as u32)
     }
@@ -204,13 +239,22 @@ pub(crate) fn build<'a>(
 
     let mut bump = Bump::new(arena);
     let tensor_cap = n_inputs + model.initializers().count() + n_node_outputs;
-    let tensors = bump.slice(tensor_cap, TensorInfo::UNDEFINED)?;
-    let bufs = bump.slice(n_inputs + n_node_outputs + n_nodes, Buf::new(0, 0, 0))?;
-    let steps = bump.slice(n_nodes, Step::EMPTY)?;
-    let io = bump.slice(n_io, NONE)?;
-    let done = bump.slice(n_nodes, false)?;
-    let input_ids = bump.slice(n_inputs, NONE)?;
-    let output_ids = bump.slice(n_outputs, NONE)?;
+    let tables = PlanTables {
+        tensors: tensor_cap,
+        bufs: n_inputs + n_node_outputs + n_nodes,
+        nodes: n_nodes,
+        io: n_io,
+        inputs: n_inputs,
+        outputs: n_outputs,
+    };
+    // Allocation order and sizes must match `PlanTables::bytes`.
+    let tensors = bump.slice(tables.tensors, TensorInfo::UNDEFINED)?;
+    let bufs = bump.slice(tables.bufs, Buf::new(0, 0, 0))?;
+    let steps = bump.slice(tables.nodes, Step::EMPTY)?;
+    let io = bump.slice(tables.io, NONE)?;
+    let done = bump.slice(tables.nodes, false)?;
+    let input_ids = bump.slice(tables.inputs, NONE)?;
+    let output_ids = bump.slice(tables.outputs, NONE)?;
     let mut p = Planner {
         tensors,
         n_tensors: 0,
@@ -263,7 +307,14 @@ pub(crate) fn build<'a>(
                 shape
             }
         };
-        let b = p.new_buf(shape.volume() * dtype.size(), 0)?;
+        let bytes = shape
+            .checked_volume()
+            .and_then(|v| v.checked_mul(dtype.size()));
+        let bytes = bytes.ok_or(Error::BadInput {
+            input: name,
+            reason: "shape is too large to address",
+        })?;
+        let b = p.new_buf(bytes, 0)?;
         input_ids[k] = p.define(vi.name(), dtype, shape, Storage::Buf(b))?;
     }
     for t in model.initializers() {
@@ -475,10 +526,12 @@ pub(crate) fn build<'a>(
     let given = bump.given();
     let region = bump.into_rest();
     let report = ArenaReport {
-        total: persistent + plan.peak,
+        total: persistent.saturating_add(plan.peak),
         planned: plan.peak,
         lower_bound: plan.lower_bound,
         persistent,
+        constants: persistent - tables.bytes(),
+        tables,
     };
     if region.len() < plan.peak {
         return Err(Error::ArenaTooSmall {

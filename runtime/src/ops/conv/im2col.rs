@@ -1,0 +1,59 @@
+//! Implicit im2col: the convolution's B matrix (rows: input channel × kernel tap, columns:
+//! output pixels) read straight from the image by the GEMM's packer, so no K × H·W buffer
+//! is ever built. One row run maps to whole output-row segments, each a contiguous copy
+//! (stride 1) or a strided gather, with the padded borders zero-filled outside the loop.
+
+use super::{valid_range, Geometry};
+use crate::ops::gemm::{Operand, Run};
+
+/// The im2col matrix of one image and group.
+#[derive(Clone, Copy, Debug)]
+pub struct Im2col<S> {
+    x: S,
+    offset: usize,
+    g: Geometry,
+}
+
+impl<S> Im2col<S> {
+    /// Views the `g.c_in` channels of `x` starting at element `offset`.
+    pub fn new(x: S, offset: usize, g: Geometry) -> Self {
+        Im2col { x, offset, g }
+    }
+}
+
+impl<S: Run> Operand for Im2col<S> {
+    fn read_row(&self, r: usize, c0: usize, out: &mut [f32]) {
+        let g = &self.g;
+        let (kx, ky, ci) = (r % g.kw, (r / g.kw) % g.kh, r / (g.kw * g.kh));
+        let channel = self.offset + ci * g.ih * g.iw;
+        let (mut oy, mut ox) = (c0 / g.ow, c0 % g.ow);
+        let mut rest = out;
+        while !rest.is_empty() {
+            let run = (g.ow - ox).min(rest.len());
+            let (seg, tail) = core::mem::take(&mut rest).split_at_mut(run);
+            let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
+            if iy < 0 || iy >= g.ih as isize {
+                seg.fill(0.0);
+            } else {
+                let ix0 = (ox * g.sw + kx * g.dw) as isize - g.pl as isize;
+                let (lo, hi) = valid_range(ix0, g.sw, g.iw, run);
+                seg[..lo].fill(0.0);
+                seg[hi..].fill(0.0);
+                if lo < hi {
+                    let start =
+                        channel + iy as usize * g.iw + (ix0 + (lo * g.sw) as isize) as usize;
+                    if g.sw == 1 {
+                        self.x.copy_run(start, &mut seg[lo..hi]);
+                    } else {
+                        for (t, v) in seg[lo..hi].iter_mut().enumerate() {
+                            *v = self.x.at(start + t * g.sw);
+                        }
+                    }
+                }
+            }
+            rest = tail;
+            ox = 0;
+            oy += 1;
+        }
+    }
+}

@@ -1,0 +1,471 @@
+//! Packed matrix multiplication, `C += alpha * A·B`: the engine under Conv, ConvTranspose,
+//! MatMul and Gemm.
+//!
+//! BLIS-style blocking: K is cut into `kc` blocks and N into `nc` blocks; each block of B is
+//! packed into `NR`-wide column panels and each `mc × kc` block of A into `MR`-tall row
+//! panels, both in kernel scratch, so the micro-kernel streams two small contiguous panels
+//! and keeps an `MR × NR` tile of C in registers. Packing is where operands differ, so
+//! operands are a trait ([`Operand`]) that copies a run of one row: strided matrices over
+//! aligned arena data or unaligned weights in place ([`Matrix`]), transposed views (swap the
+//! strides) and the implicit im2col of convolution all share the packers, monomorphised.
+//!
+//! Kernels: [`portable`] (the reference, plain Rust that LLVM vectorises; the Cortex-M path)
+//! and, on x86_64, an AVX2+FMA one. [`Kernel::best`] picks once at plan time and the choice
+//! lives in the prepared [`GemmPlan`], so nothing is detected per call.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+pub mod portable;
+
+use crate::tensor::{F32Source, LeF32};
+
+/// Depth of one packed block (rows of a B panel): a B micro-panel `kc × NR` stays in L1.
+#[cfg(not(target_arch = "arm"))]
+const KC: usize = 256;
+/// Rows of A packed at once (a multiple of every kernel's `MR`): `mc × kc` stays in L2.
+#[cfg(not(target_arch = "arm"))]
+const MC: usize = 72;
+/// Columns of B packed at once.
+#[cfg(not(target_arch = "arm"))]
+const NC: usize = 2048;
+/// Cortex-M: a few KiB of packing scratch at most.
+#[cfg(target_arch = "arm")]
+const KC: usize = 64;
+#[cfg(target_arch = "arm")]
+const MC: usize = 16;
+#[cfg(target_arch = "arm")]
+const NC: usize = 64;
+
+/// Largest `MR × NR` of any kernel (the edge-tile buffer).
+const MAX_TILE: usize = 6 * 16;
+
+/// A matrix operand as the packers see it.
+pub trait Operand: Copy {
+    /// Copies row `r`, columns `c0 .. c0 + out.len()`, into `out`.
+    fn read_row(&self, r: usize, c0: usize, out: &mut [f32]);
+}
+
+/// f32 storage that can copy a contiguous run fast (aligned slice or in-place bytes).
+pub trait Run: F32Source {
+    /// Copies elements `start .. start + out.len()` into `out`.
+    fn copy_run(&self, start: usize, out: &mut [f32]);
+}
+
+impl Run for &[f32] {
+    #[inline(always)]
+    fn copy_run(&self, start: usize, out: &mut [f32]) {
+        out.copy_from_slice(&self[start..start + out.len()]);
+    }
+}
+
+impl Run for LeF32<'_> {
+    #[inline(always)]
+    fn copy_run(&self, start: usize, out: &mut [f32]) {
+        let bytes = &self.0[4 * start..4 * (start + out.len())];
+        for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+            *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+    }
+}
+
+/// A strided matrix view: element `(r, c)` is `data[offset + r * row_stride + c * col_stride]`.
+/// A transposed operand is the same data with the strides swapped.
+#[derive(Clone, Copy, Debug)]
+pub struct Matrix<S> {
+    /// The elements.
+    pub data: S,
+    /// Index of element (0, 0).
+    pub offset: usize,
+    /// Distance between rows.
+    pub row_stride: usize,
+    /// Distance between columns.
+    pub col_stride: usize,
+}
+
+impl<S> Matrix<S> {
+    /// A row-major matrix with `cols` columns starting at `offset`.
+    pub fn row_major(data: S, offset: usize, cols: usize) -> Self {
+        Matrix {
+            data,
+            offset,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose of a row-major matrix with `cols` columns starting at `offset`.
+    pub fn transposed(data: S, offset: usize, cols: usize) -> Self {
+        Matrix {
+            data,
+            offset,
+            row_stride: 1,
+            col_stride: cols,
+        }
+    }
+}
+
+impl<S: Run> Operand for Matrix<S> {
+    #[inline]
+    fn read_row(&self, r: usize, c0: usize, out: &mut [f32]) {
+        let base = self.offset + r * self.row_stride + c0 * self.col_stride;
+        if self.col_stride == 1 {
+            self.data.copy_run(base, out);
+        } else {
+            for (j, o) in out.iter_mut().enumerate() {
+                *o = self.data.at(base + j * self.col_stride);
+            }
+        }
+    }
+}
+
+/// Which micro-kernel runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// Plain Rust, any target.
+    Portable,
+    /// x86_64 AVX2 + FMA intrinsics (6×16 tile).
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU runs: detected at run time with `std`, fixed by the
+    /// compile-time target features without it. Call at plan time and keep the answer.
+    pub fn best() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        if avx2_fma_available() {
+            return Kernel::Avx2Fma;
+        }
+        Kernel::Portable
+    }
+
+    /// Every kernel compiled in that this CPU can run (for tests and benchmarks).
+    pub fn available() -> heapless::Vec<Kernel, 2> {
+        let mut v = heapless::Vec::new();
+        let _ = v.push(Kernel::Portable);
+        #[cfg(target_arch = "x86_64")]
+        if avx2_fma_available() {
+            let _ = v.push(Kernel::Avx2Fma);
+        }
+        v
+    }
+
+    /// The register tile `(MR, NR)`.
+    fn tile(self) -> (usize, usize) {
+        match self {
+            Kernel::Portable => (portable::Portable::MR, portable::Portable::NR),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma => (avx2::Avx2Fma::MR, avx2::Avx2Fma::NR),
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx2_fma_available() -> bool {
+    #[cfg(any(test, feature = "std"))]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(any(test, feature = "std")))]
+    {
+        cfg!(all(target_feature = "avx2", target_feature = "fma"))
+    }
+}
+
+/// A register-tile kernel: `C[MR × NR] += Apanel · Bpanel`.
+pub(crate) trait MicroKernel {
+    /// Rows of the tile.
+    const MR: usize;
+    /// Columns of the tile.
+    const NR: usize;
+    /// `a` holds `kc` groups of `MR` values (one packed A column each), `b` holds `kc`
+    /// groups of `NR`; `c` holds `MR` rows `ldc` apart of which the first `NR` are updated.
+    fn tile(kc: usize, a: &[f32], b: &[f32], c: &mut [f32], ldc: usize);
+}
+
+/// A prepared multiplication `C[m × n] += alpha · A[m × k] · B[k × n]`: sizes, block sizes and
+/// kernel, fixed at plan time so the scratch it needs is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GemmPlan {
+    /// The micro-kernel.
+    pub kernel: Kernel,
+    m: usize,
+    n: usize,
+    k: usize,
+    mc: usize,
+    nc: usize,
+    kc: usize,
+}
+
+impl GemmPlan {
+    /// Plans with [`Kernel::best`].
+    pub fn new(m: usize, n: usize, k: usize) -> Self {
+        Self::with_kernel(Kernel::best(), m, n, k)
+    }
+
+    /// Plans with a given kernel; blocks shrink to what the sizes need.
+    pub fn with_kernel(kernel: Kernel, m: usize, n: usize, k: usize) -> Self {
+        let (mr, nr) = kernel.tile();
+        GemmPlan {
+            kernel,
+            m,
+            n,
+            k,
+            mc: MC.min(m.div_ceil(mr) * mr),
+            nc: NC.min(n.div_ceil(nr) * nr),
+            kc: KC.min(k),
+        }
+    }
+
+    /// Scratch floats [`GemmPlan::run`] needs (packed A block, then packed B block).
+    pub fn scratch_floats(&self) -> usize {
+        self.kc * (self.mc + self.nc)
+    }
+
+    /// `C += alpha · A·B`, with C row-major `ldc` apart; `scratch` has at least
+    /// [`GemmPlan::scratch_floats`] floats.
+    pub fn run<A: Operand, B: Operand>(
+        &self,
+        a: A,
+        b: B,
+        alpha: f32,
+        c: &mut [f32],
+        ldc: usize,
+        scratch: &mut [f32],
+    ) {
+        match self.kernel {
+            Kernel::Portable => {
+                self.run_with::<portable::Portable, A, B>(a, b, alpha, c, ldc, scratch)
+            }
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma => self.run_with::<avx2::Avx2Fma, A, B>(a, b, alpha, c, ldc, scratch),
+        }
+    }
+
+    fn run_with<K: MicroKernel, A: Operand, B: Operand>(
+        &self,
+        a: A,
+        b: B,
+        alpha: f32,
+        c: &mut [f32],
+        ldc: usize,
+        scratch: &mut [f32],
+    ) {
+        let (m, n, k) = (self.m, self.n, self.k);
+        if m == 0 || n == 0 || k == 0 {
+            return;
+        }
+        let (a_pack, rest) = scratch.split_at_mut(self.mc * self.kc);
+        let b_pack = &mut rest[..self.kc * self.nc];
+        for jc in (0..n).step_by(self.nc) {
+            let ncb = self.nc.min(n - jc);
+            for pc in (0..k).step_by(self.kc) {
+                let kcb = self.kc.min(k - pc);
+                pack_b(K::NR, b, pc, kcb, jc, ncb, b_pack);
+                for ic in (0..m).step_by(self.mc) {
+                    let mcb = self.mc.min(m - ic);
+                    pack_a(K::MR, a, alpha, ic, mcb, pc, kcb, a_pack);
+                    let a_panels = a_pack.chunks_exact(K::MR * kcb);
+                    let b_panels = b_pack.chunks_exact(K::NR * kcb);
+                    for (jr, bp) in (0..ncb).step_by(K::NR).zip(b_panels) {
+                        let cols = K::NR.min(ncb - jr);
+                        for (ir, ap) in (0..mcb).step_by(K::MR).zip(a_panels.clone()) {
+                            let rows = K::MR.min(mcb - ir);
+                            let origin = (ic + ir) * ldc + jc + jr;
+                            if rows == K::MR && cols == K::NR {
+                                K::tile(kcb, ap, bp, &mut c[origin..], ldc);
+                            } else {
+                                let mut tile = [0f32; MAX_TILE];
+                                K::tile(kcb, ap, bp, &mut tile, K::NR);
+                                for i in 0..rows {
+                                    let dst = &mut c[origin + i * ldc..][..cols];
+                                    for (d, t) in dst.iter_mut().zip(&tile[i * K::NR..]) {
+                                        *d += t;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Packs `B[k0 .. k0+kc, n0 .. n0+nc]` into `nr`-wide panels: panel `p` holds, for each row,
+/// `nr` consecutive columns, zero-padded past `nc`.
+fn pack_b<B: Operand>(
+    nr: usize,
+    b: B,
+    k0: usize,
+    kc: usize,
+    n0: usize,
+    nc: usize,
+    dst: &mut [f32],
+) {
+    for k in 0..kc {
+        for (p, j0) in (0..nc).step_by(nr).enumerate() {
+            let slot = &mut dst[(p * kc + k) * nr..][..nr];
+            let w = nr.min(nc - j0);
+            b.read_row(k0 + k, n0 + j0, &mut slot[..w]);
+            slot[w..].fill(0.0);
+        }
+    }
+}
+
+/// Packs `alpha · A[m0 .. m0+mc, k0 .. k0+kc]` into `mr`-tall panels: panel `p` holds, for
+/// each column, `mr` consecutive rows, zero-padded past `mc`.
+#[allow(clippy::too_many_arguments)]
+fn pack_a<A: Operand>(
+    mr: usize,
+    a: A,
+    alpha: f32,
+    m0: usize,
+    mc: usize,
+    k0: usize,
+    kc: usize,
+    dst: &mut [f32],
+) {
+    let mut row = [0f32; KC];
+    let row = &mut row[..kc];
+    for (p, panel) in dst
+        .chunks_exact_mut(mr * kc)
+        .take(mc.div_ceil(mr))
+        .enumerate()
+    {
+        for i in 0..mr {
+            let r = p * mr + i;
+            if r < mc {
+                a.read_row(m0 + r, k0, row);
+            } else {
+                row.fill(0.0);
+            }
+            for (d, v) in panel[i..].iter_mut().step_by(mr).zip(row.iter()) {
+                *d = alpha * v;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn data(n: usize, seed: u32) -> std::vec::Vec<f32> {
+        (0..n)
+            .map(|i| {
+                ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 20) as f32 / 2048.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// Runs `plan` on row-major A, B (B optionally given transposed) and checks against the
+    /// naive triple loop.
+    fn check(kernel: Kernel, m: usize, n: usize, k: usize, b_transposed: bool) {
+        let (a, b) = (data(m * k, 1), data(k * n, 2));
+        let c0 = data(m * n, 3);
+        let plan = GemmPlan::with_kernel(kernel, m, n, k);
+        let mut scratch = std::vec![f32::NAN; plan.scratch_floats()];
+        let mut c = c0.clone();
+        let a_op = Matrix::row_major(&a[..], 0, k);
+        if b_transposed {
+            // b holds Bᵀ (n × k) row-major.
+            plan.run(
+                a_op,
+                Matrix::transposed(&b[..], 0, k),
+                0.5,
+                &mut c,
+                n,
+                &mut scratch,
+            );
+        } else {
+            plan.run(
+                a_op,
+                Matrix::row_major(&b[..], 0, n),
+                0.5,
+                &mut c,
+                n,
+                &mut scratch,
+            );
+        }
+        for i in 0..m {
+            for j in 0..n {
+                let bv = |p: usize| {
+                    if b_transposed {
+                        b[j * k + p]
+                    } else {
+                        b[p * n + j]
+                    }
+                };
+                let want = c0[i * n + j] + 0.5 * (0..k).map(|p| a[i * k + p] * bv(p)).sum::<f32>();
+                let got = c[i * n + j];
+                assert!(
+                    (got - want).abs() <= 1e-4 * (1.0 + k as f32),
+                    "{kernel:?} {m}x{n}x{k}: c[{i},{j}] = {got}, want {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_handles_tails() {
+        for kernel in Kernel::available() {
+            for (m, n, k) in [
+                (1, 1, 1),
+                (1, 1, 7),
+                (7, 5, 1),
+                (6, 16, 3),
+                (13, 33, 17),
+                (73, 9, 2),
+                (5, 2100, 3),
+                (9, 17, 600),
+            ] {
+                check(kernel, m, n, k, false);
+                check(kernel, m, n, k, true);
+            }
+        }
+    }
+
+    #[test]
+    fn unaligned_weights_pack_like_aligned() {
+        let (m, k, n) = (7, 5, 9);
+        let a = data(m * k, 4);
+        let mut bytes = std::vec![0u8; 4 * m * k + 1];
+        for (c, v) in bytes[1..].chunks_exact_mut(4).zip(&a) {
+            c.copy_from_slice(&v.to_le_bytes());
+        }
+        let b = data(k * n, 5);
+        let plan = GemmPlan::new(m, n, k);
+        let mut scratch = std::vec![0.0; plan.scratch_floats()];
+        let (mut c1, mut c2) = (std::vec![0.0; m * n], std::vec![0.0; m * n]);
+        let bm = Matrix::row_major(&b[..], 0, n);
+        plan.run(
+            Matrix::row_major(LeF32(&bytes[1..]), 0, k),
+            bm,
+            1.0,
+            &mut c1,
+            n,
+            &mut scratch,
+        );
+        plan.run(
+            Matrix::row_major(&a[..], 0, k),
+            bm,
+            1.0,
+            &mut c2,
+            n,
+            &mut scratch,
+        );
+        assert_eq!(c1, c2);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn kernels_match_the_naive_product(m in 1usize..40, n in 1usize..70, k in 1usize..300, t: bool) {
+            for kernel in Kernel::available() {
+                check(kernel, m, n, k, t);
+            }
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! Pooling over 1-D and 2-D NCHW maps: MaxPool, AveragePool, GlobalMaxPool,
+//! GlobalAveragePool.
+//!
+//! Windowed pooling is separable: the max (or sum) over a kh×kw rectangle is the max over
+//! kh rows of each row's max over kw columns, and the number of in-bounds taps of a window
+//! is the product of its per-axis counts. So each channel is pooled in two passes — along
+//! W into a scratch row block, then along H — and both inner loops run over contiguous
+//! output columns, which vectorises for any kernel, stride, padding and dilation. YOLO's
+//! SPPELAN (MaxPool 5×5 s1 p2, three times) and AConv (AveragePool 2×2 s1) take 2·k adds
+//! per output instead of k².
+
+use super::{Io, Op, Prep};
+use crate::error::Result;
+use crate::tensor::{DType, F32Source};
+use crate::with_f32;
+
+/// Max or average.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolKind {
+    /// Largest tap.
+    Max,
+    /// Mean of the in-bounds taps.
+    Avg,
+    /// Mean of the taps inside the padded input.
+    AvgIncludePad,
+}
+
+/// Geometry of one spatial axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Axis {
+    /// Input length.
+    pub input: usize,
+    /// Output length.
+    pub output: usize,
+    /// Kernel taps.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Dilation.
+    pub dilation: usize,
+    /// Padding before.
+    pub pad_begin: usize,
+    /// Padding after.
+    pub pad_end: usize,
+}
+
+impl Axis {
+    /// Output positions `lo..hi` whose tap `k` lands inside the input.
+    fn valid_outputs(&self, k: usize) -> (usize, usize) {
+        let offset = (k * self.dilation) as isize - self.pad_begin as isize;
+        // Need 0 <= o*stride + offset < input.
+        let s = self.stride as isize;
+        let lo = if offset >= 0 {
+            0
+        } else {
+            ((-offset + s - 1) / s) as usize
+        };
+        let end = self.input as isize - offset; // o*stride < end
+        let hi = if end <= 0 {
+            0
+        } else {
+            (((end + s - 1) / s) as usize).min(self.output)
+        };
+        (lo.min(hi), hi)
+    }
+
+    /// How many taps of output position `o` the average divides by.
+    fn count(&self, o: usize, kind: PoolKind) -> usize {
+        let (lo, hi) = match kind {
+            PoolKind::AvgIncludePad => (0, self.input + self.pad_begin + self.pad_end),
+            _ => (self.pad_begin, self.input + self.pad_begin),
+        };
+        (0..self.kernel)
+            .map(|k| o * self.stride + k * self.dilation)
+            .filter(|i| (lo..hi).contains(i))
+            .count()
+    }
+}
+
+/// A prepared pooling of every `h × w` plane.
+#[derive(Clone, Copy, Debug)]
+pub struct Pool {
+    kind: PoolKind,
+    h: Axis,
+    w: Axis,
+}
+
+fn prepare_windowed(p: &mut Prep, max: bool) -> Result<Op> {
+    p.arity(1, 1)?;
+    let x = p.input_of(0, DType::F32)?;
+    if x.value.is_some() {
+        // The kernel reads its input as an aligned slice; weights may be unaligned.
+        return Err(p.err("pooling a constant input is not supported"));
+    }
+    let rank = x.shape.rank();
+    if !(rank == 3 || rank == 4) {
+        return Err(p.err("only 1-D and 2-D pooling (rank 3 or 4 input) is supported"));
+    }
+    let n_sp = rank - 2;
+    let kernel = p
+        .attr_ints::<2>("kernel_shape")?
+        .ok_or_else(|| p.attr_err("kernel_shape", "required"))?;
+    let len_ok =
+        |v: &Option<heapless::Vec<i64, 4>>, n: usize| v.as_ref().is_none_or(|v| v.len() == n);
+    let strides = p.attr_ints::<4>("strides")?;
+    let dilations = p.attr_ints::<4>("dilations")?;
+    let pads = p.attr_ints::<4>("pads")?;
+    if kernel.len() != n_sp || !len_ok(&strides, n_sp) || !len_ok(&dilations, n_sp) {
+        return Err(
+            p.err("kernel_shape, strides and dilations must have one value per spatial axis")
+        );
+    }
+    if !len_ok(&pads, 2 * n_sp) {
+        return Err(p.attr_err("pads", "expected two values per spatial axis"));
+    }
+    if !max
+        && dilations
+            .as_ref()
+            .is_some_and(|d| d.iter().any(|&d| d != 1))
+    {
+        return Err(p.attr_err("dilations", "AveragePool dilations are not supported"));
+    }
+    let ceil = p.attr_int("ceil_mode", 0)? != 0;
+    let auto_pad = p.attr_str("auto_pad", "NOTSET")?;
+    let kind = if max {
+        PoolKind::Max
+    } else if p.attr_int("count_include_pad", 0)? != 0 {
+        PoolKind::AvgIncludePad
+    } else {
+        PoolKind::Avg
+    };
+
+    let mut axes = [Axis {
+        input: 1,
+        output: 1,
+        kernel: 1,
+        stride: 1,
+        dilation: 1,
+        pad_begin: 0,
+        pad_end: 0,
+    }; 2];
+    let first = 2 - n_sp; // 1-D pools only fill the W axis
+    for i in 0..n_sp {
+        let get =
+            |v: &Option<heapless::Vec<i64, 4>>, j: usize, d: i64| v.as_ref().map_or(d, |v| v[j]);
+        let (k, s, d) = (kernel[i], get(&strides, i, 1), get(&dilations, i, 1));
+        let (pb, pe) = (get(&pads, i, 0), get(&pads, i + n_sp, 0));
+        if k < 1 || s < 1 || d < 1 || pb < 0 || pe < 0 {
+            return Err(p.err("kernel, strides and dilations must be positive, pads non-negative"));
+        }
+        let input = x.shape.dim(2 + i);
+        let (k, s, d) = (k as usize, s as usize, d as usize);
+        let extent = (k - 1) * d + 1;
+        let (mut pb, mut pe) = (pb as usize, pe as usize);
+        let output = match auto_pad {
+            "NOTSET" => {
+                let span = (input + pb + pe)
+                    .checked_sub(extent)
+                    .ok_or_else(|| p.err("the kernel is larger than the padded input"))?;
+                let mut out = if ceil { span.div_ceil(s) } else { span / s } + 1;
+                // A ceil-mode window must start inside the input or the leading pad.
+                if ceil && (out - 1) * s >= input + pb {
+                    out -= 1;
+                }
+                out
+            }
+            "VALID" => {
+                (pb, pe) = (0, 0);
+                input
+                    .checked_sub(extent)
+                    .ok_or_else(|| p.err("the kernel is larger than the input"))?
+                    / s
+                    + 1
+            }
+            "SAME_UPPER" | "SAME_LOWER" => {
+                let out = input.div_ceil(s);
+                let total = ((out - 1) * s + extent).saturating_sub(input);
+                let small = total / 2;
+                (pb, pe) = if auto_pad == "SAME_UPPER" {
+                    (small, total - small)
+                } else {
+                    (total - small, small)
+                };
+                out
+            }
+            _ => return Err(p.attr_err("auto_pad", "unknown value")),
+        };
+        if pb >= extent || pe >= extent {
+            return Err(p.attr_err("pads", "pads must be smaller than the kernel"));
+        }
+        axes[first + i] = Axis {
+            input,
+            output,
+            kernel: k,
+            stride: s,
+            dilation: d,
+            pad_begin: pb,
+            pad_end: pe,
+        };
+    }
+    let [h, w] = axes;
+    let mut out = x.shape;
+    out.dims_mut()[2..].copy_from_slice(&[h.output, w.output][first..]);
+    p.output(0, DType::F32, out)?;
+    p.macs((out.volume() * h.kernel * w.kernel) as u64);
+    // Per channel: the W pass for every input row, then 1/count per output column.
+    p.scratch((h.input * w.output + w.output) * 4);
+    Ok(Op::Pool(Pool { kind, h, w }))
+}
+
+/// MaxPool (the optional Indices output is refused by the planner).
+pub fn max_pool(p: &mut Prep) -> Result<Op> {
+    if p.attr_int("storage_order", 0)? != 0 {
+        return Err(p.attr_err("storage_order", "only row-major is supported"));
+    }
+    prepare_windowed(p, true)
+}
+
+/// AveragePool.
+pub fn average_pool(p: &mut Prep) -> Result<Op> {
+    prepare_windowed(p, false)
+}
+
+fn prepare_global(p: &mut Prep, max: bool) -> Result<Op> {
+    p.arity(1, 1)?;
+    let x = p.input_of(0, DType::F32)?;
+    if x.shape.rank() < 3 {
+        return Err(p.err("global pooling needs an N, C, spatial... input"));
+    }
+    let mut out = x.shape;
+    out.dims_mut()[2..].fill(1);
+    let spatial = x.shape.dims()[2..].iter().product::<usize>();
+    p.output(0, DType::F32, out)?;
+    p.macs(x.shape.volume() as u64);
+    Ok(Op::GlobalPool(GlobalPool { max, spatial }))
+}
+
+/// A prepared global pooling: reduce each run of `spatial` values to one.
+#[derive(Clone, Copy, Debug)]
+pub struct GlobalPool {
+    max: bool,
+    spatial: usize,
+}
+
+/// GlobalMaxPool.
+pub fn global_max_pool(p: &mut Prep) -> Result<Op> {
+    prepare_global(p, true)
+}
+
+/// GlobalAveragePool.
+pub fn global_average_pool(p: &mut Prep) -> Result<Op> {
+    prepare_global(p, false)
+}
+
+/// Pools one `h.input × w.input` plane into `h.output × w.output`.
+fn pool_plane(g: &Pool, x: &[f32], out: &mut [f32], rows: &mut [f32], inv_w: &[f32]) {
+    let (h, w) = (&g.h, &g.w);
+    let max = g.kind == PoolKind::Max;
+    let init = if max { f32::NEG_INFINITY } else { 0.0 };
+    // Pass 1: along W, every input row into `rows`.
+    rows.fill(init);
+    for (row_in, row_out) in x.chunks_exact(w.input).zip(rows.chunks_exact_mut(w.output)) {
+        for k in 0..w.kernel {
+            let (lo, hi) = w.valid_outputs(k);
+            if lo == hi {
+                continue;
+            }
+            let start = lo * w.stride + k * w.dilation - w.pad_begin;
+            let dst = &mut row_out[lo..hi];
+            if w.stride == 1 {
+                let src = &row_in[start..start + dst.len()];
+                if max {
+                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d = d.max(s));
+                } else {
+                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d += s);
+                }
+            } else {
+                let src = row_in[start..].iter().step_by(w.stride);
+                if max {
+                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d = d.max(s));
+                } else {
+                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d += s);
+                }
+            }
+        }
+    }
+    // Pass 2: along H, whole output rows at a time.
+    out.fill(init);
+    for k in 0..h.kernel {
+        let (lo, hi) = h.valid_outputs(k);
+        for oh in lo..hi {
+            let ih = oh * h.stride + k * h.dilation - h.pad_begin;
+            let src = &rows[ih * w.output..(ih + 1) * w.output];
+            let dst = &mut out[oh * w.output..(oh + 1) * w.output];
+            if max {
+                dst.iter_mut().zip(src).for_each(|(d, &s)| *d = d.max(s));
+            } else {
+                dst.iter_mut().zip(src).for_each(|(d, &s)| *d += s);
+            }
+        }
+    }
+    if !max {
+        for (oh, row) in out.chunks_exact_mut(w.output).enumerate() {
+            let inv_h = 1.0 / h.count(oh, g.kind) as f32;
+            row.iter_mut()
+                .zip(inv_w)
+                .for_each(|(v, &iw)| *v *= inv_h * iw);
+        }
+    }
+}
+
+/// Computes a windowed pooling.
+pub fn eval(g: &Pool, io: &mut Io) {
+    let x = io.input(0);
+    let out = io.outputs[0].f32_mut();
+    if out.is_empty() {
+        // No scratch was asked for, so there is nothing aligned to cast.
+        return;
+    }
+    let scratch: &mut [f32] = bytemuck::cast_slice_mut(io.scratch);
+    let (rows, rest) = scratch.split_at_mut(g.h.input * g.w.output);
+    let inv_w = &mut rest[..g.w.output];
+    for (o, v) in inv_w.iter_mut().enumerate() {
+        *v = 1.0 / g.w.count(o, g.kind) as f32;
+    }
+    let (in_plane, out_plane) = (g.h.input * g.w.input, g.h.output * g.w.output);
+    // Prepare refused constant inputs, so this is an aligned arena tensor.
+    let x: &[f32] = bytemuck::cast_slice(x.bytes);
+    for (src, dst) in x
+        .chunks_exact(in_plane)
+        .zip(out.chunks_exact_mut(out_plane))
+    {
+        pool_plane(g, src, dst, rows, inv_w);
+    }
+}
+
+/// Computes a global pooling.
+pub fn eval_global(g: &GlobalPool, io: &mut Io) {
+    let x = io.input(0);
+    let out = io.outputs[0].f32_mut();
+    with_f32!(x.f32(), |x| {
+        for (c, y) in out.iter_mut().enumerate() {
+            let base = c * g.spatial;
+            *y = if g.max {
+                (0..g.spatial).fold(f32::NEG_INFINITY, |m, i| m.max(x.at(base + i)))
+            } else {
+                (0..g.spatial).map(|i| x.at(base + i)).sum::<f32>() / g.spatial as f32
+            };
+        }
+    })
+}

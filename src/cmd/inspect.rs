@@ -1,0 +1,275 @@
+//! `edgetrim inspect`: what a model is and what it costs on a device — before flashing it.
+//!
+//! The report answers the questions asked before deploying: will it run (every unsupported
+//! node, not just the first), how big is it (params, bytes), how much work is one inference
+//! (MACs), and how much RAM does it need (the exact arena, and how close the memory plan
+//! is to the liveness lower bound). When a model cannot be planned, everything that does
+//! not need a plan is still reported, and the command fails afterwards.
+
+use crate::cmd::{parse_model, read_model};
+use crate::human;
+use crate::inputs::{self, ShapeOverride};
+use anyhow::{bail, Result};
+use edgetrim_runtime::{Model, Session};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// `edgetrim inspect` options.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  edgetrim inspect yolo.onnx
+  edgetrim inspect yolo.onnx --input-shape images=1x3x320x320
+  edgetrim inspect yolo.onnx --json | jq .arena.total
+
+Exits non-zero when the model cannot run on the nano runtime (unsupported ops or a planning
+error), after printing everything that could be determined.")]
+pub struct Args {
+    /// The ONNX model.
+    pub model: PathBuf,
+    /// Fix the shape of a graph input: NAME=1x3x224x224 (needed for free dims like batch N).
+    #[arg(long = "input-shape", value_name = "NAME=DIMS")]
+    pub input_shapes: Vec<ShapeOverride>,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A graph input or output.
+#[derive(Serialize)]
+struct TensorDesc {
+    name: String,
+    dtype: Option<&'static str>,
+    /// As declared in the file, e.g. `Nx3x224x224`.
+    declared: Option<String>,
+    /// As planned (after `--input-shape`), when planning succeeded.
+    shape: Option<Vec<usize>>,
+}
+
+#[derive(Serialize)]
+struct OpCount {
+    op: String,
+    count: usize,
+}
+
+#[derive(Serialize)]
+struct ArenaDesc {
+    total: usize,
+    planned: usize,
+    lower_bound: usize,
+    persistent: usize,
+    /// planned / lower_bound: 1.0 is a perfect memory plan.
+    ratio: f64,
+}
+
+#[derive(Serialize)]
+struct UnsupportedNode {
+    node: String,
+    op: String,
+    domain: String,
+}
+
+/// Everything `inspect` reports.
+#[derive(Serialize)]
+struct Report {
+    model: String,
+    opset: i64,
+    nodes: usize,
+    inputs: Vec<TensorDesc>,
+    outputs: Vec<TensorDesc>,
+    ops: Vec<OpCount>,
+    params: u64,
+    param_bytes: u64,
+    macs: Option<u64>,
+    arena: Option<ArenaDesc>,
+    unsupported: Vec<UnsupportedNode>,
+    /// Why MACs and arena are missing, when they are.
+    plan_error: Option<String>,
+}
+
+fn describe(vi: edgetrim_runtime::onnx::ValueInfo<'_>) -> TensorDesc {
+    TensorDesc {
+        name: vi.name().to_string(),
+        dtype: vi.dtype().map(|d| d.name()),
+        declared: inputs::declared_text(&vi),
+        shape: None,
+    }
+}
+
+/// Plans the model to fill in shapes, MACs and the arena.
+fn plan(model: &Model<'_>, overrides: &[ShapeOverride], report: &mut Report) -> Result<()> {
+    let shapes = inputs::resolve_shapes(model, overrides)?;
+    let shape_refs: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
+    let arena = Session::arena_report(model, &shape_refs)?;
+    let mut bytes = vec![0u8; arena.total + edgetrim_runtime::arena::ALIGN];
+    let session = Session::new(model, &shape_refs, &mut bytes)?;
+    report.macs = Some(session.total_macs());
+    for (desc, spec) in report.inputs.iter_mut().zip(session.inputs()) {
+        desc.shape = Some(spec.shape.dims().to_vec());
+    }
+    for (desc, spec) in report.outputs.iter_mut().zip(session.outputs()) {
+        desc.shape = Some(spec.shape.dims().to_vec());
+        desc.dtype = Some(spec.dtype.name());
+    }
+    report.arena = Some(ArenaDesc {
+        total: arena.total,
+        planned: arena.planned,
+        lower_bound: arena.lower_bound,
+        persistent: arena.persistent,
+        ratio: if arena.lower_bound == 0 {
+            1.0
+        } else {
+            arena.planned as f64 / arena.lower_bound as f64
+        },
+    });
+    Ok(())
+}
+
+fn build_report(args: &Args, model: &Model<'_>) -> Report {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for node in model.nodes() {
+        *counts.entry(node.op_type()).or_default() += 1;
+    }
+    let mut ops: Vec<OpCount> = counts
+        .into_iter()
+        .map(|(op, count)| OpCount {
+            op: op.to_string(),
+            count,
+        })
+        .collect();
+    ops.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.op.cmp(&b.op)));
+    let (mut params, mut param_bytes) = (0u64, 0u64);
+    for t in model.initializers() {
+        let n: u64 = t.dims().map(|d| d.max(0) as u64).product();
+        params += n;
+        param_bytes += n * t.dtype().map_or(0, |d| d.size() as u64);
+    }
+    let mut report = Report {
+        model: args.model.display().to_string(),
+        opset: model.opset(),
+        nodes: model.node_count(),
+        inputs: model.inputs().map(describe).collect(),
+        outputs: model.outputs().map(describe).collect(),
+        ops,
+        params,
+        param_bytes,
+        macs: None,
+        arena: None,
+        unsupported: model
+            .unsupported_ops()
+            .map(|n| UnsupportedNode {
+                node: n.display_name().to_string(),
+                op: n.op_type().to_string(),
+                domain: n.domain().to_string(),
+            })
+            .collect(),
+        plan_error: None,
+    };
+    if report.unsupported.is_empty() {
+        if let Err(e) = plan(model, &args.input_shapes, &mut report) {
+            report.plan_error = Some(format!("{e:#}"));
+        }
+    }
+    report
+}
+
+fn tensor_rows(out: &mut dyn Write, title: &str, tensors: &[TensorDesc]) -> Result<()> {
+    writeln!(out, "\n{title}")?;
+    let width = tensors.iter().map(|t| t.name.len()).max().unwrap_or(0);
+    for t in tensors {
+        let planned = t.shape.as_deref().map(inputs::dims_text);
+        let shape = match (&planned, &t.declared) {
+            (Some(p), Some(d)) if p != d => format!("{p} (declared {d})"),
+            (Some(p), _) => p.clone(),
+            (None, Some(d)) => d.clone(),
+            (None, None) => "?".into(),
+        };
+        let dtype = t.dtype.unwrap_or("?");
+        writeln!(out, "  {:width$}  {dtype:8}  {shape}", t.name)?;
+    }
+    Ok(())
+}
+
+fn print_text(out: &mut dyn Write, r: &Report) -> Result<()> {
+    writeln!(out, "model    {}", r.model)?;
+    writeln!(out, "opset    {}", r.opset)?;
+    writeln!(out, "nodes    {}", r.nodes)?;
+    writeln!(
+        out,
+        "params   {} ({})",
+        human::count(r.params),
+        human::bytes(r.param_bytes)
+    )?;
+    match r.macs {
+        Some(m) => writeln!(out, "MACs     {}", human::count(m))?,
+        None => writeln!(out, "MACs     n/a")?,
+    }
+    match &r.arena {
+        Some(a) => writeln!(
+            out,
+            "arena    {} ({} B): planned {} vs liveness lower bound {} (ratio {:.2}), persistent {}",
+            human::bytes(a.total as u64),
+            a.total,
+            human::bytes(a.planned as u64),
+            human::bytes(a.lower_bound as u64),
+            a.ratio,
+            human::bytes(a.persistent as u64),
+        )?,
+        None => writeln!(out, "arena    n/a")?,
+    }
+    tensor_rows(out, "inputs", &r.inputs)?;
+    tensor_rows(out, "outputs", &r.outputs)?;
+    writeln!(out, "\nops")?;
+    let width = r.ops.iter().map(|o| o.op.len()).max().unwrap_or(0);
+    for o in &r.ops {
+        writeln!(out, "  {:width$}  {:>5}", o.op, o.count)?;
+    }
+    if !r.unsupported.is_empty() {
+        writeln!(out, "\nunsupported: {} node(s)", r.unsupported.len())?;
+        let width = r
+            .unsupported
+            .iter()
+            .map(|u| u.node.len())
+            .max()
+            .unwrap_or(0);
+        for u in &r.unsupported {
+            let domain = if u.domain.is_empty() {
+                String::new()
+            } else {
+                format!(" (domain {})", u.domain)
+            };
+            writeln!(out, "  {:width$}  {}{domain}", u.node, u.op)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `edgetrim inspect`.
+pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
+    let bytes = read_model(&args.model)?;
+    let model = parse_model(&args.model, &bytes)?;
+    let report = build_report(&args, &model);
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        print_text(out, &report)?;
+    }
+    out.flush()?;
+    if !report.unsupported.is_empty() {
+        let mut ops: Vec<&str> = report.unsupported.iter().map(|u| u.op.as_str()).collect();
+        ops.sort_unstable();
+        ops.dedup();
+        bail!(
+            "{} node(s) use ops the nano runtime does not support: {}",
+            report.unsupported.len(),
+            ops.join(", ")
+        );
+    }
+    if let Some(e) = report.plan_error {
+        bail!("cannot plan {}: {e}", report.model);
+    }
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! Real third-party CNNs end to end: PaddleOCR's text-direction classifier (MobileNetV3,
+//! committed under tests/data/real-cnn/) and its PP-OCRv4 DBNet text detector (fetched by
+//! scripts/fetch_real_models.sh; skipped with a notice when absent).
+//!
+//! Each runs on our runtime and on tract for the same deterministic input, and is checked
+//! against onnxruntime outputs that scripts/make_real_cnn_refs.py computed and committed.
+//! The inputs are built here bit-identically to the script (integer math, the same f64
+//! operations in the same order, one rounding to f32). Unit tests cover single ops; this
+//! catches what only a whole real graph exercises (op mixes, layouts, folding, memory
+//! reuse across 100+ nodes).
+
+use edgetrim_runtime::tract::TractSession;
+use edgetrim_runtime::{Model, Session};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Relative tolerance: `max |ours - reference| <= TOL * max |reference|`.
+const TOL: f32 = 1e-3;
+const CLS_SHAPE: [usize; 4] = [1, 3, 48, 192];
+const DET_SHAPE: [usize; 4] = [1, 3, 640, 640];
+/// The committed detector reference keeps every 13th row and column of the map.
+const DET_REF_STRIDE: usize = 13;
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/real-cnn")
+        .join(name)
+}
+
+/// `((i * 7919) mod 2003) / 1001.5 - 1` for the flattened index `i`, in [-1, 1].
+fn noise_at(i: usize) -> f64 {
+    ((i * 7919) % 2003) as f64 / 1001.5 - 1.0
+}
+
+fn noise(shape: &[usize]) -> Vec<f32> {
+    (0..shape.iter().product())
+        .map(|i| noise_at(i) as f32)
+        .collect()
+}
+
+/// Dark strokes (-1) in 24-pixel text lines on light paper (+1), plus 0.1 x noise.
+fn text_page(shape: &[usize]) -> Vec<f32> {
+    let (h, w) = (shape[2], shape[3]);
+    (0..shape.iter().product())
+        .map(|i| {
+            let (y, x) = ((i / w) % h, i % w);
+            let in_line = (12..36).contains(&(y % 48));
+            let in_glyph = x % 20 < 14 && (x / 20 + y / 48) % 7 != 0;
+            let on_stroke = ((x / 3) * 5 + (y / 3) * 3) % 4 == 0 || x % 20 % 7 == 0;
+            let paper = if in_line && in_glyph && on_stroke {
+                -1.0
+            } else {
+                1.0
+            };
+            (paper + 0.1 * noise_at(i)) as f32
+        })
+        .collect()
+}
+
+fn le_f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// "Op x count" for every op of `model` the runtime cannot run.
+fn unsupported_summary(model: &Model<'_>) -> String {
+    let mut counts = BTreeMap::<&str, usize>::new();
+    for node in model.unsupported_ops() {
+        *counts.entry(node.op_type()).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return "none".into();
+    }
+    let ops: Vec<String> = counts.iter().map(|(op, n)| format!("{op} x{n}")).collect();
+    ops.join(", ")
+}
+
+/// Runs on our runtime: (output shape, output, MACs per run).
+fn run_ours(model: &[u8], shape: &[usize], x: &[f32]) -> (Vec<usize>, Vec<f32>, u64) {
+    let model = Model::parse(model).expect("parse");
+    let report = Session::arena_report(&model, &[shape]).unwrap_or_else(|e| {
+        panic!(
+            "planning failed: {e:?}\nunsupported ops: {}",
+            unsupported_summary(&model)
+        )
+    });
+    let mut arena = vec![0u8; report.total + 16];
+    let mut session = Session::new(&model, &[shape], &mut arena).expect("session");
+    session.set_input_f32(0, x).expect("input");
+    session.run().expect("run");
+    let out = session.output(0);
+    (
+        out.shape.dims().to_vec(),
+        le_f32s(out.bytes),
+        session.total_macs(),
+    )
+}
+
+fn run_tract(model: &[u8], shape: &[usize], x: &[f32]) -> (Vec<usize>, Vec<f32>) {
+    let mut session = TractSession::new(model, &[shape]).expect("tract load");
+    let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    session.set_input_bytes(0, &bytes).expect("tract input");
+    session.run().expect("tract run");
+    let out = session.output(0);
+    (out.shape.dims().to_vec(), le_f32s(out.bytes))
+}
+
+/// A committed `.npy` reference: (shape, data).
+fn load_npy(name: &str) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(data(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let npy = npyz::NpyFile::new(&bytes[..]).expect("npy header");
+    let shape = npy.shape().iter().map(|&d| d as usize).collect();
+    (shape, npy.into_vec::<f32>().expect("f32 npy"))
+}
+
+fn assert_close(what: &str, ours: &[f32], reference: &[f32]) {
+    assert_eq!(ours.len(), reference.len(), "{what}: element count");
+    let scale = reference.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let (worst, diff) = ours
+        .iter()
+        .zip(reference)
+        .map(|(a, b)| (a - b).abs())
+        .enumerate()
+        .fold(
+            (0, 0.0f32),
+            |best, (i, d)| if d > best.1 { (i, d) } else { best },
+        );
+    println!("{what}: max |diff| {diff:.3e} (max |reference| {scale:.3})");
+    assert!(
+        diff <= TOL * scale,
+        "{what}: element {worst} is {} but the reference says {} (tolerance {TOL} x {scale})",
+        ours[worst],
+        reference[worst]
+    );
+}
+
+#[test]
+fn text_direction_classifier_matches_tract_and_onnxruntime() {
+    let model = std::fs::read(data("ch_ppocr_mobile_v2.0_cls_infer.onnx")).expect("model");
+    let x = noise(&CLS_SHAPE);
+    let (shape, ours, macs) = run_ours(&model, &CLS_SHAPE, &x);
+    println!("classifier at {CLS_SHAPE:?}: {macs} MACs");
+    assert_eq!(shape, [1, 2]);
+    let (tract_shape, tract) = run_tract(&model, &CLS_SHAPE, &x);
+    assert_eq!(shape, tract_shape);
+    assert_close("classifier vs tract", &ours, &tract);
+    let (ref_shape, reference) = load_npy("cls_ref.npy");
+    assert_eq!(shape, ref_shape);
+    assert_close("classifier vs onnxruntime", &ours, &reference);
+}
+
+#[test]
+fn text_detector_matches_tract_and_onnxruntime_when_fetched() {
+    let path = data("fetched/ch_PP-OCRv4_det_infer.onnx");
+    let Ok(model) = std::fs::read(&path) else {
+        // Straight to stderr, not eprintln!, so the notice shows even when output is captured.
+        let _ = writeln!(
+            std::io::stderr(),
+            "NOTICE: skipping the PP-OCRv4 detector: {} is absent (run scripts/fetch_real_models.sh)",
+            path.display()
+        );
+        return;
+    };
+    let x = text_page(&DET_SHAPE);
+    let (shape, ours, macs) = run_ours(&model, &DET_SHAPE, &x);
+    println!(
+        "detector at {DET_SHAPE:?}: {macs} MACs ({:.2} GMAC)",
+        macs as f64 / 1e9
+    );
+    assert_eq!(shape, [1, 1, 640, 640]);
+    let (tract_shape, tract) = run_tract(&model, &DET_SHAPE, &x);
+    assert_eq!(shape, tract_shape);
+    assert_close("detector vs tract", &ours, &tract);
+
+    let (ref_shape, reference) = load_npy(&format!("det_ref_stride{DET_REF_STRIDE}.npy"));
+    let (h, w) = (shape[2], shape[3]);
+    let sampled: Vec<f32> = (0..h)
+        .step_by(DET_REF_STRIDE)
+        .flat_map(|y| (0..w).step_by(DET_REF_STRIDE).map(move |x| (y, x)))
+        .map(|(y, x)| ours[y * w + x])
+        .collect();
+    assert_eq!(
+        ref_shape,
+        [1, 1, h.div_ceil(DET_REF_STRIDE), w.div_ceil(DET_REF_STRIDE)]
+    );
+    assert_close("detector vs onnxruntime", &sampled, &reference);
+}
