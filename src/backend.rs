@@ -20,7 +20,7 @@ pub enum Backend<'a> {
     /// The nano runtime, planned into a caller-owned arena.
     Nano(Session<'a>),
     /// tract.
-    Tract(Box<TractSession>),
+    Tract(TractSession),
 }
 
 impl<'a> Backend<'a> {
@@ -36,7 +36,7 @@ impl<'a> Backend<'a> {
     /// Loads `bytes` on tract.
     pub fn tract(bytes: &[u8], shapes: &[&[usize]]) -> Result<Self> {
         let session = TractSession::new(bytes, shapes).context("tract could not load the model")?;
-        Ok(Backend::Tract(Box::new(session)))
+        Ok(Backend::Tract(session))
     }
 
     /// Which backend this is.

@@ -88,7 +88,7 @@ fn inspect_prints_a_report() {
     for needle in [
         "opset    17",
         "nodes    3",
-        "params   4 (16 B)",
+        "params   6 (32 B)",
         "MACs",
         "arena",
     ] {
@@ -113,8 +113,8 @@ fn inspect_json_parses() {
     let v: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
     assert_eq!(v["opset"], 17);
     assert_eq!(v["nodes"], 3);
-    assert_eq!(v["params"], 4);
-    assert_eq!(v["param_bytes"], 16);
+    assert_eq!(v["params"], 6, "w (4 x f32) and c (2 x i64)");
+    assert_eq!(v["param_bytes"], 32);
     assert!(v["macs"].as_u64().is_some_and(|m| m > 0), "{v}");
     assert_eq!(v["inputs"][0]["name"], "x");
     assert_eq!(v["inputs"][0]["shape"], serde_json::json!([1, 4]));

@@ -150,7 +150,11 @@ impl TractSession {
         self.outputs = out
             .iter()
             .map(|t| {
-                let t = t.clone().into_tensor();
+                let mut t = t.clone().into_tensor();
+                // Shape-like outputs come back as tract's symbolic dims: make them int64.
+                if t.datum_type() == DatumType::TDim {
+                    t = t.cast_to::<i64>()?.into_owned();
+                }
                 let dtype = dtype_of(t.datum_type())?;
                 let bytes = t.as_bytes().to_vec();
                 Ok(OwnedTensor {

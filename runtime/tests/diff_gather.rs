@@ -62,6 +62,13 @@ fn run_time_indices_from_the_arena() {
         &[rand_f32(&[10, 4], 1), idx],
         0.0,
     );
+
+    // Out-of-range run-time indices cannot fail eval: they clamp into the axis.
+    let wild = i64_tensor(&[2, 3], &[42, -42, 0, 0, 0, 0]);
+    let out = run_nano(&m.build(), &[rand_f32(&[10, 4], 1), wild])[0].to_f32_vec();
+    let x = rand_f32(&[10, 4], 1).to_f32_vec();
+    assert_eq!(out[..4], x[36..40]);
+    assert_eq!(out[4..8], x[..4]);
 }
 
 #[test]

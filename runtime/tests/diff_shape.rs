@@ -304,3 +304,13 @@ fn bad_shapes_are_errors_not_panics() {
     );
     assert!(matches!(plan(&m, &[x]), Err(Error::BadAttribute { .. })));
 }
+
+#[test]
+fn shape_output_compares_with_tract_as_int64() {
+    // tract returns shapes as symbolic dims; the reference backend converts them to int64.
+    let mut m = ModelBuilder::new(15);
+    m.input("x", dt::FLOAT, &[2, 3, 5])
+        .node("Shape", &["x"], &["s"], vec![])
+        .output("s", dt::INT64);
+    check("Shape as graph output", &m, &[rand_f32(&[2, 3, 5], 1)], 0.0);
+}

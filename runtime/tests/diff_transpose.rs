@@ -36,6 +36,9 @@ fn attention_layout_shuffles() {
         (&[2, 3, 4, 5], &[1, 0, 2, 3]),
         (&[2, 3, 4, 5], &[0, 1, 2, 3]),
         (&[2, 3, 4, 5], &[3, 1, 2, 0]),
+        // Partial tiles on both sides of the tiled 2-D transpose.
+        (&[3, 37, 21], &[0, 2, 1]),
+        (&[1, 19, 7, 33], &[0, 3, 1, 2]),
     ];
     for (k, (shape, perm)) in cases.iter().enumerate() {
         check(

@@ -80,6 +80,7 @@ struct Report {
     inputs: Vec<TensorDesc>,
     outputs: Vec<TensorDesc>,
     ops: Vec<OpCount>,
+    /// Elements of initializers and `Constant` node values.
     params: u64,
     param_bytes: u64,
     macs: Option<u64>,
@@ -140,8 +141,13 @@ fn build_report(args: &Args, model: &Model<'_>) -> Report {
         })
         .collect();
     ops.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.op.cmp(&b.op)));
+    // Weights are initializers, or `Constant` nodes in some exporters (e.g. Paddle).
+    let constants = model
+        .nodes()
+        .filter(|n| n.op_type() == "Constant")
+        .filter_map(|n| n.attr("value").and_then(|a| a.tensor()));
     let (mut params, mut param_bytes) = (0u64, 0u64);
-    for t in model.initializers() {
+    for t in model.initializers().chain(constants) {
         let n: u64 = t.dims().map(|d| d.max(0) as u64).product();
         params += n;
         param_bytes += n * t.dtype().map_or(0, |d| d.size() as u64);

@@ -257,15 +257,16 @@ fn pool_plane(g: &Pool, x: &[f32], out: &mut [f32], rows: &mut [f32], inv_w: &[f
     let (h, w) = (&g.h, &g.w);
     let max = g.kind == PoolKind::Max;
     let init = if max { f32::NEG_INFINITY } else { 0.0 };
-    // Pass 1: along W, every input row into `rows`.
+    // Pass 1: along W, every input row into `rows` (taps outermost, so each tap's valid
+    // range is worked out once per plane).
     rows.fill(init);
-    for (row_in, row_out) in x.chunks_exact(w.input).zip(rows.chunks_exact_mut(w.output)) {
-        for k in 0..w.kernel {
-            let (lo, hi) = w.valid_outputs(k);
-            if lo == hi {
-                continue;
-            }
-            let start = lo * w.stride + k * w.dilation - w.pad_begin;
+    for k in 0..w.kernel {
+        let (lo, hi) = w.valid_outputs(k);
+        if lo == hi {
+            continue;
+        }
+        let start = lo * w.stride + k * w.dilation - w.pad_begin;
+        for (row_in, row_out) in x.chunks_exact(w.input).zip(rows.chunks_exact_mut(w.output)) {
             let dst = &mut row_out[lo..hi];
             if w.stride == 1 {
                 let src = &row_in[start..start + dst.len()];

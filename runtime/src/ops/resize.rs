@@ -49,7 +49,7 @@ pub struct ResizeAxis {
     scale: f32,
 }
 
-/// A prepared Resize of `planes` planes of the last two dims.
+/// A prepared Resize of the last two dims (leading dims unchanged).
 #[derive(Clone, Copy, Debug)]
 pub struct Resize {
     linear: bool,

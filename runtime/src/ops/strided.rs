@@ -73,13 +73,38 @@ impl Strided {
             dst.copy_from_slice(&src[self.offset * e..][..e]);
             return;
         }
+        if rank >= 2 && self.strides[rank - 2] == 1 {
+            // The two innermost dims are a 2-D transpose of the input.
+            match e {
+                4 => return self.copy_tiled::<4>(src, dst),
+                8 => return self.copy_tiled::<8>(src, dst),
+                2 => return self.copy_tiled::<2>(src, dst),
+                1 => return self.copy_tiled::<1>(src, dst),
+                _ => {}
+            }
+        }
         let inner = self.dims[rank - 1];
         let step = self.strides[rank - 1];
+        self.for_each_outer(1, dst, inner * e, |base, run| {
+            copy_run(src, base, step, e, run)
+        });
+    }
+
+    /// Calls `f(first_input_element, out_chunk)` for each contiguous output chunk of
+    /// `chunk` bytes, walking the dims before the last `inner_dims` with an odometer.
+    fn for_each_outer(
+        &self,
+        inner_dims: usize,
+        dst: &mut [u8],
+        chunk: usize,
+        mut f: impl FnMut(usize, &mut [u8]),
+    ) {
+        let outer = self.rank as usize - inner_dims;
         let mut idx = [0usize; MAX_RANK];
         let mut base = self.offset as isize;
-        for run in dst.chunks_exact_mut(inner * e) {
-            copy_run(src, base as usize, step, e, run);
-            for d in (0..rank - 1).rev() {
+        for run in dst.chunks_exact_mut(chunk) {
+            f(base as usize, run);
+            for d in (0..outer).rev() {
                 idx[d] += 1;
                 base += self.strides[d];
                 if idx[d] < self.dims[d] {
@@ -89,6 +114,28 @@ impl Strided {
                 idx[d] = 0;
             }
         }
+    }
+
+    /// Copy whose two innermost dims are a transpose: output `[rows, cols]` reads the
+    /// input at `row + col * stride`. Going tile by tile keeps the strided reads of one
+    /// tile within a few cache lines that the next rows reuse.
+    fn copy_tiled<const E: usize>(&self, src: &[u8], dst: &mut [u8]) {
+        const TILE: usize = 16;
+        let rank = self.rank as usize;
+        let (rows, cols) = (self.dims[rank - 2], self.dims[rank - 1]);
+        let stride = self.strides[rank - 1];
+        self.for_each_outer(2, dst, rows * cols * E, |base, plane| {
+            for r0 in (0..rows).step_by(TILE) {
+                for c0 in (0..cols).step_by(TILE) {
+                    for r in r0..(r0 + TILE).min(rows) {
+                        let row =
+                            &mut plane[(r * cols + c0) * E..(r * cols + cols.min(c0 + TILE)) * E];
+                        let start = (base + r) as isize + c0 as isize * stride;
+                        gather_elems::<E>(src, start as usize, stride, row);
+                    }
+                }
+            }
+        });
     }
 }
 

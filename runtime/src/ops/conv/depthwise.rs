@@ -6,16 +6,64 @@
 //! `out += w · in` over slices (contiguous for stride 1, so it vectorises) with no border
 //! tests. The input row is first copied into scratch so weights stored in place (possibly
 //! unaligned) and aligned activations share one kernel.
+//!
+//! The loops are plain Rust; when the GEMM plan chose the AVX2+FMA kernel, the same code is
+//! also compiled with those target features enabled so LLVM vectorises 8 wide.
 
 use super::{valid_range, Geometry};
-use crate::ops::gemm::Run;
+use crate::ops::gemm::{Kernel, Run};
 use crate::tensor::F32Source;
+
+/// Kernel widths up to this have their column spans precomputed.
+const MAX_KW: usize = 16;
 
 /// Convolves one group: input channel at `x_off`, `mult` output channels whose weights
 /// start at `w_off`; `out` holds those `mult` output planes (already holding the bias).
-/// `row` is scratch of `g.iw` floats.
+/// `row` is scratch of `g.iw` floats. `kernel` says which instruction set this CPU has.
 #[allow(clippy::too_many_arguments)]
 pub fn run<X: Run, W: F32Source>(
+    kernel: Kernel,
+    g: &Geometry,
+    x: X,
+    x_off: usize,
+    w: W,
+    w_off: usize,
+    mult: usize,
+    out: &mut [f32],
+    row: &mut [f32],
+) {
+    match kernel {
+        Kernel::Portable => run_inline(g, x, x_off, w, w_off, mult, out, row),
+        // SAFETY: a plan holds `Kernel::Avx2Fma` only when the CPU has AVX2 and FMA
+        // (see `Kernel::best`), which is all `run_avx2` requires.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2Fma => unsafe { run_avx2(g, x, x_off, w, w_off, mult, out, row) },
+    }
+}
+
+/// [`run_inline`] compiled for AVX2 + FMA.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn run_avx2<X: Run, W: F32Source>(
+    g: &Geometry,
+    x: X,
+    x_off: usize,
+    w: W,
+    w_off: usize,
+    mult: usize,
+    out: &mut [f32],
+    row: &mut [f32],
+) {
+    run_inline(g, x, x_off, w, w_off, mult, out, row)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn run_inline<X: Run, W: F32Source>(
     g: &Geometry,
     x: X,
     x_off: usize,
@@ -27,6 +75,17 @@ pub fn run<X: Run, W: F32Source>(
 ) {
     let row = &mut row[..g.iw];
     let taps = g.kh * g.kw;
+    // Output columns `lo..hi` reached by tap kx, and the input column of `lo`: the same
+    // for every row, so the divisions happen once per call, not per row and tap.
+    let span = |kx: usize| {
+        let ix0 = (kx * g.dw) as isize - g.pl as isize;
+        let (lo, hi) = valid_range(ix0, g.sw, g.iw, g.ow);
+        (lo, hi, (ix0 + (lo * g.sw) as isize).max(0) as usize)
+    };
+    let mut spans = [(0, 0, 0); MAX_KW];
+    for (kx, s) in spans.iter_mut().enumerate().take(g.kw) {
+        *s = span(kx);
+    }
     for (m, plane) in out.chunks_exact_mut(g.oh * g.ow).take(mult).enumerate() {
         for (oy, dst) in plane.chunks_exact_mut(g.ow).enumerate() {
             for ky in 0..g.kh {
@@ -37,12 +96,10 @@ pub fn run<X: Run, W: F32Source>(
                 x.copy_run(x_off + iy as usize * g.iw, row);
                 for kx in 0..g.kw {
                     let wv = w.at(w_off + m * taps + ky * g.kw + kx);
-                    let ix0 = (kx * g.dw) as isize - g.pl as isize;
-                    let (lo, hi) = valid_range(ix0, g.sw, g.iw, g.ow);
+                    let (lo, hi, start) = spans.get(kx).copied().unwrap_or_else(|| span(kx));
                     if lo >= hi {
                         continue;
                     }
-                    let start = (ix0 + (lo * g.sw) as isize) as usize;
                     let dst = &mut dst[lo..hi];
                     if g.sw == 1 {
                         for (d, &v) in dst.iter_mut().zip(&row[start..start + (hi - lo)]) {

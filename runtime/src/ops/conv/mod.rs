@@ -38,7 +38,7 @@ enum AutoPad {
 pub struct Geometry {
     /// Input channels per group.
     pub c_in: usize,
-    /// Input height, width.
+    /// Input height.
     pub ih: usize,
     /// Input width.
     pub iw: usize,
@@ -319,7 +319,7 @@ pub fn eval(c: &Conv, io: &mut Io) {
                 let dst = &mut out[(n * c.c_out + grp * m) * plane..][..m * plane];
                 match c.path {
                     Path::Depthwise => {
-                        depthwise::run(&g, x, x_off, w, grp * m * k, m, dst, scratch)
+                        depthwise::run(c.gemm.kernel, &g, x, x_off, w, grp * m * k, m, dst, scratch)
                     }
                     Path::Pointwise => {
                         let b = Matrix::row_major(x, x_off, plane);

@@ -39,6 +39,16 @@ const NC: usize = 64;
 /// Largest `MR × NR` of any kernel (the edge-tile buffer).
 const MAX_TILE: usize = 6 * 16;
 
+/// Floats per 64-byte cache line.
+const LINE_FLOATS: usize = 16;
+
+/// The part of `buf` from its first cache-line boundary: a 16-float packed row then never
+/// straddles two lines, which would split every vector load of the micro-kernel.
+fn line_aligned(buf: &mut [f32]) -> &mut [f32] {
+    let skip = buf.as_ptr().align_offset(64).min(buf.len());
+    &mut buf[skip..]
+}
+
 /// A matrix operand as the packers see it.
 pub trait Operand: Copy {
     /// Copies row `r`, columns `c0 .. c0 + out.len()`, into `out`.
@@ -213,13 +223,15 @@ impl GemmPlan {
             k,
             mc: MC.min(m.div_ceil(mr) * mr),
             nc: NC.min(n.div_ceil(nr) * nr),
-            kc: KC.min(k),
+            // Equal K blocks (576 = 3 × 192, not 256 + 256 + 64) keep every pass efficient.
+            kc: k.div_ceil(k.div_ceil(KC).max(1)),
         }
     }
 
-    /// Scratch floats [`GemmPlan::run`] needs (packed A block, then packed B block).
+    /// Scratch floats [`GemmPlan::run`] needs (packed A block, then packed B block, each
+    /// starting on a cache line).
     pub fn scratch_floats(&self) -> usize {
-        self.kc * (self.mc + self.nc)
+        self.kc * (self.mc + self.nc) + 2 * LINE_FLOATS
     }
 
     /// `C += alpha · A·B`, with C row-major `ldc` apart; `scratch` has at least
@@ -255,16 +267,16 @@ impl GemmPlan {
         if m == 0 || n == 0 || k == 0 {
             return;
         }
-        let (a_pack, rest) = scratch.split_at_mut(self.mc * self.kc);
-        let b_pack = &mut rest[..self.kc * self.nc];
+        let (a_pack, rest) = line_aligned(scratch).split_at_mut(self.mc * self.kc);
+        let b_pack = &mut line_aligned(rest)[..self.kc * self.nc];
         for jc in (0..n).step_by(self.nc) {
             let ncb = self.nc.min(n - jc);
             for pc in (0..k).step_by(self.kc) {
                 let kcb = self.kc.min(k - pc);
-                pack_b(K::NR, b, pc, kcb, jc, ncb, b_pack);
+                pack_b::<K, B>(b, pc, kcb, jc, ncb, b_pack);
                 for ic in (0..m).step_by(self.mc) {
                     let mcb = self.mc.min(m - ic);
-                    pack_a(K::MR, a, alpha, ic, mcb, pc, kcb, a_pack);
+                    pack_a::<K, A>(a, alpha, ic, mcb, pc, kcb, a_pack);
                     let a_panels = a_pack.chunks_exact(K::MR * kcb);
                     let b_panels = b_pack.chunks_exact(K::NR * kcb);
                     for (jr, bp) in (0..ncb).step_by(K::NR).zip(b_panels) {
@@ -293,9 +305,9 @@ impl GemmPlan {
 }
 
 /// Packs `B[k0 .. k0+kc, n0 .. n0+nc]` into `nr`-wide panels: panel `p` holds, for each row,
-/// `nr` consecutive columns, zero-padded past `nc`.
-fn pack_b<B: Operand>(
-    nr: usize,
+/// `nr` consecutive columns, zero-padded past `nc`. Each row is read in one run (one call
+/// into the operand, which for im2col means whole image rows) and then dealt out.
+fn pack_b<K: MicroKernel, B: Operand>(
     b: B,
     k0: usize,
     kc: usize,
@@ -303,21 +315,22 @@ fn pack_b<B: Operand>(
     nc: usize,
     dst: &mut [f32],
 ) {
+    let mut row = [0f32; NC];
+    let row = &mut row[..nc];
+    let nr = K::NR;
     for k in 0..kc {
-        for (p, j0) in (0..nc).step_by(nr).enumerate() {
+        b.read_row(k0 + k, n0, row);
+        for (p, chunk) in row.chunks(nr).enumerate() {
             let slot = &mut dst[(p * kc + k) * nr..][..nr];
-            let w = nr.min(nc - j0);
-            b.read_row(k0 + k, n0 + j0, &mut slot[..w]);
-            slot[w..].fill(0.0);
+            slot[..chunk.len()].copy_from_slice(chunk);
+            slot[chunk.len()..].fill(0.0);
         }
     }
 }
 
 /// Packs `alpha · A[m0 .. m0+mc, k0 .. k0+kc]` into `mr`-tall panels: panel `p` holds, for
 /// each column, `mr` consecutive rows, zero-padded past `mc`.
-#[allow(clippy::too_many_arguments)]
-fn pack_a<A: Operand>(
-    mr: usize,
+fn pack_a<K: MicroKernel, A: Operand>(
     a: A,
     alpha: f32,
     m0: usize,
@@ -326,6 +339,7 @@ fn pack_a<A: Operand>(
     kc: usize,
     dst: &mut [f32],
 ) {
+    let mr = K::MR;
     let mut row = [0f32; KC];
     let row = &mut row[..kc];
     for (p, panel) in dst
