@@ -6,7 +6,7 @@
 //! the target with `ArenaReport::for_this_target` (a `const fn`), so it is exact there
 //! (the firmware prints both and the check fails if they differ).
 
-use edgetrim_runtime::{Model, Session};
+use edgetrim_runtime::{Model, Session, Target};
 use std::{env, fs, path::PathBuf};
 
 const MODEL: &str = "tiny_cnn.onnx";
@@ -20,7 +20,8 @@ fn main() {
 
     let bytes = fs::read(MODEL).unwrap_or_else(|e| panic!("{MODEL}: {e}"));
     let model = Model::parse(&bytes).unwrap_or_else(|e| panic!("{MODEL}: {e}"));
-    let report = Session::arena_report(&model, &[]).unwrap_or_else(|e| panic!("{MODEL}: {e}"));
+    let report = Session::arena_report_for(&model, &[], Target::CortexM)
+        .unwrap_or_else(|e| panic!("{MODEL}: {e}"));
     let t = report.tables;
     fs::write(
         out.join("arena.rs"),

@@ -7,7 +7,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use edgetrim_compress::build::{dt, tensor_f32, Attr, ModelBuilder};
 use edgetrim_runtime::ops::gemm::{GemmPlan, Kernel, Matrix};
 use edgetrim_runtime::tract::TractSession;
-use edgetrim_runtime::{Model, Session};
+use edgetrim_runtime::{Model, Session, Target};
 use std::hint::black_box;
 
 fn data(n: usize) -> Vec<f32> {
@@ -21,7 +21,7 @@ fn gemm(c: &mut Criterion, name: &str, m: usize, n: usize, k: usize) {
     let (a, b) = (data(m * k), data(k * n));
     let mut out = vec![0f32; m * n];
     for kernel in Kernel::available() {
-        let plan = GemmPlan::with_kernel(kernel, m, n, k);
+        let plan = GemmPlan::with_kernel(Target::Host, kernel, m, n, k);
         let mut scratch = vec![0f32; plan.scratch_floats()];
         c.bench_function(&format!("{name}/{kernel:?}"), |bench| {
             bench.iter(|| {

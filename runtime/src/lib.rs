@@ -41,6 +41,7 @@ pub mod onnx;
 pub mod ops;
 pub mod plan;
 pub mod session;
+pub mod target;
 pub mod tensor;
 #[cfg(feature = "tract")]
 pub mod tract;
@@ -50,4 +51,5 @@ pub use error::{Error, Name, Result};
 pub use onnx::Model;
 pub use plan::PlanTables;
 pub use session::{ArenaReport, Session, StepInfo, TensorSpec};
+pub use target::Target;
 pub use tensor::{DType, Shape, TensorMut, TensorRef};

@@ -4,6 +4,7 @@ use crate::error::{Error, Name, Result};
 use crate::onnx::Model;
 use crate::ops;
 use crate::plan::{self, memory::Buf, PlanTables, Step, Storage, TensorInfo, NONE};
+use crate::target::Target;
 use crate::tensor::{DType, Shape, TensorMut, TensorRef};
 
 /// How the arena is used by a plan. `total` is what [`Session::new`] needs from a
@@ -84,23 +85,48 @@ pub struct Session<'a> {
 
 impl<'a> Session<'a> {
     /// Plans `model` with one shape per graph input (or `&[]` to use the declared shapes)
-    /// inside `arena`. Nothing is allocated: plan tables and activations all live in `arena`.
+    /// inside `arena`, for the machine this code runs on. Nothing is allocated: plan tables
+    /// and activations all live in `arena`.
     pub fn new(
         model: &Model<'a>,
         input_shapes: &[&[usize]],
         arena: &'a mut [u8],
     ) -> Result<Session<'a>> {
-        plan::build(model, input_shapes, arena)
+        plan::build(model, input_shapes, arena, Target::native())
     }
 
-    /// Plans in a scratch arena grown as needed, and reports the exact arena size.
+    /// Like [`Session::new`], with the kernels and block sizes of `target` (any target's
+    /// plan runs anywhere; this is mostly for sizing arenas for another machine).
+    pub fn with_target(
+        model: &Model<'a>,
+        input_shapes: &[&[usize]],
+        arena: &'a mut [u8],
+        target: Target,
+    ) -> Result<Session<'a>> {
+        plan::build(model, input_shapes, arena, target)
+    }
+
+    /// Plans in a scratch arena grown as needed, and reports the exact arena size on this
+    /// machine.
     #[cfg(feature = "alloc")]
     pub fn arena_report(model: &Model<'_>, input_shapes: &[&[usize]]) -> Result<ArenaReport> {
+        Self::arena_report_for(model, input_shapes, Target::native())
+    }
+
+    /// The arena report of a plan for `target`. Computed here, its `total` counts this
+    /// machine's plan-table layout; on the target, [`ArenaReport::for_this_target`] gives
+    /// the exact figure (a firmware's build script uses this with [`Target::CortexM`]).
+    #[cfg(feature = "alloc")]
+    pub fn arena_report_for(
+        model: &Model<'_>,
+        input_shapes: &[&[usize]],
+        target: Target,
+    ) -> Result<ArenaReport> {
         extern crate alloc;
         let mut size = 64 * 1024;
         loop {
             let mut scratch = alloc::vec![0u8; size + crate::arena::ALIGN];
-            match plan::build(model, input_shapes, &mut scratch) {
+            match plan::build(model, input_shapes, &mut scratch, target) {
                 Ok(s) => return Ok(s.report),
                 Err(Error::ArenaTooSmall {
                     needed,

@@ -77,7 +77,7 @@ pub fn matmul(p: &mut Prep) -> Result<Op> {
     } else {
         (batch, m)
     };
-    let gemm = GemmPlan::new(m, n, k);
+    let gemm = GemmPlan::for_target(p.target(), m, n, k);
     p.scratch(4 * gemm.scratch_floats());
     Ok(Op::MatMul(MatMul {
         batch,
@@ -178,7 +178,7 @@ pub fn gemm(p: &mut Prep) -> Result<Op> {
     };
     p.output(0, DType::F32, out)?;
     p.macs((m * n * k) as u64);
-    let gemm = GemmPlan::new(m, n, k);
+    let gemm = GemmPlan::for_target(p.target(), m, n, k);
     p.scratch(4 * gemm.scratch_floats());
     Ok(Op::Gemm(Gemm {
         trans_a,

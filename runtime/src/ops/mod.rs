@@ -15,6 +15,7 @@
 
 use crate::error::{Error, Name, Result};
 use crate::onnx::{AttrKind, Attribute, Node};
+use crate::target::Target;
 use crate::tensor::{DType, Shape, TensorMut, TensorRef};
 
 pub mod binary;
@@ -127,12 +128,18 @@ pub struct Prep<'p, 'a> {
     pub(crate) macs: u64,
     pub(crate) bump: &'p mut crate::arena::Bump<'a>,
     pub(crate) opset: i64,
+    pub(crate) target: Target,
 }
 
 impl<'p, 'a> Prep<'p, 'a> {
     /// The node being prepared.
     pub fn node(&self) -> Node<'a> {
         self.node
+    }
+
+    /// The machine this plan is for (kernel choice and scratch sizes follow it).
+    pub fn target(&self) -> Target {
+        self.target
     }
 
     /// The model's default-domain opset version.

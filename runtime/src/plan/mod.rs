@@ -20,6 +20,7 @@ use crate::error::{Error, Name, Result};
 use crate::onnx::{Dim, Model, TensorData, TensorProto};
 use crate::ops::{self, Fact, Io, Op, Prep, MAX_INPUTS, MAX_OUTPUTS};
 use crate::session::{ArenaReport, Session};
+use crate::target::Target;
 use crate::tensor::{DType, Shape, TensorMut, TensorRef};
 use memory::Buf;
 
@@ -219,6 +220,7 @@ pub(crate) fn build<'a>(
     model: &Model<'a>,
     shapes: &[&[usize]],
     arena: &'a mut [u8],
+    target: Target,
 ) -> Result<Session<'a>> {
     model.check_supported()?;
     let n_nodes = model.node_count();
@@ -388,6 +390,7 @@ pub(crate) fn build<'a>(
                 macs: 0,
                 bump: &mut bump,
                 opset: model.opset(),
+                target,
             };
             let op = prepare(&mut prep)?;
             let (outs, scratch, macs) = (prep.outputs, prep.scratch, prep.macs);

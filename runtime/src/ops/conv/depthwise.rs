@@ -33,7 +33,7 @@ pub fn run<X: Run, W: F32Source>(
     row: &mut [f32],
 ) {
     match kernel {
-        Kernel::Portable => run_inline(g, x, x_off, w, w_off, mult, out, row),
+        Kernel::Portable | Kernel::Portable4x4 => run_inline(g, x, x_off, w, w_off, mult, out, row),
         // SAFETY: a plan holds `Kernel::Avx2Fma` only when the CPU has AVX2 and FMA
         // (see `Kernel::best`), which is all `run_avx2` requires.
         #[cfg(target_arch = "x86_64")]

@@ -284,7 +284,7 @@ pub fn conv(p: &mut Prep) -> Result<Op> {
     } else {
         Path::Im2col
     };
-    let gemm = GemmPlan::new(c_out / group, plane, k);
+    let gemm = GemmPlan::for_target(p.target(), c_out / group, plane, k);
     p.scratch(
         4 * match path {
             Path::Depthwise => geo.iw,

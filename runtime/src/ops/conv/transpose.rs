@@ -131,7 +131,7 @@ pub fn conv_transpose(p: &mut Prep) -> Result<Op> {
     let pixels = geo.ih * geo.iw;
     p.macs((batch * c_in * pixels * rows / group) as u64);
     let chunk = pixels.min((COL_FLOATS / rows).max(16));
-    let gemm = GemmPlan::new(rows, chunk, geo.c_in);
+    let gemm = GemmPlan::for_target(p.target(), rows, chunk, geo.c_in);
     p.scratch(4 * (gemm.scratch_floats() + rows * chunk));
     Ok(Op::ConvTranspose(ConvTranspose {
         geo,
@@ -165,7 +165,8 @@ pub fn eval(c: &ConvTranspose, io: &mut Io) {
                     let np = c.chunk.min(pixels - p0);
                     let col = &mut col[..rows * np];
                     col.fill(0.0);
-                    let gemm = GemmPlan::with_kernel(c.gemm.kernel, rows, np, g.c_in);
+                    let gemm =
+                        GemmPlan::with_kernel(c.gemm.target, c.gemm.kernel, rows, np, g.c_in);
                     let xs = Matrix::row_major(x, x_off + p0, pixels);
                     gemm.run(wt, xs, 1.0, col, np, gemm_scratch);
                     col2im(&g, col, p0, np, dst);

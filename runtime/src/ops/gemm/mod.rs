@@ -17,24 +17,47 @@
 mod avx2;
 pub mod portable;
 
+use crate::target::Target;
 use crate::tensor::{F32Source, LeF32};
 
-/// Depth of one packed block (rows of a B panel): a B micro-panel `kc × NR` stays in L1.
+/// Block sizes for one [`Target`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Blocking {
+    /// Depth of one packed block (rows of a B panel): a B micro-panel `kc × NR` stays in L1.
+    kc: usize,
+    /// Rows of A packed at once (a multiple of every kernel's `MR`): `mc × kc` stays in L2.
+    mc: usize,
+    /// Columns of B packed at once.
+    nc: usize,
+}
+
+impl Blocking {
+    const fn for_target(target: Target) -> Blocking {
+        match target {
+            Target::Host => Blocking {
+                kc: 256,
+                mc: 72,
+                nc: 2048,
+            },
+            // Cortex-M: a few KiB of packing scratch at most.
+            Target::CortexM => Blocking {
+                kc: 64,
+                mc: 16,
+                nc: 64,
+            },
+        }
+    }
+}
+
+/// The largest `kc` of any target (the A-packing row buffer).
+const MAX_KC: usize = 256;
+
+/// Longest run of one B row read at once while packing (a stack buffer): a host's whole
+/// `nc` block; on Cortex-M a small one, to keep the stack small.
 #[cfg(not(target_arch = "arm"))]
-const KC: usize = 256;
-/// Rows of A packed at once (a multiple of every kernel's `MR`): `mc × kc` stays in L2.
-#[cfg(not(target_arch = "arm"))]
-const MC: usize = 72;
-/// Columns of B packed at once.
-#[cfg(not(target_arch = "arm"))]
-const NC: usize = 2048;
-/// Cortex-M: a few KiB of packing scratch at most.
+const ROW_RUN: usize = 2048;
 #[cfg(target_arch = "arm")]
-const KC: usize = 64;
-#[cfg(target_arch = "arm")]
-const MC: usize = 16;
-#[cfg(target_arch = "arm")]
-const NC: usize = 64;
+const ROW_RUN: usize = 64;
 
 /// Largest `MR × NR` of any kernel (the edge-tile buffer).
 const MAX_TILE: usize = 6 * 16;
@@ -131,8 +154,10 @@ impl<S: Run> Operand for Matrix<S> {
 /// Which micro-kernel runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
-    /// Plain Rust, any target.
+    /// Plain Rust, any target, 4×8 tile (two 128-bit vectors per row on hosts).
     Portable,
+    /// Plain Rust, 4×4 tile: fits a Cortex-M4's 32 single-precision FPU registers.
+    Portable4x4,
     /// x86_64 AVX2 + FMA intrinsics (6×16 tile).
     #[cfg(target_arch = "x86_64")]
     Avx2Fma,
@@ -150,9 +175,10 @@ impl Kernel {
     }
 
     /// Every kernel compiled in that this CPU can run (for tests and benchmarks).
-    pub fn available() -> heapless::Vec<Kernel, 2> {
+    pub fn available() -> heapless::Vec<Kernel, 3> {
         let mut v = heapless::Vec::new();
         let _ = v.push(Kernel::Portable);
+        let _ = v.push(Kernel::Portable4x4);
         #[cfg(target_arch = "x86_64")]
         if avx2_fma_available() {
             let _ = v.push(Kernel::Avx2Fma);
@@ -163,7 +189,8 @@ impl Kernel {
     /// The register tile `(MR, NR)`.
     fn tile(self) -> (usize, usize) {
         match self {
-            Kernel::Portable => (portable::Portable::MR, portable::Portable::NR),
+            Kernel::Portable => (portable::Portable::<8>::MR, portable::Portable::<8>::NR),
+            Kernel::Portable4x4 => (portable::Portable::<4>::MR, portable::Portable::<4>::NR),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2Fma => (avx2::Avx2Fma::MR, avx2::Avx2Fma::NR),
         }
@@ -197,6 +224,8 @@ pub(crate) trait MicroKernel {
 /// kernel, fixed at plan time so the scratch it needs is known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GemmPlan {
+    /// The machine it was planned for.
+    pub target: Target,
     /// The micro-kernel.
     pub kernel: Kernel,
     m: usize,
@@ -208,23 +237,30 @@ pub struct GemmPlan {
 }
 
 impl GemmPlan {
-    /// Plans with [`Kernel::best`].
-    pub fn new(m: usize, n: usize, k: usize) -> Self {
-        Self::with_kernel(Kernel::best(), m, n, k)
+    /// Plans for `target`: there, the fastest kernel this CPU runs ([`Kernel::best`]);
+    /// on a Cortex-M, the 4×4 portable kernel with small blocks.
+    pub fn for_target(target: Target, m: usize, n: usize, k: usize) -> Self {
+        let kernel = match target {
+            Target::Host => Kernel::best(),
+            Target::CortexM => Kernel::Portable4x4,
+        };
+        Self::with_kernel(target, kernel, m, n, k)
     }
 
-    /// Plans with a given kernel; blocks shrink to what the sizes need.
-    pub fn with_kernel(kernel: Kernel, m: usize, n: usize, k: usize) -> Self {
+    /// Plans with a given kernel and `target`'s blocks; blocks shrink to what the sizes need.
+    pub fn with_kernel(target: Target, kernel: Kernel, m: usize, n: usize, k: usize) -> Self {
         let (mr, nr) = kernel.tile();
+        let b = Blocking::for_target(target);
         GemmPlan {
+            target,
             kernel,
             m,
             n,
             k,
-            mc: MC.min(m.div_ceil(mr) * mr),
-            nc: NC.min(n.div_ceil(nr) * nr),
+            mc: b.mc.min(m.div_ceil(mr) * mr),
+            nc: b.nc.min(n.div_ceil(nr) * nr),
             // Equal K blocks (576 = 3 × 192, not 256 + 256 + 64) keep every pass efficient.
-            kc: k.div_ceil(k.div_ceil(KC).max(1)),
+            kc: k.div_ceil(k.div_ceil(b.kc).max(1)),
         }
     }
 
@@ -247,7 +283,10 @@ impl GemmPlan {
     ) {
         match self.kernel {
             Kernel::Portable => {
-                self.run_with::<portable::Portable, A, B>(a, b, alpha, c, ldc, scratch)
+                self.run_with::<portable::Portable<8>, A, B>(a, b, alpha, c, ldc, scratch)
+            }
+            Kernel::Portable4x4 => {
+                self.run_with::<portable::Portable<4>, A, B>(a, b, alpha, c, ldc, scratch)
             }
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2Fma => self.run_with::<avx2::Avx2Fma, A, B>(a, b, alpha, c, ldc, scratch),
@@ -315,15 +354,19 @@ fn pack_b<K: MicroKernel, B: Operand>(
     nc: usize,
     dst: &mut [f32],
 ) {
-    let mut row = [0f32; NC];
-    let row = &mut row[..nc];
+    let mut buf = [0f32; ROW_RUN];
     let nr = K::NR;
+    // Runs are whole multiples of every kernel's NR, so panels never straddle two runs.
+    let run_len = ROW_RUN / nr * nr;
     for k in 0..kc {
-        b.read_row(k0 + k, n0, row);
-        for (p, chunk) in row.chunks(nr).enumerate() {
-            let slot = &mut dst[(p * kc + k) * nr..][..nr];
-            slot[..chunk.len()].copy_from_slice(chunk);
-            slot[chunk.len()..].fill(0.0);
+        for r0 in (0..nc).step_by(run_len) {
+            let row = &mut buf[..run_len.min(nc - r0)];
+            b.read_row(k0 + k, n0 + r0, row);
+            for (p, chunk) in row.chunks(nr).enumerate() {
+                let slot = &mut dst[((r0 / nr + p) * kc + k) * nr..][..nr];
+                slot[..chunk.len()].copy_from_slice(chunk);
+                slot[chunk.len()..].fill(0.0);
+            }
         }
     }
 }
@@ -340,7 +383,7 @@ fn pack_a<K: MicroKernel, A: Operand>(
     dst: &mut [f32],
 ) {
     let mr = K::MR;
-    let mut row = [0f32; KC];
+    let mut row = [0f32; MAX_KC];
     let row = &mut row[..kc];
     for (p, panel) in dst
         .chunks_exact_mut(mr * kc)
@@ -379,7 +422,7 @@ mod tests {
     fn check(kernel: Kernel, m: usize, n: usize, k: usize, b_transposed: bool) {
         let (a, b) = (data(m * k, 1), data(k * n, 2));
         let c0 = data(m * n, 3);
-        let plan = GemmPlan::with_kernel(kernel, m, n, k);
+        let plan = GemmPlan::with_kernel(Target::Host, kernel, m, n, k);
         let mut scratch = std::vec![f32::NAN; plan.scratch_floats()];
         let mut c = c0.clone();
         let a_op = Matrix::row_major(&a[..], 0, k);
@@ -450,7 +493,7 @@ mod tests {
             c.copy_from_slice(&v.to_le_bytes());
         }
         let b = data(k * n, 5);
-        let plan = GemmPlan::new(m, n, k);
+        let plan = GemmPlan::for_target(Target::Host, m, n, k);
         let mut scratch = std::vec![0.0; plan.scratch_floats()];
         let (mut c1, mut c2) = (std::vec![0.0; m * n], std::vec![0.0; m * n]);
         let bm = Matrix::row_major(&b[..], 0, n);

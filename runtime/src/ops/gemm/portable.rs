@@ -5,17 +5,13 @@
 
 use super::MicroKernel;
 
-/// The portable kernel.
-pub struct Portable;
+/// The portable kernel with a `4 × NR` tile: NR = 8 (two 128-bit vectors) on hosts, 4 on
+/// Cortex-M.
+pub struct Portable<const NR: usize>;
 
-/// Tile columns: two 128-bit vectors on hosts, 4 on Cortex-M.
-#[cfg(not(target_arch = "arm"))]
-const NR: usize = 8;
-#[cfg(target_arch = "arm")]
-const NR: usize = 4;
 const MR: usize = 4;
 
-impl MicroKernel for Portable {
+impl<const NR: usize> MicroKernel for Portable<NR> {
     const MR: usize = MR;
     const NR: usize = NR;
 
