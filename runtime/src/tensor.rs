@@ -274,6 +274,13 @@ pub trait F32Source: Copy {
     }
     /// Element `i`.
     fn at(&self, i: usize) -> f32;
+    /// Elements `start .. start + len` as a slice when the data is aligned, so kernels can
+    /// run a bounds-check-free loop the compiler vectorises (`None` for unaligned bytes).
+    #[inline(always)]
+    fn run(&self, start: usize, len: usize) -> Option<&[f32]> {
+        let _ = (start, len);
+        None
+    }
 }
 
 impl F32Source for &[f32] {
@@ -284,6 +291,10 @@ impl F32Source for &[f32] {
     #[inline(always)]
     fn at(&self, i: usize) -> f32 {
         self[i]
+    }
+    #[inline(always)]
+    fn run(&self, start: usize, len: usize) -> Option<&[f32]> {
+        self.get(start..start + len)
     }
 }
 

@@ -7,13 +7,6 @@ use common::*;
 use edgetrim_runtime::tract::OwnedTensor;
 use edgetrim_runtime::{Error, Model, Session};
 
-fn plan_err(m: &ModelBuilder, shapes: &[&[usize]]) -> Option<Error> {
-    let bytes = m.build();
-    let model = Model::parse(&bytes).unwrap();
-    let mut arena = vec![0u8; 1 << 16];
-    Session::new(&model, shapes, &mut arena).err()
-}
-
 #[test]
 fn concat_on_every_axis() {
     let cases: &[(&[&[usize]], i64)] = &[

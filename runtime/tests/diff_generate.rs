@@ -4,14 +4,7 @@
 mod common;
 use common::*;
 use edgetrim_compress::build::{tensor, tensor_f32};
-use edgetrim_runtime::{Error, Model, Session};
-
-fn plan_err(m: &ModelBuilder, shapes: &[&[usize]]) -> Option<Error> {
-    let bytes = m.build();
-    let model = Model::parse(&bytes).unwrap();
-    let mut arena = vec![0u8; 1 << 16];
-    Session::new(&model, shapes, &mut arena).err()
-}
+use edgetrim_runtime::Error;
 
 #[test]
 fn constant_of_shape_default_and_typed_values() {

@@ -88,12 +88,51 @@ fn prepare(p: &mut Prep, op: BinOp) -> Result<Op> {
         broadcast(&a.shape, &b.shape).ok_or_else(|| p.err("operand shapes do not broadcast"))?;
     p.output(0, a.dtype, out)?;
     p.macs(out.volume() as u64);
-    Ok(Op::Binary(Binary {
+    Ok(Op::Binary(merge_dims(Binary {
         op,
         out,
         a_strides: broadcast_strides(&a.shape, &out),
         b_strides: broadcast_strides(&b.shape, &out),
-    }))
+    })))
+}
+
+/// Merges adjacent dims that both operands walk contiguously (or both skip), so the
+/// innermost run is as long as possible: `[1,C,H,W] * [1,C,1,1]` runs over `H·W` at once.
+fn merge_dims(g: Binary) -> Binary {
+    let rank = g.out.rank();
+    let mut merged = Binary {
+        op: g.op,
+        out: Shape::SCALAR,
+        a_strides: [0; MAX_RANK],
+        b_strides: [0; MAX_RANK],
+    };
+    let mut dims = [0usize; MAX_RANK];
+    let mut n = 0;
+    // Walk from the innermost dim outwards, folding dim `d` into the current group when
+    // stepping it equals stepping the group's whole extent for both operands.
+    for d in (0..rank).rev() {
+        let size = g.out.dim(d);
+        if n > 0 {
+            let k = n - 1;
+            let fits = |st: &[usize; MAX_RANK], m: &[usize; MAX_RANK]| st[d] == m[k] * dims[k];
+            if size == 1
+                || fits(&g.a_strides, &merged.a_strides) && fits(&g.b_strides, &merged.b_strides)
+            {
+                dims[k] *= size;
+                continue;
+            }
+        }
+        dims[n] = size;
+        merged.a_strides[n] = g.a_strides[d];
+        merged.b_strides[n] = g.b_strides[d];
+        n += 1;
+    }
+    // Groups were collected innermost first: reverse into row-major order.
+    dims[..n].reverse();
+    merged.a_strides[..n].reverse();
+    merged.b_strides[..n].reverse();
+    merged.out = Shape::new(&dims[..n]).unwrap_or(g.out);
+    merged
 }
 
 /// Add
@@ -180,33 +219,71 @@ fn for_each_run(g: &Binary, mut f: impl FnMut(usize, usize, usize, usize, usize,
     }
 }
 
-fn run_f32<A: F32Source, B: F32Source>(g: &Binary, a: A, b: B, out: &mut [f32]) {
-    let op = g.op;
+/// Applies `f` over every innermost run; aligned operands take slice loops without bounds
+/// checks that the compiler vectorises.
+#[inline(always)]
+fn run_f32_with<A: F32Source, B: F32Source>(
+    g: &Binary,
+    a: A,
+    b: B,
+    out: &mut [f32],
+    f: impl Fn(f32, f32) -> f32,
+) {
     for_each_run(g, |o, ia, ib, len, sa, sb| {
         let out = &mut out[o..o + len];
         match (sa, sb) {
-            (1, 1) => out
-                .iter_mut()
-                .enumerate()
-                .for_each(|(i, y)| *y = apply_f32(op, a.at(ia + i), b.at(ib + i))),
+            (1, 1) => match (a.run(ia, len), b.run(ib, len)) {
+                (Some(xa), Some(xb)) => {
+                    for ((y, &p), &q) in out.iter_mut().zip(xa).zip(xb) {
+                        *y = f(p, q);
+                    }
+                }
+                _ => {
+                    for (i, y) in out.iter_mut().enumerate() {
+                        *y = f(a.at(ia + i), b.at(ib + i));
+                    }
+                }
+            },
             (1, 0) => {
-                let bv = b.at(ib);
-                out.iter_mut()
-                    .enumerate()
-                    .for_each(|(i, y)| *y = apply_f32(op, a.at(ia + i), bv))
+                let q = b.at(ib);
+                match a.run(ia, len) {
+                    Some(xa) => out.iter_mut().zip(xa).for_each(|(y, &p)| *y = f(p, q)),
+                    None => {
+                        for (i, y) in out.iter_mut().enumerate() {
+                            *y = f(a.at(ia + i), q);
+                        }
+                    }
+                }
             }
             (0, 1) => {
-                let av = a.at(ia);
-                out.iter_mut()
-                    .enumerate()
-                    .for_each(|(i, y)| *y = apply_f32(op, av, b.at(ib + i)))
+                let p = a.at(ia);
+                match b.run(ib, len) {
+                    Some(xb) => out.iter_mut().zip(xb).for_each(|(y, &q)| *y = f(p, q)),
+                    None => {
+                        for (i, y) in out.iter_mut().enumerate() {
+                            *y = f(p, b.at(ib + i));
+                        }
+                    }
+                }
             }
-            _ => out
-                .iter_mut()
-                .enumerate()
-                .for_each(|(i, y)| *y = apply_f32(op, a.at(ia + i * sa), b.at(ib + i * sb))),
+            _ => {
+                for (i, y) in out.iter_mut().enumerate() {
+                    *y = f(a.at(ia + i * sa), b.at(ib + i * sb));
+                }
+            }
         }
     });
+}
+
+fn run_f32<A: F32Source, B: F32Source>(g: &Binary, a: A, b: B, out: &mut [f32]) {
+    // One monomorphised loop per arithmetic: no match inside the element loop.
+    match g.op {
+        BinOp::Add => run_f32_with(g, a, b, out, |x, y| x + y),
+        BinOp::Sub => run_f32_with(g, a, b, out, |x, y| x - y),
+        BinOp::Mul => run_f32_with(g, a, b, out, |x, y| x * y),
+        BinOp::Div => run_f32_with(g, a, b, out, |x, y| x / y),
+        BinOp::Pow => run_f32_with(g, a, b, out, |x, y| apply_f32(BinOp::Pow, x, y)),
+    }
 }
 
 /// Computes the output.

@@ -9,7 +9,7 @@
 
 pub use edgetrim_compress::build::{dt, Attr, ModelBuilder};
 use edgetrim_runtime::tract::{OwnedTensor, TractSession};
-use edgetrim_runtime::{DType, Model, Session, Shape};
+use edgetrim_runtime::{DType, Error, Model, Session, Shape};
 
 /// Default relative tolerance.
 pub const TOL: f32 = 1e-4;
@@ -163,4 +163,12 @@ pub fn one_node(
         m.output(o, dt::FLOAT);
     }
     m
+}
+
+/// The planning error of a model that must be refused (`None` if it plans).
+pub fn plan_err(m: &ModelBuilder, shapes: &[&[usize]]) -> Option<Error> {
+    let bytes = m.build();
+    let model = Model::parse(&bytes).unwrap();
+    let mut arena = vec![0u8; 1 << 16];
+    Session::new(&model, shapes, &mut arena).err()
 }
