@@ -2,7 +2,7 @@
 
 use super::{Op, Prep};
 use crate::error::Result;
-use crate::tensor::{DType, Shape};
+use crate::tensor::{DType, F32Source, Shape};
 
 /// Identity, Dropout: output 0 aliases input 0 (a constant stays a constant).
 pub fn view(p: &mut Prep) -> Result<Op> {
@@ -12,6 +12,28 @@ pub fn view(p: &mut Prep) -> Result<Op> {
         None => p.output(0, x.dtype, x.shape)?,
     }
     Ok(Op::View)
+}
+
+/// Dropout at inference is the identity. `training_mode = true` draws a random mask, which
+/// only a ratio of 0 makes deterministic; anything else is refused rather than silently
+/// run as the identity.
+pub fn dropout(p: &mut Prep) -> Result<Op> {
+    if p.opt_input(2).is_some() {
+        let training = p.const_input(2)?;
+        if training.i64s().next().unwrap_or(0) != 0 {
+            let ratio = match p.opt_input(1) {
+                None => 0.5,
+                Some(_) => {
+                    let r = p.const_input(1)?;
+                    crate::with_f32!(r.f32(), |x| if x.is_empty() { 0.5 } else { x.at(0) })
+                }
+            };
+            if ratio != 0.0 {
+                return Err(p.err("training-mode Dropout is random; only inference is supported"));
+            }
+        }
+    }
+    view(p)
 }
 
 /// Constant: its `value` tensor, or a `value_float(s)` / `value_int(s)` attribute.

@@ -389,7 +389,7 @@ type PrepareFn = for<'p, 'a> fn(&mut Prep<'p, 'a>) -> Result<Op>;
 /// The ONNX ops this runtime runs, with their prepare functions.
 pub static REGISTRY: &[(&str, PrepareFn)] = &[
     ("Identity", identity::view),
-    ("Dropout", identity::view),
+    ("Dropout", identity::dropout),
     ("Constant", identity::constant),
     ("Add", binary::add),
     ("Sub", binary::sub),

@@ -580,8 +580,10 @@ pub(crate) fn bind<'t>(
     let outs = &io[step.io_start as usize + step.n_in as usize..][..step.n_out as usize];
     let mut muts: heapless::Vec<(usize, usize, usize), { MAX_OUTPUTS + 1 }> = heapless::Vec::new();
     for (k, &t) in outs.iter().enumerate() {
-        if let Storage::Buf(b) = tensors[t as usize].storage {
-            let _ = muts.push((bufs[b as usize].offset, tensors[t as usize].nbytes(), k));
+        // Empty outputs take no bytes (and may share an offset): they keep an empty slice.
+        let len = tensors[t as usize].nbytes();
+        if let (Storage::Buf(b), true) = (tensors[t as usize].storage, len > 0) {
+            let _ = muts.push((bufs[b as usize].offset, len, k));
         }
     }
     if step.scratch != NONE {
@@ -591,9 +593,16 @@ pub(crate) fn bind<'t>(
     muts.sort_unstable_by_key(|m| m.0);
 
     let mut gaps: heapless::Vec<(usize, &'t [u8]), { MAX_OUTPUTS + 2 }> = heapless::Vec::new();
-    let mut out_slices: [&'t mut [u8]; MAX_OUTPUTS] = Default::default();
-    let mut scratch: &'t mut [u8] = &mut [];
-    let mut rest = region;
+    // Empty outputs and absent scratch get zero-length slices at the region's (aligned)
+    // start rather than `&mut []`, whose dangling address would fail an f32 cast.
+    let (mut empties, mut rest) = region.split_at_mut(0);
+    let mut empty = || {
+        let (e, more) = core::mem::take(&mut empties).split_at_mut(0);
+        empties = more;
+        e
+    };
+    let mut out_slices: [&'t mut [u8]; MAX_OUTPUTS] = core::array::from_fn(|_| empty());
+    let mut scratch: &'t mut [u8] = empty();
     let mut cursor = 0;
     for &(offset, len, slot) in muts.iter() {
         let (gap, tail) = core::mem::take(&mut rest).split_at_mut(offset - cursor);
