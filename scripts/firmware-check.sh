@@ -8,7 +8,7 @@
 # (b) cross-build examples/firmware in release (Debian rustc 1.96, -Zbuild-std=core),
 # (c) run it on QEMU counting the instructions between bench_start and bench_end (one
 # inference), (d)+(e) run the same model on the same input on the host
-# (`cargo run --example tiny_cnn -- compare`, planned for Target::CortexM: the
+# (the `tiny_cnn` example's `compare`, planned for Target::CortexM: the
 # firmware's kernels and blocks) and require every output to be bit-exact,
 # (f) print instructions per inference and the ELF's section sizes.
 # Exits non-zero if any step fails or the outputs disagree. Writes nothing into
@@ -43,7 +43,10 @@ cat "$logs/firmware.log"
 [[ $rc -eq 0 ]] || { echo "firmware-check: firmware exited with status $rc" >&2; exit 1; }
 
 echo "== (d, e) host vs firmware"
-(cd "$root" && cargo run --quiet --example tiny_cnn -- compare "$logs/firmware.log")
+# Built with --workspace so the features match `cargo test --workspace` (the README's test
+# command) and nothing is rebuilt after it.
+(cd "$root" && cargo build --quiet --workspace --example tiny_cnn &&
+  "${CARGO_TARGET_DIR:-$root/target}/debug/examples/tiny_cnn" compare "$logs/firmware.log")
 
 echo "== (f) cost"
 insns="$(awk '/^insncount: regions/ {print $NF == "instructions" ? $(NF-1) : $NF}' "$logs/insns.txt")"

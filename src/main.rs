@@ -29,6 +29,7 @@ Examples:
   edgetrim inspect model.onnx                    ops, params, MACs, arena size, unsupported ops
   edgetrim run model.onnx --input x.npy --output-dir out/
   edgetrim bench model.onnx --backend both       FPS and latency, nano vs tract
+  edgetrim datagen pavement --images 100 --out data/train   synthetic road-damage data
 
 Run `edgetrim help <command>` for each command's options and more examples."
 )]
@@ -45,6 +46,8 @@ enum Command {
     Run(cmd::run::Args),
     /// Measure FPS and latency percentiles, optionally against tract and per node.
     Bench(cmd::bench::Args),
+    /// Generate synthetic data: pavement-damage images (YOLO format) and road videos (Y4M).
+    Datagen(cmd::datagen::Args),
 }
 
 /// Whether `err` is a closed stdout (e.g. `edgetrim inspect m.onnx | head`), which is not
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => cmd::inspect::run(args, &mut out),
         Command::Run(args) => cmd::run::run(args, &mut out),
         Command::Bench(args) => cmd::bench::run(args, &mut out),
+        Command::Datagen(args) => cmd::datagen::run(args, &mut out),
     }
     .and_then(|()| Ok(out.flush()?));
     match result {

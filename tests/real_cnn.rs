@@ -188,3 +188,61 @@ fn text_detector_matches_tract_and_onnxruntime_when_fetched() {
     );
     assert_close("detector vs onnxruntime", &sampled, &reference);
 }
+
+#[test]
+fn edgetrim_run_cli_matches_onnxruntime_on_the_classifier() {
+    // The same check through the user's path: .npy in, `edgetrim run`, .npy out.
+    let dir = std::env::temp_dir().join(format!("edgetrim-real-cnn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let input = dir.join("x.npy");
+    let x = noise(&CLS_SHAPE);
+    let shape: Vec<u64> = CLS_SHAPE.iter().map(|&d| d as u64).collect();
+    use npyz::WriterBuilder;
+    let mut out = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&shape)
+        .writer(std::fs::File::create(&input).expect("create x.npy"))
+        .begin_nd()
+        .expect("npy header");
+    out.extend(x.iter().copied()).expect("npy data");
+    out.finish().expect("npy finish");
+
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_edgetrim"))
+        .arg("run")
+        .arg(data("ch_ppocr_mobile_v2.0_cls_infer.onnx"))
+        .arg("--input")
+        .arg(&input)
+        .arg("--output-dir")
+        .arg(&dir)
+        .status()
+        .expect("edgetrim runs");
+    assert!(status.success(), "edgetrim run failed");
+    let bytes = std::fs::read(dir.join("output0.npy")).expect("output0.npy written");
+    let npy = npyz::NpyFile::new(&bytes[..]).expect("npy header");
+    assert_eq!(npy.shape(), &[1, 2]);
+    let ours = npy.into_vec::<f32>().expect("f32 npy");
+    let (_, reference) = load_npy("cls_ref.npy");
+    assert_close("edgetrim run vs onnxruntime", &ours, &reference);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn classifier_arena_stays_near_the_liveness_bound() {
+    // TFLM's memory_arena_threshold_test idea: pin the plan so a change that grows the
+    // arena shows up. Figures from `edgetrim inspect ... --input-shape x=1x3x48x192`.
+    let bytes = std::fs::read(data("ch_ppocr_mobile_v2.0_cls_infer.onnx")).expect("model");
+    let model = Model::parse(&bytes).expect("parse");
+    let report = Session::arena_report(&model, &[&CLS_SHAPE]).expect("plan");
+    let ratio = report.planned as f64 / report.lower_bound as f64;
+    println!("classifier arena: {report:?}, planned/lower bound {ratio:.4}");
+    assert!(
+        ratio <= 1.06,
+        "planned region {ratio:.4}x the liveness lower bound"
+    );
+    const PINNED_TOTAL: usize = 677_792;
+    assert!(
+        report.total <= PINNED_TOTAL + PINNED_TOTAL * 3 / 100,
+        "arena grew more than 3% over {PINNED_TOTAL}: {}",
+        report.total
+    );
+}

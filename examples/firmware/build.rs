@@ -31,10 +31,11 @@ fn main() {
              const ARENA_BYTES: usize = edgetrim_runtime::ArenaReport {{\n\
              total: {total}, planned: {planned}, lower_bound: {lower}, persistent: {persistent},\n\
              constants: {constants},\n\
-             tables: edgetrim_runtime::PlanTables {{ tensors: {}, bufs: {}, nodes: {}, io: {}, inputs: {}, outputs: {} }},\n\
+             tables: edgetrim_runtime::PlanTables {{ tensors: {}, bufs: {}, steps: {}, nodes: {}, io: {}, inputs: {}, outputs: {} }},\n\
              }}.for_this_target();\n",
             t.tensors,
             t.bufs,
+            t.steps,
             t.nodes,
             t.io,
             t.inputs,

@@ -1,6 +1,7 @@
 //! One module per subcommand; each exposes clap `Args` and `run(args, out)`.
 
 pub mod bench;
+pub mod datagen;
 pub mod inspect;
 pub mod run;
 

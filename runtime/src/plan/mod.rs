@@ -103,7 +103,9 @@ pub struct PlanTables {
     pub tensors: usize,
     /// Arena buffers (activations and scratch).
     pub bufs: usize,
-    /// Nodes (steps and the ordering flags).
+    /// Kernel steps at most (nodes other than `Constant`).
+    pub steps: usize,
+    /// Nodes (ordering flags).
     pub nodes: usize,
     /// Node input/output slots.
     pub io: usize,
@@ -119,7 +121,7 @@ impl PlanTables {
         use core::mem::size_of;
         align_up(self.tensors * size_of::<TensorInfo<'static>>())
             + align_up(self.bufs * size_of::<Buf>())
-            + align_up(self.nodes * size_of::<Step>())
+            + align_up(self.steps * size_of::<Step>())
             + align_up(self.io * size_of::<u32>())
             + align_up(self.nodes * size_of::<bool>())
             + align_up(self.inputs * size_of::<u32>())
@@ -226,11 +228,14 @@ pub(crate) fn build<'a>(
     let n_nodes = model.node_count();
     let n_inputs = model.inputs().count();
     let n_outputs = model.outputs().count();
-    let (mut n_io, mut n_node_outputs) = (0usize, 0usize);
-    for node in model.nodes() {
+    // `Constant` nodes never become steps nor arena buffers (exporters emit hundreds of
+    // them), so the step, buffer and io tables are sized for the other nodes only.
+    let (mut n_io, mut n_node_outputs, mut n_kernel_nodes) = (0usize, 0usize, 0usize);
+    for node in model.nodes().filter(|n| n.op_type() != "Constant") {
         let outs = node.outputs().count();
         n_io += node.inputs().count() + outs;
         n_node_outputs += outs;
+        n_kernel_nodes += 1;
     }
     if !shapes.is_empty() && shapes.len() != n_inputs {
         return Err(Error::BadInput {
@@ -240,10 +245,12 @@ pub(crate) fn build<'a>(
     }
 
     let mut bump = Bump::new(arena);
-    let tensor_cap = n_inputs + model.initializers().count() + n_node_outputs;
+    let n_constant_outputs = model.nodes().filter(|n| n.op_type() == "Constant").count();
+    let tensor_cap = n_inputs + model.initializers().count() + n_node_outputs + n_constant_outputs;
     let tables = PlanTables {
         tensors: tensor_cap,
-        bufs: n_inputs + n_node_outputs + n_nodes,
+        bufs: n_inputs + n_node_outputs + n_kernel_nodes,
+        steps: n_kernel_nodes,
         nodes: n_nodes,
         io: n_io,
         inputs: n_inputs,
@@ -252,7 +259,7 @@ pub(crate) fn build<'a>(
     // Allocation order and sizes must match `PlanTables::bytes`.
     let tensors = bump.slice(tables.tensors, TensorInfo::UNDEFINED)?;
     let bufs = bump.slice(tables.bufs, Buf::new(0, 0, 0))?;
-    let steps = bump.slice(tables.nodes, Step::EMPTY)?;
+    let steps = bump.slice(tables.steps, Step::EMPTY)?;
     let io = bump.slice(tables.io, NONE)?;
     let done = bump.slice(tables.nodes, false)?;
     let input_ids = bump.slice(tables.inputs, NONE)?;

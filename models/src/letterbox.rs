@@ -1,0 +1,388 @@
+//! Letterbox pre-processing: fit a camera frame into a square network input.
+//!
+//! YOLO detectors are trained on square inputs where the image is scaled to fit while keeping
+//! its aspect ratio and the border is filled with gray 114 (Ultralytics' convention). Feeding a
+//! frame any other way (stretching, another pad colour, another resampling) costs accuracy, so
+//! every caller — the CLI on video frames, the firmware on camera frames — goes through
+//! [`letterbox`], which writes the normalised NCHW tensor in place (no allocation) and returns
+//! the [`Letterbox`] transform that maps detections back to frame pixels.
+//!
+//! Resampling is bilinear with half-pixel centres, like OpenCV's `INTER_LINEAR` that the
+//! training pipeline uses; at scale 1 it copies pixels exactly. The padding splits like
+//! Ultralytics' `LetterBox`: the odd pixel goes to the bottom / right.
+
+use crate::{check_len, Error};
+
+/// The gray that fills the border, normalised: Ultralytics pads with 114 of 255.
+pub const PAD_VALUE: f32 = 114.0 / 255.0;
+
+/// A borrowed 8-bit source frame.
+#[derive(Clone, Copy, Debug)]
+pub enum Image<'a> {
+    /// Interleaved RGB, 3 bytes per pixel, rows without padding (`width * height * 3` bytes).
+    Rgb8 {
+        /// `R G B R G B ...`, row-major.
+        pixels: &'a [u8],
+        /// Width in pixels.
+        width: usize,
+        /// Height in pixels.
+        height: usize,
+    },
+    /// Planar YUV 4:2:0 (Y4M `C420`, I420), BT.601 limited range: a full-resolution luma plane
+    /// and two chroma planes of `ceil(width / 2) * ceil(height / 2)` bytes.
+    Yuv420 {
+        /// Luma plane, `width * height` bytes.
+        y: &'a [u8],
+        /// Cb plane.
+        u: &'a [u8],
+        /// Cr plane.
+        v: &'a [u8],
+        /// Width in pixels.
+        width: usize,
+        /// Height in pixels.
+        height: usize,
+    },
+}
+
+impl Image<'_> {
+    /// Width in pixels.
+    pub fn width(&self) -> usize {
+        match *self {
+            Image::Rgb8 { width, .. } | Image::Yuv420 { width, .. } => width,
+        }
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> usize {
+        match *self {
+            Image::Rgb8 { height, .. } | Image::Yuv420 { height, .. } => height,
+        }
+    }
+
+    /// Checks the dimensions and that every plane has exactly the bytes they require.
+    fn validate(&self) -> Result<(), Error> {
+        let (width, height) = (self.width(), self.height());
+        if width == 0 || height == 0 {
+            return Err(Error::Invalid("image width and height must be non-zero"));
+        }
+        match *self {
+            Image::Rgb8 { pixels, .. } => {
+                check_len("RGB8 pixels", width * height * 3, pixels.len())
+            }
+            Image::Yuv420 { y, u, v, .. } => {
+                let chroma = width.div_ceil(2) * height.div_ceil(2);
+                check_len("Y plane", width * height, y.len())?;
+                check_len("U plane", chroma, u.len())?;
+                check_len("V plane", chroma, v.len())
+            }
+        }
+    }
+
+    /// The pixel at (`x`, `y`) as RGB in 0..=255 (not rounded for YUV).
+    fn rgb(&self, x: usize, y: usize) -> [f32; 3] {
+        match *self {
+            Image::Rgb8 { pixels, width, .. } => {
+                let i = (y * width + x) * 3;
+                [pixels[i].into(), pixels[i + 1].into(), pixels[i + 2].into()]
+            }
+            Image::Yuv420 {
+                y: luma,
+                u,
+                v,
+                width,
+                ..
+            } => {
+                let c = (y / 2) * width.div_ceil(2) + x / 2;
+                yuv_to_rgb(luma[y * width + x], u[c], v[c])
+            }
+        }
+    }
+}
+
+/// BT.601 limited-range YCbCr → RGB (what ffmpeg writes to Y4M by default), clamped to 0..=255.
+fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [f32; 3] {
+    let y = 1.164 * (f32::from(y) - 16.0);
+    let (u, v) = (f32::from(u) - 128.0, f32::from(v) - 128.0);
+    [
+        (y + 1.596 * v).clamp(0.0, 255.0),
+        (y - 0.813 * v - 0.391 * u).clamp(0.0, 255.0),
+        (y + 2.018 * u).clamp(0.0, 255.0),
+    ]
+}
+
+/// How a source frame sits in the network input: `input = source * scale + pad`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Letterbox {
+    /// Network pixels per source pixel (the same on both axes).
+    pub scale: f32,
+    /// Left border in network pixels.
+    pub pad_x: f32,
+    /// Top border in network pixels.
+    pub pad_y: f32,
+}
+
+impl Letterbox {
+    /// The transform that fits a `width` x `height` frame into a `size` x `size` input.
+    pub fn fit(width: usize, height: usize, size: usize) -> Letterbox {
+        Self::fit_with_extent(width, height, size).0
+    }
+
+    /// [`Letterbox::fit`] plus the resized image's width and height in network pixels.
+    fn fit_with_extent(width: usize, height: usize, size: usize) -> (Letterbox, usize, usize) {
+        let s = size as f32;
+        let scale = (s / width as f32).min(s / height as f32);
+        let extent = |d: usize| (libm::roundf(d as f32 * scale) as usize).clamp(1, size);
+        let (new_w, new_h) = (extent(width), extent(height));
+        let letterbox = Letterbox {
+            scale,
+            pad_x: ((size - new_w) / 2) as f32,
+            pad_y: ((size - new_h) / 2) as f32,
+        };
+        (letterbox, new_w, new_h)
+    }
+
+    /// Maps a point in network-input pixels back to source-frame pixels.
+    pub fn to_source(&self, x: f32, y: f32) -> (f32, f32) {
+        ((x - self.pad_x) / self.scale, (y - self.pad_y) / self.scale)
+    }
+}
+
+/// Source sample positions for one output coordinate: the two neighbours and the weight of
+/// the second, with half-pixel centres and edge clamping (OpenCV `INTER_LINEAR`).
+fn sample_axis(dst: usize, ratio: f32, src_len: usize) -> (usize, usize, f32) {
+    let pos = ((dst as f32 + 0.5) * ratio - 0.5).max(0.0);
+    let lo = (libm::floorf(pos) as usize).min(src_len - 1);
+    let hi = (lo + 1).min(src_len - 1);
+    (lo, hi, (pos - lo as f32).min(1.0))
+}
+
+/// Letterboxes `image` into `dst`, a `1 x 3 x size x size` NCHW tensor of RGB values in
+/// `[0, 1]`, and returns the transform back to source pixels.
+///
+/// Errors when a plane or `dst` has the wrong length, or a dimension is zero.
+pub fn letterbox(image: &Image<'_>, size: usize, dst: &mut [f32]) -> Result<Letterbox, Error> {
+    image.validate()?;
+    if size == 0 {
+        return Err(Error::Invalid("letterbox size must be non-zero"));
+    }
+    let plane = size * size;
+    check_len("letterbox output", 3 * plane, dst.len())?;
+    let (width, height) = (image.width(), image.height());
+    let (letterbox, new_w, new_h) = Letterbox::fit_with_extent(width, height, size);
+    dst.fill(PAD_VALUE);
+    let (ratio_x, ratio_y) = (width as f32 / new_w as f32, height as f32 / new_h as f32);
+    let (left, top) = (letterbox.pad_x as usize, letterbox.pad_y as usize);
+    for oy in 0..new_h {
+        let (y0, y1, fy) = sample_axis(oy, ratio_y, height);
+        for ox in 0..new_w {
+            let (x0, x1, fx) = sample_axis(ox, ratio_x, width);
+            let (a, b) = (image.rgb(x0, y0), image.rgb(x1, y0));
+            let (c, d) = (image.rgb(x0, y1), image.rgb(x1, y1));
+            let at = (top + oy) * size + left + ox;
+            for ch in 0..3 {
+                let upper = a[ch] + (b[ch] - a[ch]) * fx;
+                let lower = c[ch] + (d[ch] - c[ch]) * fx;
+                dst[ch * plane + at] = (upper + (lower - upper) * fy) / 255.0;
+            }
+        }
+    }
+    Ok(letterbox)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f32, b: f32) -> bool {
+        (a - b).abs() < 1e-5
+    }
+
+    /// A gray RGB8 image whose red, green and blue all equal `values[y][x]`.
+    fn gray(values: &[u8]) -> [u8; 48] {
+        let mut out = [0u8; 48];
+        for (i, &v) in values.iter().enumerate() {
+            out[3 * i..3 * i + 3].fill(v);
+        }
+        out
+    }
+
+    #[test]
+    fn same_size_copies_pixels_and_pads_bottom() {
+        // 2x1 into 2x2: scale 1, the single spare row goes below (pad_y = floor(1 / 2) = 0).
+        let pixels = [10, 20, 30, 40, 50, 60];
+        let image = Image::Rgb8 {
+            pixels: &pixels,
+            width: 2,
+            height: 1,
+        };
+        let mut dst = [0.0; 12];
+        let lb = letterbox(&image, 2, &mut dst).unwrap();
+        assert_eq!(
+            lb,
+            Letterbox {
+                scale: 1.0,
+                pad_x: 0.0,
+                pad_y: 0.0
+            }
+        );
+        // Channel planes: R = [10, 40; pad, pad], G = [20, 50; ...], B = [30, 60; ...].
+        let expected = [10.0, 40.0, 20.0, 50.0, 30.0, 60.0];
+        for ch in 0..3 {
+            assert!(close(dst[ch * 4], expected[2 * ch] / 255.0));
+            assert!(close(dst[ch * 4 + 1], expected[2 * ch + 1] / 255.0));
+            assert!(close(dst[ch * 4 + 2], PAD_VALUE));
+            assert!(close(dst[ch * 4 + 3], PAD_VALUE));
+        }
+    }
+
+    #[test]
+    fn halving_averages_two_by_two_blocks() {
+        // 4x2 into 2x2: scale 0.5, output 2x1 centred vertically at row 0 (pad_y = 0).
+        // Sample centres land at source (0.5, 0.5) and (2.5, 0.5): the mean of each 2x2 block.
+        let image_values = [0, 100, 200, 40, 20, 80, 60, 0];
+        let pixels = gray(&image_values);
+        let image = Image::Rgb8 {
+            pixels: &pixels[..24],
+            width: 4,
+            height: 2,
+        };
+        let mut dst = [0.0; 12];
+        let lb = letterbox(&image, 2, &mut dst).unwrap();
+        assert_eq!(lb.scale, 0.5);
+        let left = (0.0 + 100.0 + 20.0 + 80.0) / 4.0; // 50
+        let right = (200.0 + 40.0 + 60.0 + 0.0) / 4.0; // 75
+        for ch in 0..3 {
+            assert!(close(dst[ch * 4], left / 255.0));
+            assert!(close(dst[ch * 4 + 1], right / 255.0));
+            assert!(close(dst[ch * 4 + 2], PAD_VALUE));
+        }
+    }
+
+    #[test]
+    fn doubling_interpolates_with_half_pixel_centres() {
+        // A 2x1 row [0, 100] into 4x4: scale 2, output 4x2 with pad_y = 1.
+        // Source x for output 0..4 is -0.25 (clamped to 0), 0.25, 0.75, 1.25 (clamped to 1):
+        // values 0, 25, 75, 100.
+        let pixels = gray(&[0, 100]);
+        let image = Image::Rgb8 {
+            pixels: &pixels[..6],
+            width: 2,
+            height: 1,
+        };
+        let mut dst = [0.0; 48];
+        let lb = letterbox(&image, 4, &mut dst).unwrap();
+        assert_eq!((lb.scale, lb.pad_x, lb.pad_y), (2.0, 0.0, 1.0));
+        let expected = [0.0, 25.0, 75.0, 100.0];
+        for ch in 0..3 {
+            let plane = &dst[ch * 16..ch * 16 + 16];
+            assert!(plane[..4].iter().all(|&v| close(v, PAD_VALUE)));
+            for row in 1..3 {
+                for (x, e) in expected.iter().enumerate() {
+                    assert!(close(plane[row * 4 + x], e / 255.0), "row {row} x {x}");
+                }
+            }
+            assert!(plane[12..].iter().all(|&v| close(v, PAD_VALUE)));
+        }
+    }
+
+    #[test]
+    fn maps_network_points_back_to_the_source() {
+        // 640x480 into 320: scale 0.5, resized 320x240, 40 rows of padding on top.
+        let lb = Letterbox::fit(640, 480, 320);
+        assert_eq!((lb.scale, lb.pad_x, lb.pad_y), (0.5, 0.0, 40.0));
+        assert_eq!(lb.to_source(160.0, 160.0), (320.0, 240.0));
+        assert_eq!(lb.to_source(0.0, 40.0), (0.0, 0.0));
+        // Portrait: 300x600 into 100 → scale 1/6, resized 50x100, pad_x 25.
+        let lb = Letterbox::fit(300, 600, 100);
+        assert_eq!(lb.pad_x, 25.0);
+        let (x, y) = lb.to_source(75.0, 100.0);
+        assert!((x - 300.0).abs() < 1e-3 && (y - 600.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn converts_yuv420_with_bt601_limited_range() {
+        // 2x2 frame: one chroma sample. Y=81, U=90, V=240 is BT.601 red:
+        // R = 1.164*65 + 1.596*112 = 254.4, G = 75.66 - 91.06 + 14.86 < 0 → 0, B < 0 → 0.
+        let (y, u, v) = ([81u8; 4], [90u8], [240u8]);
+        let image = Image::Yuv420 {
+            y: &y,
+            u: &u,
+            v: &v,
+            width: 2,
+            height: 2,
+        };
+        let mut dst = [0.0; 12];
+        letterbox(&image, 2, &mut dst).unwrap();
+        let red = 1.164 * 65.0 + 1.596 * 112.0;
+        assert!(dst[..4].iter().all(|&r| close(r, red / 255.0)));
+        assert!(dst[4..].iter().all(|&gb| gb == 0.0));
+        // Neutral chroma: Y=235 is white (1.164 * 219 = 254.9).
+        let (y, u, v) = ([235u8; 4], [128u8], [128u8]);
+        let image = Image::Yuv420 {
+            y: &y,
+            u: &u,
+            v: &v,
+            width: 2,
+            height: 2,
+        };
+        letterbox(&image, 2, &mut dst).unwrap();
+        assert!(dst.iter().all(|&c| close(c, 1.164 * 219.0 / 255.0)));
+    }
+
+    #[test]
+    fn odd_yuv_sizes_round_chroma_up() {
+        // 3x1 needs 2x1 chroma samples; pixel 2 uses chroma sample 1.
+        let (y, u, v) = ([126u8; 3], [128u8, 128], [128u8, 255]);
+        let image = Image::Yuv420 {
+            y: &y,
+            u: &u,
+            v: &v,
+            width: 3,
+            height: 1,
+        };
+        let mut dst = [0.0; 27];
+        letterbox(&image, 3, &mut dst).unwrap();
+        // Row 1 (pad_y = 1): pixels 0 and 1 neutral gray, pixel 2 reddish.
+        let gray = 1.164 * 110.0 / 255.0;
+        assert!(close(dst[3], gray) && close(dst[4], gray));
+        assert!(dst[5] > gray + 0.4);
+    }
+
+    #[test]
+    fn rejects_bad_buffers() {
+        let pixels = [0u8; 12];
+        let image = Image::Rgb8 {
+            pixels: &pixels,
+            width: 2,
+            height: 2,
+        };
+        let mut dst = [0.0; 11];
+        assert_eq!(
+            letterbox(&image, 2, &mut dst),
+            Err(Error::Length {
+                what: "letterbox output",
+                expected: 12,
+                actual: 11
+            })
+        );
+        let short = Image::Rgb8 {
+            pixels: &pixels[..11],
+            width: 2,
+            height: 2,
+        };
+        let mut dst = [0.0; 12];
+        assert!(matches!(
+            letterbox(&short, 2, &mut dst),
+            Err(Error::Length { .. })
+        ));
+        let empty = Image::Rgb8 {
+            pixels: &[],
+            width: 0,
+            height: 2,
+        };
+        assert!(matches!(
+            letterbox(&empty, 2, &mut dst),
+            Err(Error::Invalid(_))
+        ));
+    }
+}

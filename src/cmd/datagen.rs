@@ -1,0 +1,252 @@
+//! `edgetrim datagen pavement`: procedurally generated road-damage data, so a detector can
+//! be trained, evaluated and timed without downloading a data set.
+//!
+//! The generation itself lives in `edgetrim_models::datagen` (deterministic by seed); this
+//! command validates flags, shows progress and reports what it wrote. Outputs appear
+//! atomically: a failed or interrupted run leaves nothing behind.
+
+use anyhow::{bail, Context, Result};
+use edgetrim_models::datagen::{write, RoadVideo, Split};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// `edgetrim datagen` options.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// What to generate.
+    #[command(subcommand)]
+    pub what: What,
+}
+
+/// The generators.
+#[derive(clap::Subcommand, Debug)]
+pub enum What {
+    /// Pavement-damage road scenes: a YOLO-format folder (--images) or a road video (--video).
+    Pavement(PavementArgs),
+}
+
+/// The split to draw from; each has its own seed stream.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum SplitArg {
+    /// Training images.
+    Train,
+    /// Validation images.
+    Val,
+    /// Held-out test images (training style).
+    Test,
+    /// Held-out test images in a shifted style (lighting, palette, texture, camera).
+    Shifted,
+}
+
+impl From<SplitArg> for Split {
+    fn from(s: SplitArg) -> Split {
+        match s {
+            SplitArg::Train => Split::Train,
+            SplitArg::Val => Split::Val,
+            SplitArg::Test => Split::Test,
+            SplitArg::Shifted => Split::Shifted,
+        }
+    }
+}
+
+/// `edgetrim datagen pavement` options.
+#[derive(clap::Args, Debug)]
+#[command(
+    group = clap::ArgGroup::new("kind").required(true).args(["images", "video"]),
+    after_help = "\
+Examples:
+  edgetrim datagen pavement --split train --images 2000 --size 320 --out data/train
+  edgetrim datagen pavement --split shifted --seed 7 --images 500 --out data/shifted
+  edgetrim datagen pavement --video 300 --size 320 --out road.y4m   (+ road.jsonl)
+
+Classes (id name): 0 D00 longitudinal crack, 1 D10 transverse crack, 2 D20 alligator crack,
+3 D40 pothole, 4 D43 crosswalk blur, 5 D44 white-line blur, 6 D50 manhole, 7 Repair patch.
+A folder holds images/NNNNNN.png, labels/NNNNNN.txt (`class cx cy w h`, normalised) and
+data.yaml. A video is Y4M 4:2:0 at 30 fps, SIZE wide and 3/4 SIZE high, with one JSON line
+of ground-truth boxes (pixels, [x0, y0, x1, y1)) per frame beside it. The same flags
+always give byte-identical output."
+)]
+pub struct PavementArgs {
+    /// Which split's seed stream and style to use.
+    #[arg(long, value_enum, default_value_t = SplitArg::Train)]
+    pub split: SplitArg,
+    /// Data set seed; with --split and the image index it determines every image.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write N images as a YOLO-format folder at --out.
+    #[arg(long, value_name = "N")]
+    pub images: Option<usize>,
+    /// Write a road video of FRAMES frames as Y4M at --out (ground truth beside it as .jsonl).
+    #[arg(long, value_name = "FRAMES")]
+    pub video: Option<usize>,
+    /// Image width (and height for images) in pixels.
+    #[arg(long, value_name = "PX", default_value_t = 320)]
+    pub size: usize,
+    /// The folder (--images) or .y4m file (--video) to create.
+    #[arg(long, short, value_name = "PATH")]
+    pub out: PathBuf,
+}
+
+/// Largest accepted --size; larger scenes take seconds per image.
+const MAX_SIZE: usize = 4096;
+/// Largest accepted --images / --video count.
+const MAX_COUNT: usize = 10_000_000;
+
+/// Runs `edgetrim datagen`.
+pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
+    match args.what {
+        What::Pavement(args) => pavement(args, out),
+    }
+}
+
+fn pavement(args: PavementArgs, out: &mut dyn Write) -> Result<()> {
+    if !(32..=MAX_SIZE).contains(&args.size) {
+        bail!(
+            "--size {} is out of range: use 32 to {MAX_SIZE} pixels",
+            args.size
+        );
+    }
+    let split = Split::from(args.split);
+    let started = Instant::now();
+    if let Some(n) = args.images {
+        check_count("--images", n)?;
+        check_dir_target(&args.out)?;
+        let mut progress = Progress::new("images", n);
+        write::write_yolo(&args.out, split, args.seed, n, args.size, |i| {
+            progress.update(i)
+        })
+        .with_context(|| format!("cannot write the data set {}", args.out.display()))?;
+        progress.finish();
+        let secs = started.elapsed().as_secs_f64();
+        writeln!(
+            out,
+            "wrote {n} {} images ({}x{}) to {} in {secs:.1} s ({:.1} images/s)",
+            split.name(),
+            args.size,
+            args.size,
+            args.out.display(),
+            n as f64 / secs.max(1e-9)
+        )?;
+    } else if let Some(frames) = args.video {
+        check_count("--video", frames)?;
+        if !args.size.is_multiple_of(2) {
+            bail!("--size {} must be even for a 4:2:0 video", args.size);
+        }
+        if args.out.extension().and_then(|e| e.to_str()) != Some("y4m") {
+            bail!("--out {} must end in .y4m for --video", args.out.display());
+        }
+        if args.out.is_dir() {
+            bail!("--out {} is a directory", args.out.display());
+        }
+        let truth = args.out.with_extension("jsonl");
+        let (width, height) = (args.size, args.size * 3 / 4 / 2 * 2);
+        let video = RoadVideo::new(split, args.seed, frames, width, height);
+        let mut progress = Progress::new("frames", frames);
+        write::write_video(&args.out, &truth, video, width, height, |i| {
+            progress.update(i)
+        })
+        .with_context(|| format!("cannot write the video {}", args.out.display()))?;
+        progress.finish();
+        let secs = started.elapsed().as_secs_f64();
+        writeln!(
+            out,
+            "wrote {frames} frames ({width}x{height}, 30 fps) to {} and ground truth to {} in {secs:.1} s ({:.1} frames/s)",
+            args.out.display(),
+            truth.display(),
+            frames as f64 / secs.max(1e-9)
+        )?;
+    }
+    Ok(())
+}
+
+fn check_count(flag: &str, n: usize) -> Result<()> {
+    if !(1..=MAX_COUNT).contains(&n) {
+        bail!("{flag} {n} is out of range: use 1 to {MAX_COUNT}");
+    }
+    Ok(())
+}
+
+/// A data set folder may be created or fill an empty folder, never mix with old files.
+fn check_dir_target(dir: &Path) -> Result<()> {
+    if dir.is_file() {
+        bail!("--out {} is a file; give a folder to create", dir.display());
+    }
+    if dir.is_dir() {
+        let mut entries =
+            std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        if entries.next().is_some() {
+            bail!(
+                "--out {} already exists and is not empty; remove it or choose another folder",
+                dir.display()
+            );
+        }
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    Ok(())
+}
+
+/// A one-line progress display on a terminal's stderr, redrawn at most 10 times a second.
+struct Progress {
+    what: &'static str,
+    total: usize,
+    started: Instant,
+    last: Option<Instant>,
+    live: bool,
+}
+
+impl Progress {
+    fn new(what: &'static str, total: usize) -> Progress {
+        Progress {
+            what,
+            total,
+            started: Instant::now(),
+            last: None,
+            live: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn update(&mut self, done: usize) {
+        let now = Instant::now();
+        if !self.live
+            || (done < self.total
+                && self
+                    .last
+                    .is_some_and(|t| now - t < std::time::Duration::from_millis(100)))
+        {
+            return;
+        }
+        self.last = Some(now);
+        let rate = done as f64 / (now - self.started).as_secs_f64().max(1e-9);
+        eprint!("\r{done}/{} {} ({rate:.1}/s)   ", self.total, self.what);
+    }
+
+    fn finish(&self) {
+        if self.live {
+            eprintln!();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_lists_every_class_in_id_order() {
+        use clap::Args as _;
+        let mut cmd = PavementArgs::augment_args(clap::Command::new("pavement"));
+        let help = cmd.render_long_help().to_string();
+        let mut at = 0;
+        for (id, class) in edgetrim_models::datagen::Class::ALL.iter().enumerate() {
+            let needle = format!("{id} {}", class.name());
+            at = help[at..]
+                .find(&needle)
+                .map(|i| at + i)
+                .unwrap_or_else(|| panic!("{needle} missing"));
+        }
+    }
+}
