@@ -64,6 +64,42 @@ pub struct Geometry {
     pub ow: usize,
 }
 
+impl Geometry {
+    /// The geometry of one group from the attributes and the inferred sizes.
+    fn new(
+        c_in: usize,
+        input: [usize; 2],
+        a: &Attrs,
+        pad_begin: [usize; 2],
+        out: [usize; 2],
+    ) -> Geometry {
+        Geometry {
+            c_in,
+            ih: input[0],
+            iw: input[1],
+            kh: a.kernel[0],
+            kw: a.kernel[1],
+            sh: a.strides[0],
+            sw: a.strides[1],
+            dh: a.dilations[0],
+            dw: a.dilations[1],
+            pt: pad_begin[0],
+            pl: pad_begin[1],
+            oh: out[0],
+            ow: out[1],
+        }
+    }
+}
+
+/// `[batch, c_out, spatial...]`.
+fn output_shape(batch: usize, c_out: usize, spatial: &[usize]) -> Result<Shape> {
+    let mut shape = Shape::new(&[batch, c_out])?;
+    for &d in spatial {
+        shape.push(d)?;
+    }
+    Ok(shape)
+}
+
 /// Output positions `lo..hi` (of `outputs`) whose tap lands inside `0..input`, for taps at
 /// `o * stride + offset`.
 pub(crate) fn valid_range(
@@ -254,25 +290,8 @@ pub fn conv(p: &mut Prep) -> Result<Op> {
             }
         };
     }
-    let geo = Geometry {
-        c_in: c_in / group,
-        ih: input[0],
-        iw: input[1],
-        kh: a.kernel[0],
-        kw: a.kernel[1],
-        sh: a.strides[0],
-        sw: a.strides[1],
-        dh: a.dilations[0],
-        dw: a.dilations[1],
-        pt: pad_begin[0],
-        pl: pad_begin[1],
-        oh: out[0],
-        ow: out[1],
-    };
-    let mut shape = Shape::new(&[batch, c_out])?;
-    for &d in &out[2 - spatial..] {
-        shape.push(d)?;
-    }
+    let geo = Geometry::new(c_in / group, input, &a, pad_begin, out);
+    let shape = output_shape(batch, c_out, &out[2 - spatial..])?;
     p.output(0, DType::F32, shape)?;
     let k = geo.c_in * geo.kh * geo.kw;
     let plane = geo.oh * geo.ow;

@@ -4,11 +4,11 @@
 //! the output. The column buffer covers a chunk of input pixels at a time so its scratch
 //! stays bounded whatever the image size. Correctness over speed: the scatter is scalar.
 
-use super::{check_operands, fill_bias, read_attrs, split_pad, AutoPad, Geometry};
+use super::{check_operands, fill_bias, output_shape, read_attrs, split_pad, AutoPad, Geometry};
 use crate::error::Result;
 use crate::ops::gemm::{GemmPlan, Matrix};
 use crate::ops::{Io, Op, Prep};
-use crate::tensor::{DType, Shape};
+use crate::tensor::DType;
 use crate::with_f32;
 
 /// Most floats of one column-buffer chunk (then at least one GEMM tile of pixels).
@@ -107,25 +107,8 @@ pub fn conv_transpose(p: &mut Prep) -> Result<Op> {
             ),
         };
     }
-    let geo = Geometry {
-        c_in: c_in / group,
-        ih: input[0],
-        iw: input[1],
-        kh: a.kernel[0],
-        kw: a.kernel[1],
-        sh: a.strides[0],
-        sw: a.strides[1],
-        dh: a.dilations[0],
-        dw: a.dilations[1],
-        pt: pad_begin[0],
-        pl: pad_begin[1],
-        oh: out[0],
-        ow: out[1],
-    };
-    let mut shape = Shape::new(&[batch, c_out])?;
-    for &d in &out[first..] {
-        shape.push(d)?;
-    }
+    let geo = Geometry::new(c_in / group, input, &a, pad_begin, out);
+    let shape = output_shape(batch, c_out, &out[first..])?;
     p.output(0, DType::F32, shape)?;
     let rows = (c_out / group) * geo.kh * geo.kw;
     let pixels = geo.ih * geo.iw;
