@@ -48,20 +48,7 @@ impl Axis {
     /// Output positions `lo..hi` whose tap `k` lands inside the input.
     fn valid_outputs(&self, k: usize) -> (usize, usize) {
         let offset = (k * self.dilation) as isize - self.pad_begin as isize;
-        // Need 0 <= o*stride + offset < input.
-        let s = self.stride as isize;
-        let lo = if offset >= 0 {
-            0
-        } else {
-            ((-offset + s - 1) / s) as usize
-        };
-        let end = self.input as isize - offset; // o*stride < end
-        let hi = if end <= 0 {
-            0
-        } else {
-            (((end + s - 1) / s) as usize).min(self.output)
-        };
-        (lo.min(hi), hi)
+        super::conv::valid_range(offset, self.stride, self.input, self.output)
     }
 
     /// How many taps of output position `o` the average divides by.
