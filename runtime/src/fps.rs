@@ -259,6 +259,7 @@ pub fn profile_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::vec;
 
     /// A clock that advances by a scripted amount at each read.
     struct FakeClock {

@@ -27,11 +27,12 @@
 //! Features (all off by default): `alloc` (arena sizing helpers), `std` (std::error::Error,
 //! runtime CPU detection for the fast kernels), `tract` (the same API backed by tract-onnx,
 //! the reference implementation), `defmt` (embedded logging of errors and reports).
-#![cfg_attr(not(any(test, feature = "std")), no_std)]
+#![no_std]
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-#[cfg(feature = "std")]
+// std only where asked for: host conveniences (`std` feature) and the unit tests.
+#[cfg(any(test, feature = "std"))]
 extern crate std;
 
 pub mod arena;

@@ -271,6 +271,7 @@ pub fn eval(g: &Resize, io: &mut Io) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::vec::Vec;
 
     fn nearest_indices(g: &Resize, a: &ResizeAxis) -> Vec<usize> {
         (0..a.output).map(|x| g.nearest_index(a, x)).collect()

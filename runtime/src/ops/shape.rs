@@ -181,6 +181,7 @@ pub fn size(p: &mut Prep) -> Result<Op> {
 mod tests {
     use super::reshape_target;
     use crate::tensor::Shape;
+    use std::vec;
 
     #[test]
     fn reshape_copies_zeros_and_infers_minus_one() {
