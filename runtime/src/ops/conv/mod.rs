@@ -246,16 +246,21 @@ pub struct Conv {
     gemm: GemmPlan,
 }
 
+/// The `group` attribute (default 1, must be positive).
+fn read_group(p: &Prep) -> Result<usize> {
+    usize::try_from(p.attr_int("group", 1)?)
+        .ok()
+        .filter(|&g| g >= 1)
+        .ok_or_else(|| p.attr_err("group", "must be positive"))
+}
+
 /// Conv: X [N, C, (H,) W], W [M, C/group, (kh,) kw], optional B [M].
 pub fn conv(p: &mut Prep) -> Result<Op> {
     p.arity(2, 3)?;
     let (spatial, kernel) = check_operands(p)?;
     let (x, w) = (p.input(0)?.shape, p.input(1)?.shape);
     let a = read_attrs(p, spatial, kernel)?;
-    let group = usize::try_from(p.attr_int("group", 1)?)
-        .ok()
-        .filter(|&g| g >= 1)
-        .ok_or_else(|| p.attr_err("group", "must be positive"))?;
+    let group = read_group(p)?;
     let (batch, c_in, c_out) = (x.dim(0), x.dim(1), w.dim(0));
     if c_in != w.dim(1) * group || c_out % group != 0 {
         return Err(p.err("channel counts do not match the weight and group"));

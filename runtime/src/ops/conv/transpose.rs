@@ -4,7 +4,9 @@
 //! the output. The column buffer covers a chunk of input pixels at a time so its scratch
 //! stays bounded whatever the image size. Correctness over speed: the scatter is scalar.
 
-use super::{check_operands, fill_bias, output_shape, read_attrs, split_pad, AutoPad, Geometry};
+use super::{
+    check_operands, fill_bias, output_shape, read_attrs, read_group, split_pad, AutoPad, Geometry,
+};
 use crate::error::Result;
 use crate::ops::gemm::{GemmPlan, Matrix};
 use crate::ops::{Io, Op, Prep};
@@ -34,10 +36,7 @@ pub fn conv_transpose(p: &mut Prep) -> Result<Op> {
     let (spatial, kernel) = check_operands(p)?;
     let (x, w) = (p.input(0)?.shape, p.input(1)?.shape);
     let a = read_attrs(p, spatial, kernel)?;
-    let group = usize::try_from(p.attr_int("group", 1)?)
-        .ok()
-        .filter(|&g| g >= 1)
-        .ok_or_else(|| p.attr_err("group", "must be positive"))?;
+    let group = read_group(p)?;
     let (batch, c_in) = (x.dim(0), x.dim(1));
     if c_in != w.dim(0) || c_in % group != 0 {
         return Err(p.err("channel counts do not match the weight and group"));
