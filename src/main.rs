@@ -6,9 +6,11 @@
 
 mod backend;
 mod cmd;
+mod detector;
 mod human;
 mod inputs;
 mod npy;
+mod progress;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -30,6 +32,7 @@ Examples:
   edgetrim run model.onnx --input x.npy --output-dir out/
   edgetrim bench model.onnx --backend both       FPS and latency, nano vs tract
   edgetrim datagen pavement --images 100 --out data/train   synthetic road-damage data
+  edgetrim eval-detect models/zoo/yolo9tr-s.onnx --data data/test   mAP50, mAP50-95
 
 Run `edgetrim help <command>` for each command's options and more examples."
 )]
@@ -48,6 +51,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Generate synthetic data: pavement-damage images (YOLO format) and road videos (Y4M).
     Datagen(cmd::datagen::Args),
+    /// Measure a YOLO detector's COCO mAP50 / mAP50-95 on a YOLO-format folder.
+    EvalDetect(cmd::eval_detect::Args),
 }
 
 /// Whether `err` is a closed stdout (e.g. `edgetrim inspect m.onnx | head`), which is not
@@ -68,6 +73,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::run(args, &mut out),
         Command::Bench(args) => cmd::bench::run(args, &mut out),
         Command::Datagen(args) => cmd::datagen::run(args, &mut out),
+        Command::EvalDetect(args) => cmd::eval_detect::run(args, &mut out),
     }
     .and_then(|()| Ok(out.flush()?));
     match result {

@@ -142,6 +142,7 @@ fn value_info(name: &str, elem_type: i32, dims: Option<&[usize]>) -> ValueInfoPr
 pub struct ModelBuilder {
     graph: GraphProto,
     opset: i64,
+    metadata: Vec<(String, String)>,
 }
 
 impl ModelBuilder {
@@ -153,7 +154,14 @@ impl ModelBuilder {
                 ..Default::default()
             },
             opset,
+            metadata: Vec::new(),
         }
+    }
+
+    /// Adds a `metadata_props` entry.
+    pub fn metadata(&mut self, key: &str, value: &str) -> &mut Self {
+        self.metadata.push((key.into(), value.into()));
+        self
     }
 
     /// Declares a graph input with fixed dims.
@@ -216,6 +224,14 @@ impl ModelBuilder {
                 version: self.opset,
             }],
             graph: Some(self.graph.clone()),
+            metadata_props: self
+                .metadata
+                .iter()
+                .map(|(key, value)| pb::StringStringEntryProto {
+                    key: key.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
             ..Default::default()
         }
     }

@@ -5,9 +5,10 @@
 //! command validates flags, shows progress and reports what it wrote. Outputs appear
 //! atomically: a failed or interrupted run leaves nothing behind.
 
+use crate::progress::Progress;
 use anyhow::{bail, Context, Result};
 use edgetrim_models::datagen::{write, RoadVideo, Split};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -187,48 +188,6 @@ fn check_dir_target(dir: &Path) -> Result<()> {
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     Ok(())
-}
-
-/// A one-line progress display on a terminal's stderr, redrawn at most 10 times a second.
-struct Progress {
-    what: &'static str,
-    total: usize,
-    started: Instant,
-    last: Option<Instant>,
-    live: bool,
-}
-
-impl Progress {
-    fn new(what: &'static str, total: usize) -> Progress {
-        Progress {
-            what,
-            total,
-            started: Instant::now(),
-            last: None,
-            live: std::io::stderr().is_terminal(),
-        }
-    }
-
-    fn update(&mut self, done: usize) {
-        let now = Instant::now();
-        if !self.live
-            || (done < self.total
-                && self
-                    .last
-                    .is_some_and(|t| now - t < std::time::Duration::from_millis(100)))
-        {
-            return;
-        }
-        self.last = Some(now);
-        let rate = done as f64 / (now - self.started).as_secs_f64().max(1e-9);
-        eprint!("\r{done}/{} {} ({rate:.1}/s)   ", self.total, self.what);
-    }
-
-    fn finish(&self) {
-        if self.live {
-            eprintln!();
-        }
-    }
 }
 
 #[cfg(test)]

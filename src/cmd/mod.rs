@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod datagen;
+pub mod eval_detect;
 pub mod inspect;
 pub mod run;
 

@@ -22,12 +22,14 @@ const TENSOR_TYPE: u32 = 7;
 const SHAPE: u32 = 8;
 const DIM: u32 = 9;
 const OPSET: u32 = 10;
+const STRING_ENTRY: u32 = 11;
 
 /// Which fields of which message are sub-messages we read.
 fn nested(kind: u32, field: u32) -> Option<u32> {
     Some(match (kind, field) {
         (MODEL, 7) => GRAPH,
         (MODEL, 8) => OPSET,
+        (MODEL, 14) => STRING_ENTRY,
         (GRAPH, 1) => NODE,
         (GRAPH, 5) => TENSOR,
         (GRAPH, 11..=13) => VALUE_INFO,
@@ -127,6 +129,25 @@ impl<'a> Model<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The model's `metadata_props`, `(key, value)` in file order; entries that are not
+    /// UTF-8 are skipped. Exporters put what a model needs around it here (class names, box
+    /// encoding, input size), so a device can read it from the same bytes it runs.
+    pub fn metadata(&self) -> impl Iterator<Item = (&'a str, &'a str)> + Clone + 'a {
+        fields(self.bytes)
+            .filter(|(f, _)| *f == 14)
+            .filter_map(|(_, v)| v.as_bytes())
+            .filter_map(|entry| {
+                // proto3 omits empty strings, so a missing field is "".
+                let text = |field| core::str::from_utf8(field_bytes(entry, field).unwrap_or(&[])).ok();
+                Some((text(1)?, text(2)?))
+            })
+    }
+
+    /// The value of metadata key `key` (the first, if repeated).
+    pub fn metadata_value(&self, key: &str) -> Option<&'a str> {
+        self.metadata().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
     /// The whole model as given.

@@ -1,0 +1,275 @@
+//! A YOLO detector on either backend: the pipeline `eval-detect`, `fps` and `demo` share.
+//!
+//! The three stages are separate calls — [`Detector::preprocess`] (letterbox into the input
+//! tensor), [`Detector::infer`] and [`Detector::postprocess`] (decode + NMS, boxes mapped back
+//! to the source frame) — so `fps` can time each one. What the head's channels mean is read
+//! from the model's own metadata (`edgetrim.yolo.*`, written by `models/train/yolo9tr`, or
+//! Ultralytics' `names`/`imgsz`), so any exported model evaluates without extra flags.
+
+use crate::backend::{Backend, BackendKind};
+use anyhow::{bail, Context, Result};
+use edgetrim_models::letterbox::{letterbox, Image, Letterbox};
+use edgetrim_models::yolo::{
+    self, make_anchors, Anchor, BoxFormat, Candidate, DetectConfig, Detection, ScoreFormat,
+};
+use edgetrim_runtime::onnx::Dim;
+use edgetrim_runtime::tensor::{F32Source, F32View};
+use edgetrim_runtime::{DType, Model};
+
+/// At most this many detections per image (COCO's `maxDets`).
+pub const MAX_DETECTIONS: usize = 300;
+
+/// At most this many boxes enter NMS (Ultralytics' `max_nms`).
+const MAX_NMS: usize = 30_000;
+
+/// How the detection head is laid out, from the model's metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeadSpec {
+    /// The square input size in pixels.
+    pub size: usize,
+    /// DFL bins per box side; `None` when the head outputs decoded `cx, cy, w, h`.
+    pub reg_max: Option<usize>,
+    /// Strides of the output levels.
+    pub strides: Vec<usize>,
+    /// Whether class channels are logits or probabilities.
+    pub scores: ScoreFormat,
+    /// Class names by index (may be empty: classes are then named by number).
+    pub names: Vec<String>,
+}
+
+impl HeadSpec {
+    /// Reads the head layout from `model`: its input shape and `edgetrim.yolo.*` metadata, or
+    /// an Ultralytics export's (`names`, decoded boxes, probabilities).
+    pub fn from_model(model: &Model<'_>) -> Result<HeadSpec> {
+        let size = input_size(model)?;
+        let meta = |key: &str| model.metadata_value(key);
+        if let Some(reg_max) = meta("edgetrim.yolo.reg_max") {
+            let reg_max = reg_max
+                .parse()
+                .ok()
+                .filter(|&r| r > 0)
+                .with_context(|| format!("metadata edgetrim.yolo.reg_max = {reg_max:?}"))?;
+            let strides = match meta("edgetrim.yolo.strides") {
+                Some(s) => s
+                    .split(',')
+                    .map(|v| v.trim().parse().ok().filter(|&v: &usize| v > 0))
+                    .collect::<Option<Vec<usize>>>()
+                    .with_context(|| format!("metadata edgetrim.yolo.strides = {s:?}"))?,
+                None => yolo::STRIDES.to_vec(),
+            };
+            let scores = match meta("edgetrim.yolo.scores") {
+                Some("probabilities") => ScoreFormat::Probabilities,
+                _ => ScoreFormat::Logits,
+            };
+            let names = meta("edgetrim.yolo.names")
+                .map(|n| n.split(',').map(str::to_string).collect())
+                .unwrap_or_default();
+            return Ok(HeadSpec {
+                size,
+                reg_max: Some(reg_max),
+                strides,
+                scores,
+                names,
+            });
+        }
+        // An Ultralytics export: boxes decoded in the graph, sigmoid applied.
+        Ok(HeadSpec {
+            size,
+            reg_max: None,
+            strides: yolo::STRIDES.to_vec(),
+            scores: ScoreFormat::Probabilities,
+            names: meta("names").map(ultralytics_names).unwrap_or_default(),
+        })
+    }
+
+    /// Box channels before the class channels.
+    fn box_channels(&self) -> usize {
+        self.reg_max.map_or(4, |r| 4 * r)
+    }
+
+    /// The name of class `class`.
+    pub fn class_name(&self, class: u16) -> String {
+        self.names
+            .get(usize::from(class))
+            .cloned()
+            .unwrap_or_else(|| format!("class {class}"))
+    }
+}
+
+/// The square input size of a `1 x 3 x S x S` image model.
+fn input_size(model: &Model<'_>) -> Result<usize> {
+    let input = model.inputs().next().context("the model has no input")?;
+    let dims: Option<Vec<usize>> = input.dims().and_then(|d| {
+        d.map(|d| match d {
+            Dim::Fixed(v) => Some(v),
+            _ => None,
+        })
+        .collect()
+    });
+    match dims.as_deref() {
+        Some([1, 3, h, w]) if h == w && *h > 0 => Ok(*h),
+        _ => bail!(
+            "input {}: a detector needs a fixed 1x3xSxS image input",
+            input.name()
+        ),
+    }
+}
+
+/// Class names from Ultralytics' `names` metadata, `{0: 'person', 1: 'bicycle', ...}`.
+fn ultralytics_names(text: &str) -> Vec<String> {
+    text.trim_matches(|c| c == '{' || c == '}')
+        .split(',')
+        .filter_map(|entry| entry.split_once(':'))
+        .map(|(_, name)| {
+            name.trim()
+                .trim_matches(|c| c == '\'' || c == '"')
+                .to_string()
+        })
+        .collect()
+}
+
+/// Score and IoU thresholds for decoding.
+#[derive(Clone, Copy, Debug)]
+pub struct Thresholds {
+    /// A box is kept when its class score is above this.
+    pub score: f32,
+    /// NMS suppresses same-class boxes overlapping a kept one by more than this.
+    pub iou: f32,
+}
+
+/// A model planned on one backend, with its input buffer and decoding state.
+pub struct Detector<'a> {
+    backend: Backend<'a>,
+    /// The head layout.
+    pub spec: HeadSpec,
+    input: Vec<f32>,
+    anchors: Vec<Anchor>,
+    scratch: Vec<Candidate>,
+    thresholds: Thresholds,
+}
+
+impl<'a> Detector<'a> {
+    /// Plans `model` (whose bytes are `bytes`) on `kind`; the nano arena lives in `arena`.
+    pub fn new(
+        model: &Model<'a>,
+        bytes: &'a [u8],
+        kind: BackendKind,
+        arena: &'a mut Vec<u8>,
+        thresholds: Thresholds,
+    ) -> Result<Detector<'a>> {
+        let spec = HeadSpec::from_model(model)?;
+        let shape = [1, 3, spec.size, spec.size];
+        let backend = match kind {
+            BackendKind::Nano => Backend::nano(model, &[&shape], arena)?,
+            BackendKind::Tract => Backend::tract(bytes, &[&shape])?,
+        };
+        let mut anchors = Vec::new();
+        if spec.reg_max.is_some() {
+            let count = yolo::anchor_count(spec.size, spec.size, &spec.strides);
+            anchors = vec![
+                Anchor {
+                    x: 0.0,
+                    y: 0.0,
+                    stride: 0.0
+                };
+                count
+            ];
+            make_anchors(spec.size, spec.size, &spec.strides, &mut anchors)?;
+        }
+        Ok(Detector {
+            backend,
+            input: vec![0.0; 3 * spec.size * spec.size],
+            spec,
+            anchors,
+            scratch: vec![Candidate::EMPTY; MAX_NMS],
+            thresholds,
+        })
+    }
+
+    /// Letterboxes `image` into the model input.
+    pub fn preprocess(&mut self, image: &Image<'_>) -> Result<Letterbox> {
+        let lb = letterbox(image, self.spec.size, &mut self.input)?;
+        let bytes: &[u8] = bytemuck::cast_slice(&self.input);
+        self.backend.set_input(0, bytes)?;
+        Ok(lb)
+    }
+
+    /// Runs the model on the last preprocessed input.
+    pub fn infer(&mut self) -> Result<()> {
+        self.backend.run()
+    }
+
+    /// Decodes the last output into detections in source pixels, clipped to the
+    /// `width` x `height` source frame, best first.
+    pub fn postprocess(
+        &mut self,
+        lb: &Letterbox,
+        width: usize,
+        height: usize,
+    ) -> Result<Vec<Detection>> {
+        let out = self.backend.output(0);
+        if out.dtype != DType::F32 {
+            bail!("the head output is {}, expected float32", out.dtype.name());
+        }
+        let owned;
+        let values: &[f32] = match out.f32() {
+            F32View::Slice(s) => s,
+            F32View::Bytes(b) => {
+                owned = (0..b.len()).map(|i| b.at(i)).collect::<Vec<f32>>();
+                &owned
+            }
+        };
+        let anchors = yolo::anchor_count(self.spec.size, self.spec.size, &self.spec.strides);
+        let channels = values.len() / anchors.max(1);
+        let box_channels = self.spec.box_channels();
+        if channels <= box_channels || channels * anchors != values.len() {
+            bail!(
+                "the head output has {} values; expected [1, {box_channels} + classes, {anchors}] \
+                 for a {}x{} input with strides {:?}",
+                values.len(),
+                self.spec.size,
+                self.spec.size,
+                self.spec.strides
+            );
+        }
+        let format = match self.spec.reg_max {
+            Some(reg_max) => BoxFormat::Dfl {
+                reg_max,
+                anchors: &self.anchors,
+            },
+            None => BoxFormat::CxCyWh,
+        };
+        let config = DetectConfig {
+            num_classes: channels - box_channels,
+            score_threshold: self.thresholds.score,
+            iou_threshold: self.thresholds.iou,
+            scores: self.spec.scores,
+        };
+        let found = yolo::detect::<MAX_DETECTIONS>(values, &format, &config, &mut self.scratch)?;
+        Ok(found
+            .iter()
+            .map(|d| d.to_source(lb).clipped(width as f32, height as f32))
+            .collect())
+    }
+
+    /// All three stages on one image.
+    pub fn detect(&mut self, image: &Image<'_>) -> Result<Vec<Detection>> {
+        let lb = self.preprocess(image)?;
+        self.infer()?;
+        self.postprocess(&lb, image.width(), image.height())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_ultralytics_class_names() {
+        assert_eq!(
+            ultralytics_names("{0: 'person', 1: \"bicycle\", 2: 'traffic light'}"),
+            ["person", "bicycle", "traffic light"]
+        );
+        assert!(ultralytics_names("").is_empty());
+    }
+}
