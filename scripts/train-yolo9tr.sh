@@ -2,7 +2,7 @@
 # Retrains a YOLO9tr variant on generated pavement data and exports it to models/zoo/.
 #
 #   scripts/train-yolo9tr.sh s    # YOLO9tr-s: width 0.5, 224 px, 30 epochs (~1.5 h on 2 cores)
-#   scripts/train-yolo9tr.sh n    # YOLO9tr-n: width 0.25, 128 px, 30 epochs
+#   scripts/train-yolo9tr.sh n    # YOLO9tr-n: width 0.25, 128 px, 24 epochs (~40 min)
 #
 # Resumable: rerunning the same command continues from runs/yolo9tr-VARIANT/last.pt (a
 # session that ends mid-run loses at most one epoch). Extra arguments go to the trainer,
@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 variant=${1:?usage: scripts/train-yolo9tr.sh s|n [trainer flags]}
 shift
 case "$variant" in
-  s) size=224 ;;
-  n) size=128 ;;
+  s) size=224 epochs=30 ;;
+  n) size=128 epochs=24 ;;
   *) echo "unknown variant $variant (s or n)" >&2; exit 2 ;;
 esac
 data=data/pave$size
@@ -26,9 +26,9 @@ for spec in train:6000 val:300 test:500 shifted:500; do
     --images "${spec##*:}" --size "$size" --out "$data/$split"
 done
 (cd models/train && python3 -m yolo9tr train --variant "$variant" --data "../../$data" \
-  --out "../../runs/yolo9tr-$variant" --epochs 30 "$@")
+  --out "../../runs/yolo9tr-$variant" --epochs "$epochs" "$@")
 if [ -f "runs/yolo9tr-$variant/history.json" ] && python3 -c "
-import json, sys; h = json.load(open('runs/yolo9tr-$variant/history.json')); sys.exit(h['epoch'] < 30)"; then
+import json, sys; h = json.load(open('runs/yolo9tr-$variant/history.json')); sys.exit(h['epoch'] < $epochs)"; then
   (cd models/train && python3 -m yolo9tr export --variant "$variant" \
     --checkpoint "../../runs/yolo9tr-$variant/best.pt" -o "../zoo/yolo9tr-$variant.onnx")
   for split in test shifted; do

@@ -4,13 +4,16 @@
 //! files, and formats reports. `main` owns the exit code: 0 on success, 1 on any error
 //! (printed as one `edgetrim: ...` line on stderr), 2 for command-line usage errors (clap).
 
+mod annotate;
 mod backend;
 mod cmd;
 mod detector;
 mod human;
 mod inputs;
+mod latency;
 mod npy;
 mod progress;
+mod video;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -25,26 +28,33 @@ use std::process::ExitCode;
     long_about = "Take trained neural networks to edge devices.\n\n\
         edgetrim runs ONNX models on a no_std, zero-heap runtime (\"nano\") that needs one \
         fixed-size arena. These commands check a model on a host before it goes to a device: \
-        what it costs, whether it runs, whether its numbers match, and how fast it is.",
+        what it costs, whether it runs, whether its numbers match, and how fast it is.\n\n\
+        With no command, runs `edgetrim demo`: compress the bundled YOLO9tr pavement-damage \
+        detector and measure mAP and FPS before and after on generated road data.",
     after_help = "\
 Examples:
+  edgetrim                                       the demo: compress YOLO9tr, mAP + FPS before/after
   edgetrim inspect model.onnx                    ops, params, MACs, arena size, unsupported ops
+  edgetrim compress model.onnx -o small.onnx --quantize fp16   clean, fp16, aligned; cost report
   edgetrim run model.onnx --input x.npy --output-dir out/
   edgetrim bench model.onnx --backend both       FPS and latency, nano vs tract
   edgetrim datagen pavement --images 100 --out data/train   synthetic road-damage data
   edgetrim eval-detect models/zoo/yolo9tr-s.onnx --data data/test   mAP50, mAP50-95
+  edgetrim fps models/zoo/yolo9tr-s.onnx --video road.y4m --out annotated.y4m
 
 Run `edgetrim help <command>` for each command's options and more examples."
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Report a model's inputs, outputs, ops, params, MACs, arena size and unsupported ops.
     Inspect(cmd::inspect::Args),
+    /// Compress a model (clean, fp16, aligned layout) and report what each pass cost.
+    Compress(cmd::compress::Args),
     /// Run a model once on .npy inputs and write its outputs as .npy files.
     Run(cmd::run::Args),
     /// Measure FPS and latency percentiles, optionally against tract and per node.
@@ -53,6 +63,10 @@ enum Command {
     Datagen(cmd::datagen::Args),
     /// Measure a YOLO detector's COCO mAP50 / mAP50-95 on a YOLO-format folder.
     EvalDetect(cmd::eval_detect::Args),
+    /// Run a detector on a video: FPS, per-stage latency, annotated output.
+    Fps(cmd::fps::Args),
+    /// The main job on bundled defaults: compress YOLO9tr, mAP and FPS before and after.
+    Demo(cmd::demo::Args),
 }
 
 /// Whether `err` is a closed stdout (e.g. `edgetrim inspect m.onnx | head`), which is not
@@ -68,12 +82,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let result = match cli.command {
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::Demo(cmd::demo::Args::default()));
+    let result = match command {
         Command::Inspect(args) => cmd::inspect::run(args, &mut out),
+        Command::Compress(args) => cmd::compress::run(args, &mut out),
         Command::Run(args) => cmd::run::run(args, &mut out),
         Command::Bench(args) => cmd::bench::run(args, &mut out),
         Command::Datagen(args) => cmd::datagen::run(args, &mut out),
         Command::EvalDetect(args) => cmd::eval_detect::run(args, &mut out),
+        Command::Fps(args) => cmd::fps::run(args, &mut out),
+        Command::Demo(args) => cmd::demo::run(args, &mut out),
     }
     .and_then(|()| Ok(out.flush()?));
     match result {

@@ -13,7 +13,8 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A display of `total` units of `what`, live only when stderr is a terminal.
+    /// A display of `total` units of `what` (0: unknown, e.g. a video on stdin), live only
+    /// when stderr is a terminal.
     pub fn new(what: &'static str, total: usize) -> Progress {
         Progress {
             what,
@@ -28,7 +29,7 @@ impl Progress {
     pub fn update(&mut self, done: usize) {
         let now = Instant::now();
         if !self.live
-            || (done < self.total
+            || ((self.total == 0 || done < self.total)
                 && self
                     .last
                     .is_some_and(|t| now - t < std::time::Duration::from_millis(100)))
@@ -37,7 +38,11 @@ impl Progress {
         }
         self.last = Some(now);
         let rate = done as f64 / (now - self.started).as_secs_f64().max(1e-9);
-        eprint!("\r{done}/{} {} ({rate:.1}/s)   ", self.total, self.what);
+        if self.total == 0 {
+            eprint!("\r{done} {} ({rate:.1}/s)   ", self.what);
+        } else {
+            eprint!("\r{done}/{} {} ({rate:.1}/s)   ", self.total, self.what);
+        }
     }
 
     /// Ends the line.

@@ -3,39 +3,13 @@
 use edgetrim_compress::build::{dt, Attr, ModelBuilder};
 use npyz::WriterBuilder;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+mod common;
+use common::*;
 
 const W: [f32; 4] = [0.5, -1.0, 2.0, 0.0];
 const X: [f32; 4] = [1.0, 2.0, -3.0, 4.0];
 const C: [i64; 2] = [7, -3];
-
-fn edgetrim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgetrim"))
-        .args(args)
-        .output()
-        .expect("the edgetrim binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Asserts failure with exit code `code` and exactly one `edgetrim: ...` line on stderr.
-fn assert_fails(out: &Output, code: i32) -> String {
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    if code == 1 {
-        assert!(stderr.starts_with("edgetrim: "), "{stderr}");
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    }
-    stderr
-}
-
-fn assert_ok(out: &Output) -> String {
-    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
-    text(&out.stdout)
-}
 
 /// `y = (x + w) * x` with x: float32[1, 4], and a constant int64 output `c`.
 fn small_model() -> ModelBuilder {
@@ -108,9 +82,12 @@ fn inspect_prints_a_report() {
 #[test]
 fn inspect_json_parses() {
     let dir = tempfile::tempdir().unwrap();
-    let model = write_model(dir.path(), "m.onnx", &small_model());
+    let mut m = small_model();
+    m.metadata("edgetrim.yolo.names", "D00,D10");
+    let model = write_model(dir.path(), "m.onnx", &m);
     let out = assert_ok(&edgetrim(&["inspect", &model, "--json"]));
     let v: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+    assert_eq!(v["metadata"]["edgetrim.yolo.names"], "D00,D10");
     assert_eq!(v["opset"], 17);
     assert_eq!(v["nodes"], 3);
     assert_eq!(v["params"], 6, "w (4 x f32) and c (2 x i64)");

@@ -3,34 +3,12 @@
 
 use edgetrim_models::datagen::{generate_image, Class, Frame, RoadVideo, Split};
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Instant;
 
+mod common;
+use common::*;
+
 const SPLITS: [Split; 4] = [Split::Train, Split::Val, Split::Test, Split::Shifted];
-
-fn edgetrim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgetrim"))
-        .args(args)
-        .output()
-        .expect("the edgetrim binary runs")
-}
-
-fn assert_ok(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stderr: {stderr}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Fails with exit code 1 and one `edgetrim: ...` line that contains `needle`.
-fn assert_refused(out: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
-    assert!(
-        stderr.starts_with("edgetrim: ") && stderr.contains(needle),
-        "{stderr}"
-    );
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-}
 
 fn luma(frame: &Frame, x: u32, y: u32) -> f32 {
     let i = (y as usize * frame.width + x as usize) * 3;

@@ -114,7 +114,9 @@ pub fn tensor_i64(name: &str, dims: &[usize], data: &[i64]) -> TensorProto {
     )
 }
 
-fn value_info(name: &str, elem_type: i32, dims: Option<&[usize]>) -> ValueInfoProto {
+/// A value info: `dims = None` leaves the shape for inference; `elem_type` 0 leaves the
+/// type too.
+pub fn value_info(name: &str, elem_type: i32, dims: Option<&[usize]>) -> ValueInfoProto {
     let shape = dims.map(|dims| TensorShapeProto {
         dim: dims
             .iter()

@@ -3,9 +3,27 @@
 //! The offline half of edgetrim: reads an ONNX `ModelProto` (through `tract_onnx::pb` and
 //! prost), rewrites it, and writes a smaller ONNX model the runtime runs in place.
 //!
-//! [`build`] writes ONNX graphs from Rust; the passes (clean, prune, quantize, fp16, slice)
-//! build on it.
+//! [`build`] writes ONNX graphs from Rust. [`passes`] holds the compression passes (clean,
+//! fp16, layout) and the [`passes::Pipeline`] that runs them in order; [`report`] measures
+//! each intermediate model on edgetrim's runtime ([`exec`]). [`graph`] has the graph
+//! queries and edits the passes share.
+//!
+//! ```no_run
+//! use edgetrim_compress::passes::{Context, Pass, Pipeline};
+//! let bytes = std::fs::read("model.onnx")?;
+//! let stages = Pipeline::new(vec![Pass::Clean, Pass::Layout]).run(&bytes, &Context::default())?;
+//! std::fs::write("small.onnx", &stages.last().unwrap().bytes)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
 
 pub mod build;
+pub mod error;
+pub mod exec;
+pub mod graph;
+pub mod passes;
+pub mod report;
+
+pub use error::{Error, Result};
 
 pub use tract_onnx::pb;

@@ -28,8 +28,8 @@ pub enum Image<'a> {
         /// Height in pixels.
         height: usize,
     },
-    /// Planar YUV 4:2:0 (Y4M `C420`, I420), BT.601 limited range: a full-resolution luma plane
-    /// and two chroma planes of `ceil(width / 2) * ceil(height / 2)` bytes.
+    /// Planar YUV 4:2:0 (Y4M `C420`, I420), BT.601: a full-resolution luma plane and two
+    /// chroma planes of `ceil(width / 2) * ceil(height / 2)` bytes.
     Yuv420 {
         /// Luma plane, `width * height` bytes.
         y: &'a [u8],
@@ -41,7 +41,22 @@ pub enum Image<'a> {
         width: usize,
         /// Height in pixels.
         height: usize,
+        /// Which code values the planes use.
+        range: YuvRange,
     },
+}
+
+/// Which YCbCr code values a frame uses. Both are BT.601; a frame decoded with the wrong one
+/// comes out washed out (full read as limited: crushed blacks, clipped whites) or flat
+/// (limited read as full), which a detector trained on correct colours pays for in accuracy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum YuvRange {
+    /// Y in 16..=235, Cb and Cr in 16..=240: what ffmpeg writes to Y4M by default, and what
+    /// Y4M means without an `XCOLORRANGE` tag.
+    #[default]
+    Limited,
+    /// Y, Cb and Cr in 0..=255, as in JPEG (Y4M `XCOLORRANGE=FULL`).
+    Full,
 }
 
 impl Image<'_> {
@@ -90,23 +105,80 @@ impl Image<'_> {
                 u,
                 v,
                 width,
+                range,
                 ..
             } => {
                 let c = (y / 2) * width.div_ceil(2) + x / 2;
-                yuv_to_rgb(luma[y * width + x], u[c], v[c])
+                yuv_to_rgb(luma[y * width + x], u[c], v[c], range)
             }
         }
     }
+
+    /// Converts the whole frame to interleaved RGB8 in `dst` (`width * height * 3` bytes), for
+    /// callers that draw on or save the frame.
+    ///
+    /// Errors when a plane or `dst` has the wrong length, or a dimension is zero.
+    pub fn to_rgb8(&self, dst: &mut [u8]) -> Result<(), Error> {
+        self.validate()?;
+        let (width, height) = (self.width(), self.height());
+        check_len("RGB8 output", width * height * 3, dst.len())?;
+        for y in 0..height {
+            for x in 0..width {
+                let i = (y * width + x) * 3;
+                let rgb = self.rgb(x, y).map(|c| libm::roundf(c) as u8);
+                dst[i..i + 3].copy_from_slice(&rgb);
+            }
+        }
+        Ok(())
+    }
 }
 
-/// BT.601 limited-range YCbCr → RGB (what ffmpeg writes to Y4M by default), clamped to 0..=255.
-fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [f32; 3] {
-    let y = 1.164 * (f32::from(y) - 16.0);
-    let (u, v) = (f32::from(u) - 128.0, f32::from(v) - 128.0);
+/// BT.601 YCbCr → RGB in `range`, clamped to 0..=255 (not rounded).
+pub fn yuv_to_rgb(y: u8, u: u8, v: u8, range: YuvRange) -> [f32; 3] {
+    let (y, u, v) = (f32::from(y), f32::from(u) - 128.0, f32::from(v) - 128.0);
+    let [r, g, b] = match range {
+        YuvRange::Limited => {
+            let y = 1.164 * (y - 16.0);
+            [y + 1.596 * v, y - 0.813 * v - 0.391 * u, y + 2.018 * u]
+        }
+        YuvRange::Full => [
+            y + 1.402 * v,
+            y - 0.344_136 * u - 0.714_136 * v,
+            y + 1.772 * u,
+        ],
+    };
+    [r, g, b].map(|c| c.clamp(0.0, 255.0))
+}
+
+/// RGB (0..=255) → BT.601 YCbCr in `range`, rounded and clamped to the range's code values:
+/// the inverse of [`yuv_to_rgb`], for writers of Y4M frames.
+pub fn rgb_to_yuv(rgb: [f32; 3], range: YuvRange) -> [u8; 3] {
+    let [r, g, b] = rgb;
+    let (y, u, v, max_y, max_c) = match range {
+        YuvRange::Limited => (
+            16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0,
+            128.0 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255.0,
+            128.0 + (112.0 * r - 93.786 * g - 18.214 * b) / 255.0,
+            235.0,
+            240.0,
+        ),
+        YuvRange::Full => (
+            0.299 * r + 0.587 * g + 0.114 * b,
+            128.0 - 0.168_736 * r - 0.331_264 * g + 0.5 * b,
+            128.0 + 0.5 * r - 0.418_688 * g - 0.081_312 * b,
+            255.0,
+            255.0,
+        ),
+    };
+    let min = if range == YuvRange::Limited {
+        16.0
+    } else {
+        0.0
+    };
     [
-        (y + 1.596 * v).clamp(0.0, 255.0),
-        (y - 0.813 * v - 0.391 * u).clamp(0.0, 255.0),
-        (y + 2.018 * u).clamp(0.0, 255.0),
+        libm::roundf(y).clamp(min, max_y) as u8,
+        libm::roundf(u).clamp(min, max_c) as u8,
+        libm::roundf(v).clamp(min, max_c) as u8,
     ]
 }
 
@@ -310,6 +382,7 @@ mod tests {
             v: &v,
             width: 2,
             height: 2,
+            range: YuvRange::Limited,
         };
         let mut dst = [0.0; 12];
         letterbox(&image, 2, &mut dst).unwrap();
@@ -324,9 +397,89 @@ mod tests {
             v: &v,
             width: 2,
             height: 2,
+            range: YuvRange::Limited,
         };
         letterbox(&image, 2, &mut dst).unwrap();
         assert!(dst.iter().all(|&c| close(c, 1.164 * 219.0 / 255.0)));
+    }
+
+    #[test]
+    fn converts_yuv420_with_bt601_full_range() {
+        // Full range (XCOLORRANGE=FULL): Y=76, U=85, V=255 is red; R = 76 + 1.402 * 127
+        // = 254.1, G = 76 + 0.344 * 43 - 0.714 * 127 = 0.1. Read as limited range, the same
+        // bytes would give R = 1.164 * 60 + 1.596 * 127 > 255 (clipped) and G = 0.
+        let (y, u, v) = ([76u8; 4], [85u8], [255u8]);
+        let image = Image::Yuv420 {
+            y: &y,
+            u: &u,
+            v: &v,
+            width: 2,
+            height: 2,
+            range: YuvRange::Full,
+        };
+        let mut dst = [0.0; 12];
+        letterbox(&image, 2, &mut dst).unwrap();
+        let red = 76.0 + 1.402 * 127.0;
+        assert!(dst[..4].iter().all(|&r| close(r, red / 255.0)));
+        assert!(dst[4..8].iter().all(|&g| g > 0.0 && g < 0.5 / 255.0));
+        // Full-range black and white are 0 and 255, not 16 and 235.
+        for (code, rgb) in [(0u8, 0.0), (255, 1.0)] {
+            let (y, c) = ([code; 4], [128u8]);
+            let image = Image::Yuv420 {
+                y: &y,
+                u: &c,
+                v: &c,
+                width: 2,
+                height: 2,
+                range: YuvRange::Full,
+            };
+            letterbox(&image, 2, &mut dst).unwrap();
+            assert!(dst.iter().all(|&v| close(v, rgb)), "Y={code}");
+        }
+    }
+
+    #[test]
+    fn rgb_to_yuv_inverts_yuv_to_rgb_in_both_ranges() {
+        for range in [YuvRange::Limited, YuvRange::Full] {
+            for rgb in [[0u8, 0, 0], [255, 255, 255], [255, 0, 0], [30, 200, 90]] {
+                let [y, u, v] = rgb_to_yuv(rgb.map(f32::from), range);
+                let back = yuv_to_rgb(y, u, v, range);
+                for (a, b) in rgb.iter().zip(back) {
+                    assert!(
+                        (f32::from(*a) - b).abs() < 3.0,
+                        "{range:?} {rgb:?} {back:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            rgb_to_yuv([255.0, 0.0, 0.0], YuvRange::Limited),
+            [81, 90, 240]
+        );
+        assert_eq!(rgb_to_yuv([255.0; 3], YuvRange::Limited), [235, 128, 128]);
+        assert_eq!(rgb_to_yuv([0.0; 3], YuvRange::Limited), [16, 128, 128]);
+        assert_eq!(rgb_to_yuv([255.0; 3], YuvRange::Full), [255, 128, 128]);
+    }
+
+    #[test]
+    fn to_rgb8_converts_every_pixel() {
+        // 2x2, one chroma sample: limited-range black, white, and two mid grays.
+        let (y, c) = ([16u8, 235, 126, 126], [128u8]);
+        let image = Image::Yuv420 {
+            y: &y,
+            u: &c,
+            v: &c,
+            width: 2,
+            height: 2,
+            range: YuvRange::Limited,
+        };
+        let mut rgb = [0u8; 12];
+        image.to_rgb8(&mut rgb).unwrap();
+        assert_eq!(rgb, [0, 0, 0, 255, 255, 255, 128, 128, 128, 128, 128, 128]);
+        assert!(matches!(
+            image.to_rgb8(&mut [0u8; 11]),
+            Err(Error::Length { .. })
+        ));
     }
 
     #[test]
@@ -339,6 +492,7 @@ mod tests {
             v: &v,
             width: 3,
             height: 1,
+            range: YuvRange::Limited,
         };
         let mut dst = [0.0; 27];
         letterbox(&image, 3, &mut dst).unwrap();

@@ -9,9 +9,10 @@
 use crate::backend::{Backend, BackendKind};
 use crate::cmd::{parse_model, read_model};
 use crate::human;
+use crate::latency::Latency;
 use crate::inputs::{self, ShapeOverride};
 use anyhow::{bail, Result};
-use edgetrim_runtime::fps::{self, FpsMeter, FrameStats, StdClock};
+use edgetrim_runtime::fps::{self, FpsMeter, StdClock};
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
@@ -80,34 +81,6 @@ struct InputDesc {
     source: String,
 }
 
-/// One backend's statistics, latencies in microseconds.
-#[derive(Serialize)]
-struct Latency {
-    frames: usize,
-    fps: f64,
-    mean_us: f64,
-    p50_us: f64,
-    p95_us: f64,
-    p99_us: f64,
-    min_us: f64,
-    max_us: f64,
-}
-
-impl From<FrameStats> for Latency {
-    fn from(s: FrameStats) -> Self {
-        let us = |ns: u64| ns as f64 / 1e3;
-        Latency {
-            frames: s.frames,
-            fps: s.fps,
-            mean_us: us(s.mean_ns),
-            p50_us: us(s.p50_ns),
-            p95_us: us(s.p95_ns),
-            p99_us: us(s.p99_ns),
-            min_us: us(s.min_ns),
-            max_us: us(s.max_ns),
-        }
-    }
-}
 
 /// Time spent in one nano step, averaged over the measured runs.
 #[derive(Serialize)]

@@ -10,6 +10,7 @@ use crate::backend::BackendKind;
 use crate::cmd::{parse_model, read_model};
 use crate::detector::{Detector, Thresholds};
 use crate::progress::Progress;
+use crate::video;
 use anyhow::{bail, Context, Result};
 use edgetrim_models::eval::{parse_yolo_labels, Evaluator, Metrics};
 use edgetrim_models::letterbox::Image;
@@ -102,16 +103,7 @@ fn list_images(dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
             dir.display()
         );
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&images)
-        .with_context(|| format!("cannot read {}", images.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()))
-        })
-        .collect();
-    files.sort();
+    let files = video::image_files(&images)?;
     if files.is_empty() {
         bail!(
             "--data {}: images/ holds no PNG or JPEG files",

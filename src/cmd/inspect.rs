@@ -86,6 +86,8 @@ struct Report {
     macs: Option<u64>,
     arena: Option<ArenaDesc>,
     unsupported: Vec<UnsupportedNode>,
+    /// The model's `metadata_props` (class names, head layout, training provenance).
+    metadata: BTreeMap<String, String>,
     /// Why MACs and arena are missing, when they are.
     plan_error: Option<String>,
 }
@@ -171,6 +173,10 @@ fn build_report(args: &Args, model: &Model<'_>) -> Report {
                 domain: n.domain().to_string(),
             })
             .collect(),
+        metadata: model
+            .metadata()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         plan_error: None,
     };
     if report.unsupported.is_empty() {
@@ -231,6 +237,13 @@ fn print_text(out: &mut dyn Write, r: &Report) -> Result<()> {
     let width = r.ops.iter().map(|o| o.op.len()).max().unwrap_or(0);
     for o in &r.ops {
         writeln!(out, "  {:width$}  {:>5}", o.op, o.count)?;
+    }
+    if !r.metadata.is_empty() {
+        writeln!(out, "\nmetadata")?;
+        let width = r.metadata.keys().map(String::len).max().unwrap_or(0);
+        for (key, value) in &r.metadata {
+            writeln!(out, "  {key:width$}  {value}")?;
+        }
     }
     if !r.unsupported.is_empty() {
         writeln!(out, "\nunsupported: {} node(s)", r.unsupported.len())?;

@@ -6,6 +6,7 @@
 //! training run would silently accept.
 
 use super::{generate_image, Class, Frame, Label, RoadVideo, Split};
+use crate::letterbox::{rgb_to_yuv, YuvRange};
 use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -99,39 +100,50 @@ pub fn write_png(path: &Path, frame: &Frame) -> io::Result<()> {
     .map_err(io::Error::other)
 }
 
-/// The Y4M stream header for `width`×`height` 4:2:0 frames at `fps`.
+/// The Y4M stream header for `width`×`height` 4:2:0 frames at `fps`. `XCOLORRANGE=LIMITED`
+/// says what [`rgb_to_yuv420`] writes (readers assume limited range without the tag anyway,
+/// but ffmpeg and edgetrim both honour it).
 pub fn y4m_header(width: usize, height: usize, fps: u32) -> String {
-    format!("YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n")
+    format!("YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg XCOLORRANGE=LIMITED\n")
 }
 
-/// Converts RGB8 to planar YUV 4:2:0 (full-range BT.601, as JPEG and `C420jpeg` use; chroma
-/// is the average of each 2×2 block). `width` and `height` must be even.
+/// Converts RGB8 to planar YUV 4:2:0 in BT.601 limited range (Y 16..=235, Cb/Cr 16..=240,
+/// what ffmpeg writes and what [`Image::Yuv420`] decodes by default); chroma is the mean
+/// colour of each 2×2 block (of the pixels present, for odd sizes).
+///
+/// [`Image::Yuv420`]: crate::letterbox::Image::Yuv420
 pub fn rgb_to_yuv420(rgb: &[u8], width: usize, height: usize) -> Vec<u8> {
-    let mut out = vec![0u8; width * height * 3 / 2];
+    let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
+    let mut out = vec![0u8; width * height + 2 * cw * ch];
     let (luma, chroma) = out.split_at_mut(width * height);
-    let (u_plane, v_plane) = chroma.split_at_mut(width * height / 4);
-    for (i, p) in rgb.chunks_exact(3).enumerate() {
-        let (r, g, b) = (f32::from(p[0]), f32::from(p[1]), f32::from(p[2]));
-        luma[i] = (0.299 * r + 0.587 * g + 0.114 * b)
-            .round()
-            .clamp(0.0, 255.0) as u8;
+    let (u_plane, v_plane) = chroma.split_at_mut(cw * ch);
+    for (i, p) in rgb.chunks_exact(3).take(width * height).enumerate() {
+        luma[i] = rgb_to_yuv(rgb_f32(p), YuvRange::Limited)[0];
     }
-    for cy in 0..height / 2 {
-        for cx in 0..width / 2 {
-            let (mut r, mut g, mut b) = (0.0, 0.0, 0.0);
-            for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                let p = ((2 * cy + dy) * width + 2 * cx + dx) * 3;
-                r += f32::from(rgb[p]) / 4.0;
-                g += f32::from(rgb[p + 1]) / 4.0;
-                b += f32::from(rgb[p + 2]) / 4.0;
+    for cy in 0..ch {
+        for cx in 0..cw {
+            let mut sum = [0.0f32; 3];
+            let mut n = 0.0;
+            for y in 2 * cy..(2 * cy + 2).min(height) {
+                for x in 2 * cx..(2 * cx + 2).min(width) {
+                    let p = (y * width + x) * 3;
+                    for (s, c) in sum.iter_mut().zip(rgb_f32(&rgb[p..p + 3])) {
+                        *s += c;
+                    }
+                    n += 1.0;
+                }
             }
-            let u = 128.0 - 0.168_736 * r - 0.331_264 * g + 0.5 * b;
-            let v = 128.0 + 0.5 * r - 0.418_688 * g - 0.081_312 * b;
-            u_plane[cy * width / 2 + cx] = u.round().clamp(0.0, 255.0) as u8;
-            v_plane[cy * width / 2 + cx] = v.round().clamp(0.0, 255.0) as u8;
+            let [_, u, v] = rgb_to_yuv(sum.map(|s| s / n), YuvRange::Limited);
+            u_plane[cy * cw + cx] = u;
+            v_plane[cy * cw + cx] = v;
         }
     }
     out
+}
+
+/// One RGB8 pixel as floats.
+fn rgb_f32(p: &[u8]) -> [f32; 3] {
+    [p[0], p[1], p[2]].map(f32::from)
 }
 
 /// One JSON line of per-frame ground truth: the frame index, its size and its boxes in
@@ -203,15 +215,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn yuv_of_grey_white_and_red_matches_bt601() {
+    fn yuv_of_grey_white_and_red_matches_bt601_limited_range() {
         let mut rgb = vec![128u8; 4 * 2 * 3];
         rgb[..3].copy_from_slice(&[255, 255, 255]);
+        rgb[3..6].copy_from_slice(&[0, 0, 0]);
         let yuv = rgb_to_yuv420(&rgb, 4, 2);
         assert_eq!(yuv.len(), 12);
-        assert_eq!(&yuv[..4], &[255, 128, 128, 128]);
-        assert_eq!(yuv[8], 128); // U of a (mostly) grey block stays neutral.
+        // White is 235 and black 16, not 255 and 0; grey 128 is 16 + 219 * 128 / 255 = 126.
+        assert_eq!(&yuv[..4], &[235, 16, 126, 126]);
+        assert_eq!(yuv[8], 128); // U of a grey-white-black block stays neutral.
         let red = rgb_to_yuv420(&[255, 0, 0].repeat(4), 2, 2);
-        assert_eq!(red, vec![76, 76, 76, 76, 85, 255]);
+        assert_eq!(red, vec![81, 81, 81, 81, 90, 240]);
+        assert!(y4m_header(64, 48, 30).ends_with(" C420jpeg XCOLORRANGE=LIMITED\n"));
+    }
+
+    #[test]
+    fn yuv420_round_trips_through_the_letterbox_decoder() {
+        // 3x3 (odd): chroma is 2x2, the last column and row average fewer pixels.
+        let rgb: Vec<u8> = (0..27).map(|i| (i * 9) as u8).collect();
+        let yuv = rgb_to_yuv420(&rgb, 3, 3);
+        assert_eq!(yuv.len(), 9 + 2 * 4);
+        let (y, uv) = yuv.split_at(9);
+        let image = crate::letterbox::Image::Yuv420 {
+            y,
+            u: &uv[..4],
+            v: &uv[4..],
+            width: 3,
+            height: 3,
+            range: YuvRange::Limited,
+        };
+        let mut back = [0u8; 27];
+        image.to_rgb8(&mut back).unwrap();
+        // The bottom-right pixel has a chroma sample of its own: it round-trips closely.
+        for c in 24..27 {
+            assert!(
+                rgb[c].abs_diff(back[c]) <= 3,
+                "{c}: {} vs {}",
+                rgb[c],
+                back[c]
+            );
+        }
     }
 
     #[test]

@@ -140,7 +140,8 @@ impl<'a> Model<'a> {
             .filter_map(|(_, v)| v.as_bytes())
             .filter_map(|entry| {
                 // proto3 omits empty strings, so a missing field is "".
-                let text = |field| core::str::from_utf8(field_bytes(entry, field).unwrap_or(&[])).ok();
+                let text =
+                    |field| core::str::from_utf8(field_bytes(entry, field).unwrap_or(&[])).ok();
                 Some((text(1)?, text(2)?))
             })
     }

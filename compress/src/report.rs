@@ -1,0 +1,159 @@
+//! What each pass cost and saved: one row per model (the original, then after each pass)
+//! with its size (nodes, params, file bytes), its price on a device (MACs, exact arena
+//! bytes from the runtime's planner) and how far its outputs moved from the original's on
+//! the same input (max abs diff, cosine similarity, SQNR).
+//!
+//! Every model is run by edgetrim's runtime, the one that ships, so the numbers are those
+//! the device will see. A model the runtime cannot plan still gets its size columns; the
+//! others are left empty with the runtime's reason.
+
+use crate::exec;
+use crate::graph;
+use crate::passes::{self, Context, Stage};
+use serde::Serialize;
+
+/// One model of the pipeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// `original`, or the pass that produced this model.
+    pub pass: String,
+    /// What the pass changed.
+    pub summary: String,
+    /// Node count.
+    pub nodes: usize,
+    /// Parameter count.
+    pub params: u64,
+    /// Encoded model size.
+    pub file_bytes: usize,
+    /// Multiply-accumulates per run.
+    pub macs: Option<u64>,
+    /// Exact arena bytes on this machine.
+    pub arena_bytes: Option<usize>,
+    /// Largest absolute output difference from the original.
+    pub max_abs_diff: Option<f64>,
+    /// Cosine similarity of all outputs with the original's.
+    pub cosine: Option<f64>,
+    /// Signal-to-quantization-noise ratio against the original, in dB (`None` when the
+    /// outputs are identical: infinite).
+    pub sqnr_db: Option<f64>,
+    /// Why the runtime could not measure this model.
+    pub error: Option<String>,
+}
+
+/// The whole report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Input shapes the models were measured with (`None`: the declared ones).
+    pub input_shapes: Option<Vec<Vec<usize>>>,
+    /// Whether the input was random (seeded) rather than given.
+    pub random_input: bool,
+    /// The original model, then one row per pass.
+    pub rows: Vec<Row>,
+}
+
+impl Report {
+    /// The final model's row.
+    pub fn last(&self) -> Option<&Row> {
+        self.rows.last()
+    }
+}
+
+/// How close `got` is to `reference`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Fidelity {
+    /// Largest absolute difference.
+    pub max_abs_diff: f64,
+    /// Cosine similarity (1 for identical directions; 1 when both are all zeros).
+    pub cosine: f64,
+    /// `10 log10(signal power / noise power)`; infinite when identical.
+    pub sqnr_db: f64,
+}
+
+/// Compares two output lists element by element; `None` when their sizes differ.
+pub fn fidelity(reference: &[Vec<f64>], got: &[Vec<f64>]) -> Option<Fidelity> {
+    if reference.len() != got.len() || reference.iter().zip(got).any(|(a, b)| a.len() != b.len()) {
+        return None;
+    }
+    let (mut max, mut dot, mut rr, mut gg, mut noise) = (0f64, 0f64, 0f64, 0f64, 0f64);
+    for (r, g) in reference.iter().flatten().zip(got.iter().flatten()) {
+        let d = r - g;
+        max = max.max(d.abs());
+        dot += r * g;
+        rr += r * r;
+        gg += g * g;
+        noise += d * d;
+    }
+    let cosine = if rr == 0.0 && gg == 0.0 {
+        1.0
+    } else {
+        dot / (rr.sqrt() * gg.sqrt()).max(f64::MIN_POSITIVE)
+    };
+    Some(Fidelity {
+        max_abs_diff: max,
+        cosine,
+        sqnr_db: 10.0 * (rr / noise).log10(),
+    })
+}
+
+fn row(pass: &str, summary: &str, nodes: usize, params: u64, bytes: &[u8]) -> Row {
+    Row {
+        pass: pass.to_string(),
+        summary: summary.to_string(),
+        nodes,
+        params,
+        file_bytes: bytes.len(),
+        macs: None,
+        arena_bytes: None,
+        max_abs_diff: None,
+        cosine: None,
+        sqnr_db: None,
+        error: None,
+    }
+}
+
+/// Measures `original` and every stage on the same input (`inputs`: raw bytes per graph
+/// input, or `None` for seeded random data).
+pub fn build(original: &[u8], stages: &[Stage], ctx: &Context, inputs: Option<&[Vec<u8>]>) -> Report {
+    let (nodes, params) = passes::decode(original)
+        .ok()
+        .and_then(|m| m.graph)
+        .map(|g| (g.node.len(), graph::params(&g).0))
+        .unwrap_or_default();
+    let mut rows = vec![row("original", "", nodes, params, original)];
+    rows.extend(
+        stages
+            .iter()
+            .map(|s| row(s.pass.name(), &s.summary, s.nodes, s.params, &s.bytes)),
+    );
+    let shapes = ctx.shape_refs();
+    let models = std::iter::once(original).chain(stages.iter().map(|s| s.bytes.as_slice()));
+    let mut reference: Option<Vec<Vec<f64>>> = None;
+    for (k, (r, bytes)) in rows.iter_mut().zip(models).enumerate() {
+        let m = match exec::measure(bytes, &shapes, inputs) {
+            Ok(m) => m,
+            Err(e) => {
+                r.error = Some(e);
+                continue;
+            }
+        };
+        r.macs = Some(m.macs);
+        r.arena_bytes = Some(m.arena);
+        if k == 0 {
+            reference = Some(m.outputs.clone());
+        }
+        let Some(base) = &reference else { continue };
+        match fidelity(base, &m.outputs) {
+            Some(f) => {
+                r.max_abs_diff = Some(f.max_abs_diff);
+                r.cosine = Some(f.cosine);
+                r.sqnr_db = Some(f.sqnr_db).filter(|s| s.is_finite());
+            }
+            None => r.error = Some("output sizes differ from the original's".into()),
+        }
+    }
+    Report {
+        input_shapes: ctx.input_shapes.clone(),
+        random_input: inputs.is_none(),
+        rows,
+    }
+}
