@@ -74,11 +74,7 @@ pub fn eval_node(
             }
         }
     }
-    g.output = node
-        .output
-        .iter()
-        .map(|o| value_info(o, 0, None))
-        .collect();
+    g.output = node.output.iter().map(|o| value_info(o, 0, None)).collect();
     let model = ModelProto {
         ir_version: template.ir_version,
         opset_import: template.opset_import.clone(),

@@ -245,9 +245,9 @@ pub fn elem_size(data_type: i32) -> Option<usize> {
 
 /// Element count from the dims (`None` for negative dims or overflow).
 pub fn elem_count(t: &TensorProto) -> Option<usize> {
-    t.dims.iter().try_fold(1usize, |n, &d| {
-        n.checked_mul(usize::try_from(d).ok()?)
-    })
+    t.dims
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(usize::try_from(d).ok()?))
 }
 
 /// Whether the tensor's data lives in another file.
@@ -353,9 +353,10 @@ pub fn declared_dims(g: &GraphProto, name: &str) -> Option<Vec<usize>> {
         .collect()
 }
 
-/// Replaces the declared dims of graph input `name` (keeping its element type).
-pub fn set_declared_dims(g: &mut GraphProto, name: &str, dims: &[usize]) {
-    for vi in g.input.iter_mut().filter(|v| v.name == name) {
+/// Replaces the declared dims of the graph inputs or outputs in `infos` named `name`
+/// (keeping the element type).
+pub fn set_declared_dims(infos: &mut [ValueInfoProto], name: &str, dims: &[usize]) {
+    for vi in infos.iter_mut().filter(|v| v.name == name) {
         let elem_type = match vi.r#type.as_ref().and_then(|t| t.value.as_ref()) {
             Some(type_proto::Value::TensorType(t)) => t.elem_type,
             _ => continue,
@@ -374,4 +375,40 @@ pub fn real_inputs(g: &GraphProto) -> Vec<&ValueInfoProto> {
         .iter()
         .filter(|v| !inits.contains_key(v.name.as_str()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_names_do_not_collide() {
+        let mut taken: BTreeSet<String> = ["w".to_string(), "w_2".to_string()].into();
+        assert_eq!(fresh_name(&mut taken, "w"), "w_3");
+        assert_eq!(fresh_name(&mut taken, "w"), "w_4");
+        assert_eq!(fresh_name(&mut taken, "b"), "b");
+    }
+
+    #[test]
+    fn typed_fields_move_to_raw_data_and_lengths_are_checked() {
+        let mut t = TensorProto {
+            name: "t".into(),
+            data_type: dt::FLOAT16,
+            dims: vec![2],
+            int32_data: vec![0x3c00, 0xc000],
+            ..Default::default()
+        };
+        to_raw(&mut t).unwrap();
+        assert_eq!(t.raw_data, [0x00, 0x3c, 0x00, 0xc0]);
+        assert!(t.int32_data.is_empty());
+        let mut short = TensorProto {
+            name: "short".into(),
+            data_type: dt::INT64,
+            dims: vec![3],
+            int64_data: vec![1, 2],
+            ..Default::default()
+        };
+        let err = to_raw(&mut short).unwrap_err();
+        assert!(err.to_string().starts_with("tensor short:"), "{err}");
+    }
 }

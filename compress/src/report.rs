@@ -12,7 +12,8 @@ use crate::graph;
 use crate::passes::{self, Context, Stage};
 use serde::Serialize;
 
-/// One model of the pipeline.
+/// One model of the pipeline. The comparison columns are empty for the original (it is
+/// the reference).
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
     /// `original`, or the pass that produced this model.
@@ -113,7 +114,12 @@ fn row(pass: &str, summary: &str, nodes: usize, params: u64, bytes: &[u8]) -> Ro
 
 /// Measures `original` and every stage on the same input (`inputs`: raw bytes per graph
 /// input, or `None` for seeded random data).
-pub fn build(original: &[u8], stages: &[Stage], ctx: &Context, inputs: Option<&[Vec<u8>]>) -> Report {
+pub fn build(
+    original: &[u8],
+    stages: &[Stage],
+    ctx: &Context,
+    inputs: Option<&[Vec<u8>]>,
+) -> Report {
     let (nodes, params) = passes::decode(original)
         .ok()
         .and_then(|m| m.graph)
@@ -139,7 +145,8 @@ pub fn build(original: &[u8], stages: &[Stage], ctx: &Context, inputs: Option<&[
         r.macs = Some(m.macs);
         r.arena_bytes = Some(m.arena);
         if k == 0 {
-            reference = Some(m.outputs.clone());
+            reference = Some(m.outputs);
+            continue;
         }
         let Some(base) = &reference else { continue };
         match fidelity(base, &m.outputs) {
@@ -155,5 +162,34 @@ pub fn build(original: &[u8], stages: &[Stage], ctx: &Context, inputs: Option<&[
         input_shapes: ctx.input_shapes.clone(),
         random_input: inputs.is_none(),
         rows,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fidelity_of_identical_scaled_and_noisy_outputs() {
+        let a = vec![vec![1.0, -2.0, 3.0], vec![4.0]];
+        let same = fidelity(&a, &a).unwrap();
+        assert_eq!((same.max_abs_diff, same.cosine), (0.0, 1.0));
+        assert!(same.sqnr_db.is_infinite());
+        let doubled: Vec<Vec<f64>> = a
+            .iter()
+            .map(|v| v.iter().map(|x| x * 2.0).collect())
+            .collect();
+        let f = fidelity(&a, &doubled).unwrap();
+        assert!((f.cosine - 1.0).abs() < 1e-12);
+        assert_eq!(f.max_abs_diff, 4.0);
+        assert!(
+            f.sqnr_db.abs() < 1e-9,
+            "noise power equals signal power: 0 dB"
+        );
+        let noisy = vec![vec![1.0, -2.0, 3.1], vec![4.0]];
+        let f = fidelity(&a, &noisy).unwrap();
+        // signal 30, noise 0.01: 10 log10(3000).
+        assert!((f.sqnr_db - 10.0 * 3000f64.log10()).abs() < 1e-6, "{f:?}");
+        assert!(fidelity(&a, &[vec![1.0]]).is_none());
     }
 }

@@ -14,7 +14,10 @@ const CLEAN: &[Pass] = &[Pass::Clean];
 /// Deterministic values in [-1, 1) (+ `offset`).
 fn vals(n: usize, seed: u32, offset: f32) -> Vec<f32> {
     (0..n as u32)
-        .map(|i| ((i.wrapping_mul(2654435761) ^ seed.wrapping_mul(40503)) % 2000) as f32 / 1000.0 - 1.0 + offset)
+        .map(|i| {
+            ((i.wrapping_mul(2654435761) ^ seed.wrapping_mul(40503)) % 2000) as f32 / 1000.0 - 1.0
+                + offset
+        })
         .collect()
 }
 
@@ -45,7 +48,12 @@ fn conv_bn() -> ModelBuilder {
     m.init_f32("w2", &[3, 4, 1, 1], &vals(12, 3, 0.0));
     bn_params(&mut m, "bn1", 4);
     bn_params(&mut m, "bn2", 3);
-    m.node("Conv", &["x", "w", "b"], &["c"], vec![("pads", Attr::Ints(vec![1; 4]))]);
+    m.node(
+        "Conv",
+        &["x", "w", "b"],
+        &["c"],
+        vec![("pads", Attr::Ints(vec![1; 4]))],
+    );
     bn(&mut m, "bn1", "c", "n");
     m.node("Relu", &["n"], &["y"], vec![]);
     m.node("Conv", &["y", "w2"], &["c2"], vec![]);
@@ -97,7 +105,11 @@ fn batchnorm_folds_into_gemm_both_layouts() {
             "Gemm",
             &["x", "w", "c"],
             &["g"],
-            vec![("transB", Attr::Int(trans_b)), ("beta", Attr::Float(0.5)), ("alpha", Attr::Float(2.0))],
+            vec![
+                ("transB", Attr::Int(trans_b)),
+                ("beta", Attr::Float(0.5)),
+                ("alpha", Attr::Float(2.0)),
+            ],
         );
         bn(&mut m, "bn", "g", "y");
         m.output("y", dt::FLOAT);
@@ -138,7 +150,12 @@ fn constants_become_initializers_and_dead_code_goes() {
     m.input("x", dt::FLOAT, &[1, 4]);
     let k = edgetrim_compress::build::tensor_f32("k", &[4], &[0.5, 1.0, 1.5, 2.0]);
     m.node("Constant", &[], &["k"], vec![("value", Attr::Tensor(k))]);
-    m.node("Constant", &[], &["s"], vec![("value_float", Attr::Float(3.0))]);
+    m.node(
+        "Constant",
+        &[],
+        &["s"],
+        vec![("value_float", Attr::Float(3.0))],
+    );
     m.init_f32("unused", &[64], &[0.0; 64]);
     m.node("Mul", &["x", "k"], &["a"], vec![]);
     m.node("Add", &["a", "s"], &["y"], vec![]);
@@ -165,10 +182,25 @@ fn shape_subgraph() -> ModelBuilder {
     m.init_i64("axes", &[1], &[0]);
     m.init_i64("minus1", &[1], &[-1]);
     m.node("Shape", &["x"], &["shape"], vec![]);
-    m.node("Gather", &["shape", "zero"], &["n"], vec![("axis", Attr::Int(0))]);
+    m.node(
+        "Gather",
+        &["shape", "zero"],
+        &["n"],
+        vec![("axis", Attr::Int(0))],
+    );
     m.node("Unsqueeze", &["n", "axes"], &["n1"], vec![]);
-    m.node("Concat", &["n1", "minus1"], &["target"], vec![("axis", Attr::Int(0))]);
-    m.node("Cast", &["target"], &["target64"], vec![("to", Attr::Int(dt::INT64 as i64))]);
+    m.node(
+        "Concat",
+        &["n1", "minus1"],
+        &["target"],
+        vec![("axis", Attr::Int(0))],
+    );
+    m.node(
+        "Cast",
+        &["target"],
+        &["target64"],
+        vec![("to", Attr::Int(dt::INT64 as i64))],
+    );
     m.node("Reshape", &["x", "target64"], &["r"], vec![]);
     m.node("Relu", &["r"], &["y"], vec![]);
     m.output("y", dt::FLOAT);
@@ -181,8 +213,12 @@ fn shape_arithmetic_folds_for_fixed_input_shapes() {
     let cleaned = compress(&original, CLEAN, &Context::default());
     assert_eq!(common::ops(&cleaned), ["Reshape", "Relu"]);
     let g = decode(&cleaned).graph.unwrap();
-    let target = g.initializer.iter().find(|t| t.name == "target64").expect("folded shape");
-    assert_eq!(target.raw_data, tensor_i64("", &[2], &[2, 12]).raw_data);
+    let target = g
+        .initializer
+        .iter()
+        .find(|t| t.name == "target64")
+        .expect("folded shape");
+    assert_eq!(target.raw_data, tensor_i64("", &[2], &[2, -1]).raw_data);
     let shapes: &[&[usize]] = &[&[2, 3, 4]];
     assert_eq!(nano(&original, shapes), nano(&cleaned, shapes));
 }
@@ -196,7 +232,11 @@ fn shape_folding_with_an_input_shape_pins_it() {
     g.input[0] = edgetrim_compress::build::value_info("x", dt::FLOAT, None);
     let original = prost::Message::encode_to_vec(&p);
     let loose = compress(&original, CLEAN, &Context::default());
-    assert_eq!(count(&loose, "Shape"), 1, "no shapes known: nothing to fold");
+    assert_eq!(
+        count(&loose, "Shape"),
+        1,
+        "no shapes known: nothing to fold"
+    );
     let ctx = Context {
         input_shapes: Some(vec![vec![5, 2, 2]]),
     };
@@ -204,6 +244,15 @@ fn shape_folding_with_an_input_shape_pins_it() {
     assert_eq!(common::ops(&pinned), ["Reshape", "Relu"]);
     let dims = edgetrim_compress::graph::declared_dims(&decode(&pinned).graph.unwrap(), "x");
     assert_eq!(dims, Some(vec![5, 2, 2]));
+    let out = decode(&pinned).graph.unwrap().output[0].clone();
+    let probe = edgetrim_compress::pb::GraphProto {
+        input: vec![out],
+        ..Default::default()
+    };
+    assert_eq!(
+        edgetrim_compress::graph::declared_dims(&probe, "y"),
+        Some(vec![5, 4])
+    );
     let shapes: &[&[usize]] = &[&[5, 2, 2]];
     assert_eq!(nano(&original, shapes), nano(&pinned, shapes));
     m.input("unused", dt::FLOAT, &[1]); // keep the builder used
@@ -217,12 +266,19 @@ fn unknown_ops_pass_through_clean() {
     m.node("FancyOp", &["a"], &["y"], vec![]);
     let mut p = m.proto();
     p.graph.as_mut().unwrap().node[1].domain = "com.example".into();
-    p.graph.as_mut().unwrap().output.push(edgetrim_compress::build::value_info("y", dt::FLOAT, None));
+    p.graph
+        .as_mut()
+        .unwrap()
+        .output
+        .push(edgetrim_compress::build::value_info("y", dt::FLOAT, None));
     let original = prost::Message::encode_to_vec(&p);
     let cleaned = compress(&original, CLEAN, &Context::default());
     let g = decode(&cleaned).graph.unwrap();
     assert_eq!(g.node.len(), 1);
-    assert_eq!((g.node[0].op_type.as_str(), g.node[0].domain.as_str()), ("FancyOp", "com.example"));
+    assert_eq!(
+        (g.node[0].op_type.as_str(), g.node[0].domain.as_str()),
+        ("FancyOp", "com.example")
+    );
     assert_eq!(g.node[0].input, ["x"]);
 }
 
@@ -232,8 +288,13 @@ fn a_node_reading_an_undefined_edge_is_refused_by_name() {
     m.input("x", dt::FLOAT, &[1, 4]);
     m.node("Add", &["x", "nowhere"], &["y"], vec![]);
     m.output("y", dt::FLOAT);
-    let err = Pipeline::new(vec![Pass::Clean]).run(&m.build(), &Context::default()).unwrap_err();
-    assert!(matches!(&err, Error::Node { node, op, .. } if node == "Add_0" && op == "Add"), "{err}");
+    let err = Pipeline::new(vec![Pass::Clean])
+        .run(&m.build(), &Context::default())
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Node { node, op, .. } if node == "Add_0" && op == "Add"),
+        "{err}"
+    );
     assert!(err.to_string().contains("nowhere"), "{err}");
     let err = Pipeline::new(vec![Pass::Clean]).run(b"\x08\x07garbage", &Context::default());
     assert!(matches!(err, Err(Error::Decode(_))), "{err:?}");
@@ -247,10 +308,26 @@ fn fp16_halves_weights_and_stays_close() {
     let g = decode(&half).graph.unwrap();
     // The 4x2x3x3 weights become float16 behind a Cast; the 4- and 3-element biases and the
     // 12-element 1x1 weights stay float32.
-    let f16: Vec<&str> = g.initializer.iter().filter(|t| t.data_type == dt::FLOAT16).map(|t| t.name.as_str()).collect();
+    let f16: Vec<&str> = g
+        .initializer
+        .iter()
+        .filter(|t| t.data_type == dt::FLOAT16)
+        .map(|t| t.name.as_str())
+        .collect();
     assert_eq!(f16.len(), 1, "{f16:?}");
     assert_eq!(count(&half, "Cast"), 1);
-    assert!(half.len() < f32_clean.len() - 72 * 2 + 64, "{} vs {}", half.len(), f32_clean.len());
+    let w = g
+        .initializer
+        .iter()
+        .find(|t| t.data_type == dt::FLOAT16)
+        .unwrap();
+    assert_eq!(w.raw_data.len(), 72 * 2);
+    assert!(
+        half.len() < f32_clean.len(),
+        "{} vs {}",
+        half.len(),
+        f32_clean.len()
+    );
     let reference = nano(&original, X);
     assert!(rel_diff(&reference, &nano(&half, X)) <= 1e-2);
     assert!(rel_diff(&reference, &tract(&half, X)) <= 1e-2);
@@ -280,20 +357,31 @@ fn layout_aligns_every_raw_payload() {
         ..Default::default()
     });
     g.node.push(edgetrim_compress::pb::NodeProto {
-        op_type: "Sum".into(),
+        op_type: "Neg".into(),
         input: vec!["typed_with_a_longer_name".into()],
         output: vec!["t".into()],
         ..Default::default()
     });
-    g.output.push(edgetrim_compress::build::value_info("o", dt::FLOAT, None));
-    g.output.push(edgetrim_compress::build::value_info("t", dt::FLOAT, None));
+    g.output
+        .push(edgetrim_compress::build::value_info("o", dt::FLOAT, None));
+    g.output
+        .push(edgetrim_compress::build::value_info("t", dt::FLOAT, None));
     let original = prost::Message::encode_to_vec(&p);
     let unaligned = layout::raw_data_offsets(&original);
-    assert!(unaligned.iter().any(|(_, o)| o % 16 != 0), "the test needs misaligned input");
-    for list in [&[Pass::Layout][..], &[Pass::Clean, Pass::Fp16, Pass::Layout]] {
+    assert!(
+        unaligned.iter().any(|(_, o)| o % 16 != 0),
+        "the test needs misaligned input"
+    );
+    for list in [
+        &[Pass::Layout][..],
+        &[Pass::Clean, Pass::Fp16, Pass::Layout],
+    ] {
         let aligned = compress(&original, list, &Context::default());
         let offsets = layout::raw_data_offsets(&aligned);
-        assert_eq!(offsets.len(), decode(&aligned).graph.unwrap().initializer.len());
+        assert_eq!(
+            offsets.len(),
+            decode(&aligned).graph.unwrap().initializer.len()
+        );
         for (name, offset) in &offsets {
             assert_eq!(offset % 16, 0, "{name} at {offset}");
         }
@@ -301,13 +389,19 @@ fn layout_aligns_every_raw_payload() {
         let m = decode(&aligned);
         for (t, (name, offset)) in m.graph.unwrap().initializer.iter().zip(&offsets) {
             assert_eq!(&t.name, name);
-            assert_eq!(&aligned[*offset..offset + t.raw_data.len()], &t.raw_data[..]);
+            assert_eq!(
+                &aligned[*offset..offset + t.raw_data.len()],
+                &t.raw_data[..]
+            );
         }
         let reference = nano(&original, X);
         assert!(rel_diff(&reference, &nano(&aligned, X)) <= 1e-2);
         assert!(rel_diff(&reference, &tract(&aligned, X)) <= 1e-2);
         // A second layout changes nothing: padding is recognised and replaced.
-        assert_eq!(compress(&aligned, &[Pass::Layout], &Context::default()), aligned);
+        assert_eq!(
+            compress(&aligned, &[Pass::Layout], &Context::default()),
+            aligned
+        );
     }
 }
 
@@ -315,8 +409,29 @@ fn layout_aligns_every_raw_payload() {
 fn layout_orders_initializers_by_first_use() {
     let original = conv_bn().build();
     let laid = compress(&original, &[Pass::Layout], &Context::default());
-    let names: Vec<String> = decode(&laid).graph.unwrap().initializer.iter().map(|t| t.name.clone()).collect();
-    assert_eq!(names, ["w", "b", "bn1.scale", "bn1.bias", "bn1.mean", "bn1.var", "w2", "bn2.scale", "bn2.bias", "bn2.mean", "bn2.var"]);
+    let names: Vec<String> = decode(&laid)
+        .graph
+        .unwrap()
+        .initializer
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "w",
+            "b",
+            "bn1.scale",
+            "bn1.bias",
+            "bn1.mean",
+            "bn1.var",
+            "w2",
+            "bn2.scale",
+            "bn2.bias",
+            "bn2.mean",
+            "bn2.var"
+        ]
+    );
 }
 
 #[test]
@@ -329,9 +444,49 @@ fn output_is_deterministic_and_keeps_metadata() {
     let a = compress(&original, &all, &Context::default());
     let b = compress(&original, &all, &Context::default());
     assert_eq!(a, b);
-    let props: Vec<(String, String)> = decode(&a).metadata_props.iter().map(|p| (p.key.clone(), p.value.clone())).collect();
+    let props: Vec<(String, String)> = decode(&a)
+        .metadata_props
+        .iter()
+        .map(|p| (p.key.clone(), p.value.clone()))
+        .collect();
     assert_eq!(
         props,
-        [("edgetrim.task".to_string(), "detect".to_string()), ("edgetrim.yolo.strides".into(), "8,16,32".into())]
+        [
+            ("edgetrim.task".to_string(), "detect".to_string()),
+            ("edgetrim.yolo.strides".into(), "8,16,32".into())
+        ]
     );
+}
+
+#[test]
+fn folding_never_duplicates_large_weights() {
+    // Transpose(w) folds when w dies with it, but not when w has another reader: the
+    // file would then hold both copies.
+    for shared in [false, true] {
+        let mut m = ModelBuilder::new(17);
+        m.input("x", dt::FLOAT, &[2, 64]);
+        m.init_f32("w", &[64, 64], &vals(64 * 64, 9, 0.0));
+        m.node(
+            "Transpose",
+            &["w"],
+            &["wt"],
+            vec![("perm", Attr::Ints(vec![1, 0]))],
+        );
+        m.node("MatMul", &["x", "wt"], &["y"], vec![]);
+        m.output("y", dt::FLOAT);
+        if shared {
+            m.node("MatMul", &["x", "w"], &["z"], vec![]);
+            m.output("z", dt::FLOAT);
+        }
+        let original = m.build();
+        let cleaned = compress(&original, CLEAN, &Context::default());
+        assert_eq!(
+            count(&cleaned, "Transpose"),
+            usize::from(shared),
+            "shared={shared}"
+        );
+        assert!(cleaned.len() < original.len() + 100, "shared={shared}");
+        let shapes: &[&[usize]] = &[&[2, 64]];
+        assert!(abs_diff(&nano(&original, shapes), &nano(&cleaned, shapes)) <= 1e-5);
+    }
 }

@@ -265,6 +265,18 @@ pub fn letterbox(image: &Image<'_>, size: usize, dst: &mut [f32]) -> Result<Lett
 mod tests {
     use super::*;
 
+    /// A 4:2:0 frame over the given planes, `y.len() / width` rows high.
+    fn yuv<'a>(y: &'a [u8], u: &'a [u8], v: &'a [u8], width: usize, range: YuvRange) -> Image<'a> {
+        Image::Yuv420 {
+            y,
+            u,
+            v,
+            width,
+            height: y.len() / width,
+            range,
+        }
+    }
+
     fn close(a: f32, b: f32) -> bool {
         (a - b).abs() < 1e-5
     }
@@ -376,14 +388,7 @@ mod tests {
         // 2x2 frame: one chroma sample. Y=81, U=90, V=240 is BT.601 red:
         // R = 1.164*65 + 1.596*112 = 254.4, G = 75.66 - 91.06 + 14.86 < 0 → 0, B < 0 → 0.
         let (y, u, v) = ([81u8; 4], [90u8], [240u8]);
-        let image = Image::Yuv420 {
-            y: &y,
-            u: &u,
-            v: &v,
-            width: 2,
-            height: 2,
-            range: YuvRange::Limited,
-        };
+        let image = yuv(&y, &u, &v, 2, YuvRange::Limited);
         let mut dst = [0.0; 12];
         letterbox(&image, 2, &mut dst).unwrap();
         let red = 1.164 * 65.0 + 1.596 * 112.0;
@@ -391,14 +396,7 @@ mod tests {
         assert!(dst[4..].iter().all(|&gb| gb == 0.0));
         // Neutral chroma: Y=235 is white (1.164 * 219 = 254.9).
         let (y, u, v) = ([235u8; 4], [128u8], [128u8]);
-        let image = Image::Yuv420 {
-            y: &y,
-            u: &u,
-            v: &v,
-            width: 2,
-            height: 2,
-            range: YuvRange::Limited,
-        };
+        let image = yuv(&y, &u, &v, 2, YuvRange::Limited);
         letterbox(&image, 2, &mut dst).unwrap();
         assert!(dst.iter().all(|&c| close(c, 1.164 * 219.0 / 255.0)));
     }
@@ -409,14 +407,7 @@ mod tests {
         // = 254.1, G = 76 + 0.344 * 43 - 0.714 * 127 = 0.1. Read as limited range, the same
         // bytes would give R = 1.164 * 60 + 1.596 * 127 > 255 (clipped) and G = 0.
         let (y, u, v) = ([76u8; 4], [85u8], [255u8]);
-        let image = Image::Yuv420 {
-            y: &y,
-            u: &u,
-            v: &v,
-            width: 2,
-            height: 2,
-            range: YuvRange::Full,
-        };
+        let image = yuv(&y, &u, &v, 2, YuvRange::Full);
         let mut dst = [0.0; 12];
         letterbox(&image, 2, &mut dst).unwrap();
         let red = 76.0 + 1.402 * 127.0;
@@ -425,14 +416,7 @@ mod tests {
         // Full-range black and white are 0 and 255, not 16 and 235.
         for (code, rgb) in [(0u8, 0.0), (255, 1.0)] {
             let (y, c) = ([code; 4], [128u8]);
-            let image = Image::Yuv420 {
-                y: &y,
-                u: &c,
-                v: &c,
-                width: 2,
-                height: 2,
-                range: YuvRange::Full,
-            };
+            let image = yuv(&y, &c, &c, 2, YuvRange::Full);
             letterbox(&image, 2, &mut dst).unwrap();
             assert!(dst.iter().all(|&v| close(v, rgb)), "Y={code}");
         }
@@ -465,14 +449,7 @@ mod tests {
     fn to_rgb8_converts_every_pixel() {
         // 2x2, one chroma sample: limited-range black, white, and two mid grays.
         let (y, c) = ([16u8, 235, 126, 126], [128u8]);
-        let image = Image::Yuv420 {
-            y: &y,
-            u: &c,
-            v: &c,
-            width: 2,
-            height: 2,
-            range: YuvRange::Limited,
-        };
+        let image = yuv(&y, &c, &c, 2, YuvRange::Limited);
         let mut rgb = [0u8; 12];
         image.to_rgb8(&mut rgb).unwrap();
         assert_eq!(rgb, [0, 0, 0, 255, 255, 255, 128, 128, 128, 128, 128, 128]);
@@ -486,14 +463,7 @@ mod tests {
     fn odd_yuv_sizes_round_chroma_up() {
         // 3x1 needs 2x1 chroma samples; pixel 2 uses chroma sample 1.
         let (y, u, v) = ([126u8; 3], [128u8, 128], [128u8, 255]);
-        let image = Image::Yuv420 {
-            y: &y,
-            u: &u,
-            v: &v,
-            width: 3,
-            height: 1,
-            range: YuvRange::Limited,
-        };
+        let image = yuv(&y, &u, &v, 3, YuvRange::Limited);
         let mut dst = [0.0; 27];
         letterbox(&image, 3, &mut dst).unwrap();
         // Row 1 (pad_y = 1): pixels 0 and 1 neutral gray, pixel 2 reddish.

@@ -9,8 +9,8 @@
 use crate::backend::{Backend, BackendKind};
 use crate::cmd::{parse_model, read_model};
 use crate::human;
-use crate::latency::Latency;
 use crate::inputs::{self, ShapeOverride};
+use crate::latency::Latency;
 use anyhow::{bail, Result};
 use edgetrim_runtime::fps::{self, FpsMeter, StdClock};
 use serde::Serialize;
@@ -80,7 +80,6 @@ struct InputDesc {
     shape: Vec<usize>,
     source: String,
 }
-
 
 /// Time spent in one nano step, averaged over the measured runs.
 #[derive(Serialize)]
@@ -309,8 +308,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         report.speedup_vs_tract = Some(tract as f64 / nano.max(1) as f64);
     }
     if args.json {
-        serde_json::to_writer_pretty(&mut *out, &report)?;
-        writeln!(out)?;
+        crate::cmd::print_json(out, &report)?;
     } else {
         print_text(out, &report)?;
     }

@@ -141,7 +141,9 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     let ctx = Context {
         input_shapes: input_shapes(&args, &bytes)?,
     };
-    let stages = pipeline.run(&bytes, &ctx).with_context(|| model_name.clone())?;
+    let stages = pipeline
+        .run(&bytes, &ctx)
+        .with_context(|| model_name.clone())?;
     let compressed = &stages.last().context("no pass ran")?.bytes;
     let report = report::build(&bytes, &stages, &ctx, None);
     write_atomic(&args.output, compressed)?;
@@ -150,8 +152,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         write_atomic(path, &json)?;
     }
     if args.json {
-        serde_json::to_writer_pretty(&mut *out, &report)?;
-        writeln!(out)?;
+        crate::cmd::print_json(out, &report)?;
     } else {
         print_table(out, &report)?;
         let last = final_row(&report)?;

@@ -136,10 +136,7 @@ fn compress(args: &Args, size: usize) -> Result<(PathBuf, Vec<String>)> {
     let last = stages.last().context("the pipeline produced no model")?;
     let stem = args.model.file_stem().unwrap_or_default().to_string_lossy();
     let out = args.work.join(format!("{stem}.compressed.onnx"));
-    let tmp = tempfile::NamedTempFile::new_in(&args.work)?;
-    std::fs::write(tmp.path(), &last.bytes)?;
-    tmp.persist(&out)
-        .with_context(|| format!("cannot write {}", out.display()))?;
+    crate::cmd::write_atomic(&out, &last.bytes)?;
     let summaries = stages
         .iter()
         .map(|s| format!("{}: {}", s.pass.name(), s.summary))
@@ -226,16 +223,18 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         annotated: annotated.display().to_string(),
     };
     if args.json {
-        serde_json::to_writer_pretty(&mut *out, &report)?;
-        writeln!(out)?;
-        return Ok(());
+        return crate::cmd::print_json(out, &report);
     }
     writeln!(
         out,
         "\nYOLO9tr pavement-damage detection, {} backend, single thread",
         report.backend
     )?;
-    writeln!(out, "mAP: {}   FPS: {} ({} frames)", report.test_images, report.video, report.frames)?;
+    writeln!(
+        out,
+        "mAP: {}   FPS: {} ({} frames)",
+        report.test_images, report.video, report.frames
+    )?;
     for s in &report.compress {
         writeln!(out, "  {s}")?;
     }

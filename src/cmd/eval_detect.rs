@@ -217,9 +217,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         args.limit,
     )?;
     if args.json {
-        serde_json::to_writer_pretty(&mut *out, &report)?;
-        writeln!(out)?;
-        return Ok(());
+        return crate::cmd::print_json(out, &report);
     }
     writeln!(
         out,

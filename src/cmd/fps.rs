@@ -136,7 +136,6 @@ pub struct Options {
     pub progress: bool,
 }
 
-
 /// Per-stage statistics; `total` is the per-frame sum of the four stages.
 #[derive(Serialize, Debug, Clone, Copy, PartialEq)]
 pub struct Stages {
@@ -576,9 +575,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     let opts = options(&args)?;
     let report = measure(&args.model, VideoSource::from_arg(&args.video), &opts)?;
     if args.json {
-        serde_json::to_writer_pretty(&mut *out, &report)?;
-        writeln!(out)?;
-        return Ok(());
+        return crate::cmd::print_json(out, &report);
     }
     print_text(out, &report)
 }

@@ -271,8 +271,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     let model = parse_model(&args.model, &bytes)?;
     let report = build_report(&args, &model);
     if args.json {
-        serde_json::to_writer_pretty(&mut *out, &report)?;
-        writeln!(out)?;
+        crate::cmd::print_json(out, &report)?;
     } else {
         print_text(out, &report)?;
     }

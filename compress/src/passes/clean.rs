@@ -13,9 +13,10 @@
 //!    runtime and replaced by its result — unless that would grow the file
 //!    ([`FOLD_BYTES`]) or undo a deliberate compression (`Cast` from float16,
 //!    `DequantizeLinear`);
-//! 4. BatchNormalization folded into the Conv or Gemm before it when nothing else reads the
-//!    Conv's output;
-//! 5. dead nodes, unused initializers and stale value infos removed.
+//! 4. dead nodes and unused initializers removed (a dead reader of a Conv output would
+//!    block the next step);
+//! 5. BatchNormalization folded into the Conv or Gemm before it when nothing else reads the
+//!    Conv's output; then dead nodes, unused initializers and stale value infos removed.
 //!
 //! The result is numerically equivalent (BatchNorm folding changes rounding only).
 
@@ -26,8 +27,9 @@ use crate::graph::{self, Uses};
 use std::collections::{HashMap, HashSet};
 use tract_onnx::pb::{GraphProto, ModelProto, NodeProto, TensorProto};
 
-/// Folded results may take this many bytes even when larger than their inputs (e.g. a
-/// `Range` or a small `ConstantOfShape`); beyond it, folding would grow the file.
+/// Folded results may take this many bytes even when larger than the constant inputs they
+/// free (e.g. a `Range`, a small `ConstantOfShape`, or a `Transpose` of a weight that other
+/// nodes also read); beyond it, folding would grow the file.
 pub const FOLD_BYTES: usize = 4096;
 
 /// Ops never folded: random ones, and those that widen compact data on purpose.
@@ -54,25 +56,41 @@ pub fn run(model: &mut ModelProto, ctx: &Context) -> Result<String> {
     let shapes = edge_shapes(model, ctx);
     let (folded, shape_folds) = fold_constants(model, &shapes);
     notes.push(format!("{folded} nodes folded"));
-    let g = graph_mut(model);
     if shape_folds > 0 {
         if let Some(shapes) = &ctx.input_shapes {
-            // The folded shapes hold for these input shapes only: say so in the model.
-            let names: Vec<String> = graph::real_inputs(g)
-                .iter()
-                .map(|v| v.name.clone())
-                .collect();
-            for (name, dims) in names.iter().zip(shapes) {
-                graph::set_declared_dims(g, name, dims);
-            }
+            pin_shapes(model, shapes);
         }
     }
+    let g = graph_mut(model);
+    // Dead readers would keep a Conv output "shared" and block its BatchNorm fold.
+    let dead = remove_dead(g);
     let n = fold_batchnorms(g)?;
     notes.push(format!("{n} BatchNorm folded"));
-    let n = remove_dead(g);
-    notes.push(format!("{n} dead nodes removed"));
+    let dead = dead + remove_dead(g);
+    notes.push(format!("{dead} dead nodes removed"));
     graph::prune_value_info(g);
     Ok(notes.join(", "))
+}
+
+/// Declares `shapes` on the real graph inputs and the shapes they imply on the graph
+/// outputs: folded shape arithmetic holds for these input shapes only, and an output
+/// declared `-1x2` would now contradict shape inference (onnx.checker rejects it).
+fn pin_shapes(model: &mut ModelProto, shapes: &[Vec<usize>]) {
+    let g = graph_mut(model);
+    let names: Vec<String> = graph::real_inputs(g)
+        .iter()
+        .map(|v| v.name.clone())
+        .collect();
+    for (name, dims) in names.iter().zip(shapes) {
+        graph::set_declared_dims(&mut g.input, name, dims);
+    }
+    let outputs: Vec<String> = g.output.iter().map(|v| v.name.clone()).collect();
+    let refs: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
+    let planned = exec::edge_shapes(model, &refs, &outputs).unwrap_or_default();
+    let g = graph_mut(model);
+    for (name, (_, dims)) in &planned {
+        graph::set_declared_dims(&mut g.output, name, dims);
+    }
 }
 
 fn graph_mut(model: &mut ModelProto) -> &mut GraphProto {
@@ -82,7 +100,10 @@ fn graph_mut(model: &mut ModelProto) -> &mut GraphProto {
 /// The value of a `Constant` node as a tensor, for the attribute forms we know.
 fn constant_value(node: &NodeProto) -> Option<TensorProto> {
     use crate::build::{tensor_f32, tensor_i64};
-    let a = node.attribute.first().filter(|_| node.attribute.len() == 1)?;
+    let a = node
+        .attribute
+        .first()
+        .filter(|_| node.attribute.len() == 1)?;
     let name = node.output.first()?;
     Some(match a.name.as_str() {
         "value" => a.t.clone()?,
@@ -188,7 +209,12 @@ fn edge_shapes(model: &ModelProto, ctx: &Context) -> HashMap<String, (i32, Vec<u
 }
 
 /// Whether `node` may be replaced by its value.
-fn foldable(node: &NodeProto, uses: &Uses, initializers: &[TensorProto], index: &HashMap<String, usize>) -> bool {
+fn foldable(
+    node: &NodeProto,
+    uses: &Uses,
+    initializers: &[TensorProto],
+    index: &HashMap<String, usize>,
+) -> bool {
     if !is_default_domain(node)
         || node.input.is_empty()
         || NEVER_FOLD.contains(&node.op_type.as_str())
@@ -207,7 +233,10 @@ fn foldable(node: &NodeProto, uses: &Uses, initializers: &[TensorProto], index: 
 
 /// Step 3: evaluates constant nodes once. Returns (nodes folded, of which `Shape`/`Size`
 /// of a run-time edge).
-fn fold_constants(model: &mut ModelProto, shapes: &HashMap<String, (i32, Vec<usize>)>) -> (usize, usize) {
+fn fold_constants(
+    model: &mut ModelProto,
+    shapes: &HashMap<String, (i32, Vec<usize>)>,
+) -> (usize, usize) {
     let template = ModelProto {
         ir_version: model.ir_version,
         opset_import: model.opset_import.clone(),
@@ -223,20 +252,28 @@ fn fold_constants(model: &mut ModelProto, shapes: &HashMap<String, (i32, Vec<usi
         .collect();
     let mut keep = vec![true; g.node.len()];
     let (mut folded, mut shape_folds) = (0, 0);
-    for i in 0..g.node.len() {
-        let node = &g.node[i];
-        if !foldable(node, &uses, &g.initializer, &index) {
+    let GraphProto {
+        node: nodes,
+        initializer: inits,
+        ..
+    } = &mut *g;
+    for (i, node) in nodes.iter().enumerate() {
+        if !foldable(node, &uses, inits, &index) {
             continue;
         }
         let shape_op = matches!(node.op_type.as_str(), "Shape" | "Size");
         let mut operands = Vec::with_capacity(node.input.len());
-        let mut in_bytes = 0;
+        // Bytes of the constant inputs that die with this node (read by nothing else).
+        let mut freed = 0;
         for (k, input) in node.input.iter().enumerate() {
             if input.is_empty() {
                 operands.push(Operand::Absent);
             } else if let Some(&t) = index.get(input) {
-                let t = &g.initializer[t];
-                in_bytes += graph::elem_count(t).unwrap_or(0) * graph::elem_size(t.data_type).unwrap_or(0);
+                let t = &inits[t];
+                if uses.readers(input) == [i] && !uses.is_fixed(input) {
+                    freed += graph::elem_count(t).unwrap_or(0)
+                        * graph::elem_size(t.data_type).unwrap_or(0);
+                }
                 operands.push(Operand::Const(t));
             } else if let Some((ty, dims)) = shapes.get(input).filter(|_| shape_op && k == 0) {
                 operands.push(Operand::Shaped(*ty, dims));
@@ -251,13 +288,13 @@ fn fold_constants(model: &mut ModelProto, shapes: &HashMap<String, (i32, Vec<usi
             continue;
         };
         let out_bytes: usize = values.iter().map(|t| t.raw_data.len()).sum();
-        if out_bytes > in_bytes.max(FOLD_BYTES) {
+        if out_bytes > freed.max(FOLD_BYTES) {
             continue;
         }
         let on_edge = matches!(operands.first(), Some(Operand::Shaped(..)));
         for t in values {
-            index.insert(t.name.clone(), g.initializer.len());
-            g.initializer.push(t);
+            index.insert(t.name.clone(), inits.len());
+            inits.push(t);
         }
         keep[i] = false;
         folded += 1;
@@ -268,7 +305,12 @@ fn fold_constants(model: &mut ModelProto, shapes: &HashMap<String, (i32, Vec<usi
 }
 
 /// A float32 initializer's values when it has exactly `len` of them.
-fn f32_init(g: &GraphProto, index: &HashMap<&str, usize>, name: &str, len: usize) -> Option<Vec<f32>> {
+fn f32_init(
+    g: &GraphProto,
+    index: &HashMap<&str, usize>,
+    name: &str,
+    len: usize,
+) -> Option<Vec<f32>> {
     let t = &g.initializer[*index.get(name)?];
     graph::f32s(t).ok().filter(|v| v.len() == len)
 }
@@ -281,7 +323,12 @@ struct Affine {
 
 /// The per-channel affine map of an inference-mode BatchNormalization with constant
 /// parameters, or `None`.
-fn batchnorm_affine(g: &GraphProto, index: &HashMap<&str, usize>, bn: &NodeProto, channels: usize) -> Option<Affine> {
+fn batchnorm_affine(
+    g: &GraphProto,
+    index: &HashMap<&str, usize>,
+    bn: &NodeProto,
+    channels: usize,
+) -> Option<Affine> {
     if bn.input.len() != 5 || graph::attr_int(bn, "training_mode", 0) != 0 {
         return None;
     }
@@ -302,28 +349,38 @@ fn batchnorm_affine(g: &GraphProto, index: &HashMap<&str, usize>, bn: &NodeProto
 
 /// New weights and bias for `producer` (Conv or Gemm) followed by `bn`, or `None` when the
 /// pattern does not apply.
-fn fold_into(g: &GraphProto, index: &HashMap<&str, usize>, producer: &NodeProto, bn: &NodeProto) -> Option<(TensorProto, TensorProto)> {
+fn fold_into(
+    g: &GraphProto,
+    index: &HashMap<&str, usize>,
+    producer: &NodeProto,
+    bn: &NodeProto,
+) -> Option<(TensorProto, TensorProto)> {
     let w_name = producer.input.get(1)?;
     let w = &g.initializer[*index.get(w_name.as_str())?];
     let wv = graph::f32s(w).ok()?;
-    let dims: Vec<usize> = w.dims.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<_>>()?;
+    let dims: Vec<usize> = w
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d).ok())
+        .collect::<Option<_>>()?;
     // Output channel `c` of weight element `i`, and the channel count.
-    let (channels, channel_of): (usize, Box<dyn Fn(usize) -> usize>) = match producer.op_type.as_str() {
-        "Conv" if dims.len() >= 3 => {
-            let per = dims[1..].iter().product::<usize>().max(1);
-            (dims[0], Box::new(move |i| i / per))
-        }
-        "Gemm" if dims.len() == 2 && graph::attr_int(producer, "transA", 0) == 0 => {
-            if graph::attr_int(producer, "transB", 0) != 0 {
-                let per = dims[1].max(1);
+    let (channels, channel_of): (usize, Box<dyn Fn(usize) -> usize>) =
+        match producer.op_type.as_str() {
+            "Conv" if dims.len() >= 3 => {
+                let per = dims[1..].iter().product::<usize>().max(1);
                 (dims[0], Box::new(move |i| i / per))
-            } else {
-                let n = dims[1].max(1);
-                (dims[1], Box::new(move |i| i % n))
             }
-        }
-        _ => return None,
-    };
+            "Gemm" if dims.len() == 2 && graph::attr_int(producer, "transA", 0) == 0 => {
+                if graph::attr_int(producer, "transB", 0) != 0 {
+                    let per = dims[1].max(1);
+                    (dims[0], Box::new(move |i| i / per))
+                } else {
+                    let n = dims[1].max(1);
+                    (dims[1], Box::new(move |i| i % n))
+                }
+            }
+            _ => return None,
+        };
     let affine = batchnorm_affine(g, index, bn, channels)?;
     // The existing bias as per-channel values (Gemm's C scaled by beta, broadcast).
     let bias: Vec<f64> = match producer.input.get(2).filter(|b| !b.is_empty()) {
@@ -357,7 +414,7 @@ fn fold_into(g: &GraphProto, index: &HashMap<&str, usize>, producer: &NodeProto,
     ))
 }
 
-/// Step 4: `BatchNormalization(Conv(x))` → `Conv'(x)` (and likewise for Gemm), when the
+/// Step 5: `BatchNormalization(Conv(x))` → `Conv'(x)` (and likewise for Gemm), when the
 /// Conv output feeds only the BatchNorm. New weights get new names: the old ones may be
 /// shared with other nodes (dead-node removal drops them when they are not).
 fn fold_batchnorms(g: &mut GraphProto) -> Result<usize> {
@@ -372,7 +429,9 @@ fn fold_batchnorms(g: &mut GraphProto) -> Result<usize> {
                 continue;
             }
             let x = &bn.input[0];
-            let Some(&p) = uses.producer.get(x) else { continue };
+            let Some(&p) = uses.producer.get(x) else {
+                continue;
+            };
             let producer = &g.node[p];
             if uses.is_fixed(x) || uses.readers(x) != [b] || producer.output.len() != 1 {
                 continue;
@@ -404,7 +463,7 @@ fn fold_batchnorms(g: &mut GraphProto) -> Result<usize> {
     Ok(n)
 }
 
-/// Step 5: removes nodes no graph output depends on, then initializers nothing reads
+/// Steps 4 and 5: removes nodes no graph output depends on, then initializers nothing reads
 /// (and their graph-input entries). Returns the node count removed.
 fn remove_dead(g: &mut GraphProto) -> usize {
     let uses = Uses::of(g);

@@ -41,7 +41,10 @@ pub fn run(model: &mut ModelProto) -> Result<String> {
             continue;
         }
         let values = graph::f32s(t)?;
-        if values.iter().any(|v| v.is_finite() && v.abs() > f16::MAX.to_f32()) {
+        if values
+            .iter()
+            .any(|v| v.is_finite() && v.abs() > f16::MAX.to_f32())
+        {
             continue;
         }
         let original = std::mem::take(&mut t.name);

@@ -60,7 +60,10 @@ pub fn run(model: &mut ModelProto) -> Result<String> {
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            let rank = first_use.get(t.name.as_str()).copied().unwrap_or(usize::MAX);
+            let rank = first_use
+                .get(t.name.as_str())
+                .copied()
+                .unwrap_or(usize::MAX);
             (rank, t.name.as_str(), i)
         })
         .collect();
@@ -141,7 +144,11 @@ fn pad_sizes() -> impl Iterator<Item = usize> {
 
 /// Body length of a tensor with `pad` bytes of padding.
 fn body_len(s: &Split, raw: usize, pad: usize) -> usize {
-    let raw_field = if raw == 0 { 0 } else { field_len(TENSOR_RAW_DATA, raw) };
+    let raw_field = if raw == 0 {
+        0
+    } else {
+        field_len(TENSOR_RAW_DATA, raw)
+    };
     s.head.len() + pad + raw_field + s.tail.len()
 }
 
@@ -155,12 +162,13 @@ fn place(splits: &[Split], tensors: &[TensorProto], mut pos: usize) -> Result<(V
         let pad = if raw == 0 {
             0
         } else {
-            let raw_key = prost::encoding::key_len(TENSOR_RAW_DATA) + encoded_len_varint(raw as u64);
+            let raw_key =
+                prost::encoding::key_len(TENSOR_RAW_DATA) + encoded_len_varint(raw as u64);
             pad_sizes()
                 .find(|&pad| {
                     let body = body_len(s, raw, pad);
                     let start = pos + key + encoded_len_varint(body as u64);
-                    (start + s.head.len() + pad + raw_key) % ALIGN == 0
+                    (start + s.head.len() + pad + raw_key).is_multiple_of(ALIGN)
                 })
                 .ok_or_else(|| Error::Layout(format!("no padding aligns {}", t.name)))?
         };
@@ -281,7 +289,10 @@ pub fn encode_aligned(model: &ModelProto) -> Result<Vec<u8>> {
     out.extend_from_slice(&graph_tail);
     out.extend_from_slice(&tail);
 
-    if let Some((name, offset)) = raw_data_offsets(&out).into_iter().find(|(_, o)| o % ALIGN != 0) {
+    if let Some((name, offset)) = raw_data_offsets(&out)
+        .into_iter()
+        .find(|(_, o)| !o.is_multiple_of(ALIGN))
+    {
         return Err(Error::Layout(format!(
             "raw data of {name} landed at offset {offset}, not a multiple of {ALIGN}"
         )));
@@ -297,7 +308,9 @@ pub fn raw_data_offsets(bytes: &[u8]) -> Vec<(String, usize)> {
     for (_, graph) in graphs {
         let Value::Bytes(graph) = graph else { continue };
         for (_, tensor) in wire::fields(graph).filter(|(f, _)| *f == GRAPH_INITIALIZER) {
-            let Value::Bytes(tensor) = tensor else { continue };
+            let Value::Bytes(tensor) = tensor else {
+                continue;
+            };
             let field = |n: u32| {
                 wire::fields(tensor)
                     .filter(move |(f, _)| *f == n)

@@ -19,7 +19,9 @@ use crate::graph;
 use prost::Message;
 use tract_onnx::pb::ModelProto;
 
-/// One compression pass.
+/// One compression pass. The declaration order is the run order ([`Pipeline::new`] sorts
+/// by it): structural passes (clean, later prune) first, then weight storage (fp16, later
+/// int8), and layout last since it must see the final initializers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum Pass {
@@ -115,7 +117,10 @@ impl Pipeline {
             let summary = pass.apply(&mut model, ctx)?;
             aligned |= pass == Pass::Layout;
             let bytes = encode(&model, aligned)?;
-            let g = model.graph.as_ref().map(|g| (g.node.len(), graph::params(g).0));
+            let g = model
+                .graph
+                .as_ref()
+                .map(|g| (g.node.len(), graph::params(g).0));
             let (nodes, params) = g.unwrap_or_default();
             stages.push(Stage {
                 pass,

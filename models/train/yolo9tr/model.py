@@ -113,20 +113,16 @@ class RepNCSPELAN4(nn.Module):
         return self.cv4(torch.cat((a, b, c, d), 1))
 
 
-class ELAN1(nn.Module):
+class ELAN1(RepNCSPELAN4):
+    """GELAN-s's first stage: the same split-and-aggregate as RepNCSPELAN4, with plain convs."""
+
     def __init__(self, c1, c2, c3, c4):
-        super().__init__()
+        nn.Module.__init__(self)
         self.half = c3 // 2
         self.cv1 = Conv(c1, c3, 1)
         self.cv2 = Conv(c3 // 2, c4, 3)
         self.cv3 = Conv(c4, c4, 3)
         self.cv4 = Conv(c3 + 2 * c4, c2, 1)
-
-    def forward(self, x):
-        a, b = self.cv1(x).split((self.half, self.half), 1)
-        c = self.cv2(b)
-        d = self.cv3(c)
-        return self.cv4(torch.cat((a, b, c, d), 1))
 
 
 class AConv(nn.Module):

@@ -1,0 +1,181 @@
+//! End-to-end tests of `edgetrim compress`: what it writes, what it prints, and that bad
+//! flags and bad models fail with one line and leave no file behind.
+
+mod common;
+
+use common::{assert_ok, assert_refused, edgetrim};
+use edgetrim_compress::build::{dt, Attr, ModelBuilder};
+use std::path::Path;
+
+/// x[1,2,5,5] → Conv → BatchNorm → Identity → y, plus a Constant and a dead node.
+fn model() -> ModelBuilder {
+    let mut m = ModelBuilder::new(17);
+    m.input("x", dt::FLOAT, &[1, 2, 5, 5]);
+    let w: Vec<f32> = (0..54).map(|i| (i % 7) as f32 * 0.1 - 0.3).collect();
+    m.init_f32("w", &[3, 2, 3, 3], &w);
+    m.init_f32("scale", &[3], &[1.0, 0.5, 2.0]);
+    m.init_f32("bias", &[3], &[0.1, 0.2, 0.3]);
+    m.init_f32("mean", &[3], &[0.0, -0.1, 0.2]);
+    m.init_f32("var", &[3], &[1.0, 2.0, 0.5]);
+    m.node("Conv", &["x", "w"], &["c"], vec![]);
+    m.node(
+        "BatchNormalization",
+        &["c", "scale", "bias", "mean", "var"],
+        &["n"],
+        vec![],
+    );
+    let k = edgetrim_compress::build::tensor_f32("k", &[1], &[2.0]);
+    m.node("Constant", &[], &["k"], vec![("value", Attr::Tensor(k))]);
+    m.node("Mul", &["n", "k"], &["m"], vec![]);
+    m.node("Identity", &["m"], &["y"], vec![]);
+    m.node("Relu", &["c"], &["dead"], vec![]);
+    m.metadata("edgetrim.task", "test");
+    m.output("y", dt::FLOAT);
+    m
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn ops(bytes: &[u8]) -> Vec<String> {
+    let m = edgetrim_compress::passes::decode(bytes).unwrap();
+    m.graph
+        .unwrap()
+        .node
+        .iter()
+        .map(|n| n.op_type.clone())
+        .collect()
+}
+
+#[test]
+fn default_passes_clean_and_align_and_print_a_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.onnx", &model().build());
+    let out_path = dir.path().join("out.onnx");
+    let out = out_path.to_str().unwrap();
+    let stdout = assert_ok(&edgetrim(&["compress", &input, "-o", out]));
+    let rows: Vec<&str> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        &rows[..4],
+        ["pass", "original", "clean", "layout"],
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 BatchNorm folded"), "{stdout}");
+    let written = std::fs::read(&out_path).unwrap();
+    assert_eq!(ops(&written), ["Conv", "Mul"]);
+    let offsets = edgetrim_compress::passes::layout::raw_data_offsets(&written);
+    assert!(!offsets.is_empty() && offsets.iter().all(|(_, o)| o % 16 == 0));
+    // Same input and flags: the same bytes.
+    let again = dir.path().join("again.onnx");
+    assert_ok(&edgetrim(&[
+        "compress",
+        &input,
+        "-o",
+        again.to_str().unwrap(),
+    ]));
+    assert_eq!(std::fs::read(&again).unwrap(), written);
+}
+
+#[test]
+fn json_and_report_file_carry_one_row_per_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.onnx", &model().build());
+    let out = dir.path().join("out.onnx");
+    let report = dir.path().join("report.json");
+    let stdout = assert_ok(&edgetrim(&[
+        "compress",
+        &input,
+        "-o",
+        out.to_str().unwrap(),
+        "--quantize",
+        "fp16",
+        "--json",
+        "--report",
+        report.to_str().unwrap(),
+    ]));
+    let printed: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(printed, saved);
+    let passes: Vec<&str> = printed["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["pass"].as_str().unwrap())
+        .collect();
+    assert_eq!(passes, ["original", "clean", "fp16", "layout"]);
+    let fp16 = &printed["rows"][2];
+    assert!(fp16["cosine"].as_f64().unwrap() > 0.9999, "{fp16}");
+    assert!(fp16["macs"].as_u64().unwrap() > 0);
+    assert!(ops(&std::fs::read(&out).unwrap()).contains(&"Cast".to_string()));
+}
+
+#[test]
+fn bad_flags_and_models_fail_in_one_line_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "in.onnx", &model().build());
+    let corrupt = write(dir.path(), "corrupt.onnx", b"\x0a\xff\xff\xff\x0fnot onnx");
+    let mut broken = model();
+    broken.node("Add", &["y", "nowhere"], &["z"], vec![]);
+    let broken = write(dir.path(), "broken.onnx", &broken.build());
+    let out = dir.path().join("out.onnx");
+    let out_s = out.to_str().unwrap();
+    let missing = dir.path().join("missing.onnx");
+
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["compress", &good, "-o", out_s, "--quantize", "int4"],
+            "--quantize int4",
+        ),
+        (&["compress", &corrupt, "-o", out_s], "corrupt.onnx"),
+        (
+            &["compress", missing.to_str().unwrap(), "-o", out_s],
+            "missing.onnx",
+        ),
+        (
+            &["compress", &broken, "-o", out_s],
+            "node Add_6 (Add): reads nowhere",
+        ),
+        (
+            &["compress", &good, "-o", out_s, "--input-shape", "nope=1x2"],
+            "--input-shape nope",
+        ),
+    ];
+    for (args, expected) in cases {
+        assert_refused(&edgetrim(args), expected);
+        assert!(!out.exists(), "{args:?} left a file behind");
+    }
+    // An existing output survives a failed run untouched.
+    std::fs::write(&out, b"keep me").unwrap();
+    assert_refused(
+        &edgetrim(&["compress", &corrupt, "-o", out_s]),
+        "not an ONNX model",
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
+    let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(leftovers, 4, "temporary files left behind");
+}
+
+#[test]
+fn metadata_survives_compression() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.onnx", &model().build());
+    let out = dir.path().join("out.onnx");
+    assert_ok(&edgetrim(&[
+        "compress",
+        &input,
+        "-o",
+        out.to_str().unwrap(),
+        "--quantize",
+        "fp16",
+    ]));
+    let bytes = std::fs::read(&out).unwrap();
+    let m = edgetrim_runtime::Model::parse(&bytes).unwrap();
+    assert_eq!(m.metadata_value("edgetrim.task"), Some("test"));
+}
