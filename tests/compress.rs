@@ -179,3 +179,148 @@ fn metadata_survives_compression() {
     let m = edgetrim_runtime::Model::parse(&bytes).unwrap();
     assert_eq!(m.metadata_value("edgetrim.task"), Some("test"));
 }
+
+/// x[1,3,8,8] → Conv(4 out, 3x3) → Relu → y: an image model small enough to calibrate.
+fn image_model() -> ModelBuilder {
+    let mut m = ModelBuilder::new(13);
+    m.input("x", dt::FLOAT, &[1, 3, 8, 8]);
+    let w: Vec<f32> = (0..108)
+        .map(|i| ((i * 37) % 19) as f32 * 0.05 - 0.45)
+        .collect();
+    m.init_f32("w", &[4, 3, 3, 3], &w);
+    m.init_f32("b", &[4], &[0.1, -0.2, 0.0, 0.3]);
+    m.node("Conv", &["x", "w", "b"], &["c"], vec![]);
+    m.node("Relu", &["c"], &["y"], vec![]);
+    m.output("y", dt::FLOAT);
+    m
+}
+
+fn write_npy(path: &Path, data: &[f32]) {
+    use npyz::WriterBuilder;
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&[1, 3, 8, 8])
+        .writer(std::fs::File::create(path).unwrap())
+        .begin_nd()
+        .unwrap();
+    w.extend(data.iter().copied()).unwrap();
+    w.finish().unwrap();
+}
+
+#[test]
+fn int8_calibrates_on_npy_files_and_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.onnx", &image_model().build());
+    let npy = dir.path().join("npy");
+    std::fs::create_dir(&npy).unwrap();
+    for k in 0..3 {
+        let data: Vec<f32> = (0..192)
+            .map(|i| ((i * (k + 3)) % 11) as f32 / 10.0)
+            .collect();
+        write_npy(&npy.join(format!("{k}.npy")), &data);
+    }
+    let images = dir.path().join("images");
+    std::fs::create_dir(&images).unwrap();
+    for k in 0..2u8 {
+        let img = image::RgbImage::from_fn(12, 9, |x, y| {
+            image::Rgb([x as u8 * 20, y as u8 * 25, 40 * k])
+        });
+        img.save(images.join(format!("{k}.png"))).unwrap();
+    }
+    let out = dir.path().join("out.onnx");
+    let out_s = out.to_str().unwrap();
+    for (calib, samples) in [
+        (npy.to_str().unwrap().to_string(), 3),
+        (format!("images:{}", dir.path().display()), 2),
+    ] {
+        let stdout = assert_ok(&edgetrim(&[
+            "compress",
+            &input,
+            "-o",
+            out_s,
+            "--quantize",
+            "int8",
+            "--calib",
+            &calib,
+            "--calib-method",
+            "percentile",
+        ]));
+        assert!(
+            stdout.contains(&format!("by percentile on {samples} given inputs")),
+            "{stdout}"
+        );
+        assert!(!stdout.contains("RANDOM"), "{stdout}");
+        let written = std::fs::read(&out).unwrap();
+        let ops = ops(&written);
+        assert_eq!(ops.iter().filter(|o| *o == "QuantizeLinear").count(), 1);
+        assert!(ops.contains(&"Conv".to_string()));
+    }
+    // Without --calib: random calibration, said loudly.
+    let stdout = assert_ok(&edgetrim(&[
+        "compress",
+        &input,
+        "-o",
+        out_s,
+        "--quantize",
+        "int8",
+    ]));
+    assert!(
+        stdout.contains("warning: int8 calibrated on 16 random inputs"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bad_int8_flags_fail_in_one_line_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.onnx", &image_model().build());
+    let flat = write(dir.path(), "flat.onnx", &model().build());
+    let out = dir.path().join("out.onnx");
+    let out_s = out.to_str().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let empty_s = empty.to_str().unwrap();
+    let images_empty = format!("images:{empty_s}");
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--quantize", "int8", "--calib-method", "kl"],
+            "--calib-method: unknown calibration method \"kl\"",
+        ),
+        (
+            &["--calib", empty_s],
+            "--calib only applies to --quantize int8",
+        ),
+        (
+            &["--quantize", "fp16", "--keep-float", "head"],
+            "--keep-float only applies",
+        ),
+        (
+            &["--quantize", "int8", "--calib", "/no/such/dir"],
+            "--calib /no/such/dir",
+        ),
+        (&["--quantize", "int8", "--calib", empty_s], "no .npy files"),
+        (
+            &["--quantize", "int8", "--calib", &images_empty],
+            "no PNG or JPEG",
+        ),
+    ];
+    for (flags, expected) in cases {
+        let mut args = vec!["compress", &input, "-o", out_s];
+        args.extend_from_slice(flags);
+        assert_refused(&edgetrim(&args), expected);
+        assert!(!out.exists(), "{flags:?} left a file behind");
+    }
+    assert_refused(
+        &edgetrim(&[
+            "compress",
+            &flat,
+            "-o",
+            out_s,
+            "--quantize",
+            "int8",
+            "--calib",
+            &images_empty,
+        ]),
+        "images need a model with one 1x3xSxS input",
+    );
+}

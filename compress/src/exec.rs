@@ -201,3 +201,41 @@ pub fn measure(
         })
     })
 }
+
+/// Runs `bytes` once per sample, planned once: `input(sample, k, dtype, volume)` gives the
+/// raw bytes of graph input `k`, and `visit(i, values)` receives float output `i` of each
+/// run (outputs of other types are skipped). The calibration loop of the int8 pass, whose
+/// probe model lists the activations it records as graph outputs.
+pub fn run_samples(
+    bytes: &[u8],
+    shapes: &[&[usize]],
+    samples: usize,
+    mut input: impl FnMut(usize, usize, DType, usize) -> Result<Vec<u8>, String>,
+    mut visit: impl FnMut(usize, &[f32]),
+) -> Result<(), String> {
+    with_session(bytes, shapes, |s| {
+        let specs: Vec<_> = s.inputs().map(|i| (i.dtype, i.shape.volume())).collect();
+        let mut values = Vec::new();
+        for sample in 0..samples {
+            for (k, &(dtype, volume)) in specs.iter().enumerate() {
+                let data = input(sample, k, dtype, volume)?;
+                s.set_input_bytes(k, &data).map_err(|e| e.to_string())?;
+            }
+            s.run().map_err(|e| e.to_string())?;
+            for i in 0..s.outputs().count() {
+                let t = s.output(i);
+                if t.dtype != DType::F32 {
+                    continue;
+                }
+                values.clear();
+                values.extend(
+                    t.bytes
+                        .chunks_exact(4)
+                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                );
+                visit(i, &values);
+            }
+        }
+        Ok(())
+    })
+}

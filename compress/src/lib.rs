@@ -4,7 +4,7 @@
 //! prost), rewrites it, and writes a smaller ONNX model the runtime runs in place.
 //!
 //! [`build`] writes ONNX graphs from Rust. [`passes`] holds the compression passes (clean,
-//! fp16, layout) and the [`passes::Pipeline`] that runs them in order; [`report`] measures
+//! fp16, int8, layout) and the [`passes::Pipeline`] that runs them in order; [`report`] measures
 //! each intermediate model on edgetrim's runtime ([`exec`]). [`graph`] has the graph
 //! queries and edits the passes share.
 //!

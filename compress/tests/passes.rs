@@ -239,6 +239,7 @@ fn shape_folding_with_an_input_shape_pins_it() {
     );
     let ctx = Context {
         input_shapes: Some(vec![vec![5, 2, 2]]),
+        ..Context::default()
     };
     let pinned = compress(&original, CLEAN, &ctx);
     assert_eq!(common::ops(&pinned), ["Reshape", "Relu"]);

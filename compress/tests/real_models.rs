@@ -22,6 +22,7 @@ fn read(path: &str) -> Vec<u8> {
 fn ctx(shape: &[usize]) -> Context {
     Context {
         input_shapes: Some(vec![shape.to_vec()]),
+        ..Context::default()
     }
 }
 

@@ -129,6 +129,7 @@ fn compress(args: &Args, size: usize) -> Result<(PathBuf, Vec<String>)> {
     let bytes = crate::cmd::read_model(&args.model)?;
     let ctx = Context {
         input_shapes: Some(vec![vec![1, 3, size, size]]),
+        ..Context::default()
     };
     let stages = Pipeline::new(vec![Pass::Clean, Pass::Layout])
         .run(&bytes, &ctx)

@@ -10,8 +10,10 @@
 //! Every pass is deterministic: no hash-map iteration decides an order, so the same input
 //! and passes give the same bytes.
 
+pub mod calib;
 pub mod clean;
 pub mod fp16;
+pub mod int8;
 pub mod layout;
 
 use crate::error::{Error, Result};
@@ -30,6 +32,10 @@ pub enum Pass {
     Clean,
     /// float32 weights stored as float16.
     Fp16,
+    /// Post-training int8 quantization to QDQ (calibrated activations, per-channel
+    /// weights). One weight scheme at a time: after Fp16 there are no float32 weights
+    /// left for it.
+    Int8,
     /// Deterministic initializer order, 16-byte aligned weight data.
     Layout,
 }
@@ -40,6 +46,7 @@ impl Pass {
         match self {
             Pass::Clean => "clean",
             Pass::Fp16 => "fp16",
+            Pass::Int8 => "int8",
             Pass::Layout => "layout",
         }
     }
@@ -49,6 +56,7 @@ impl Pass {
         match self {
             Pass::Clean => clean::run(model, ctx),
             Pass::Fp16 => fp16::run(model),
+            Pass::Int8 => int8::run(model, ctx),
             Pass::Layout => layout::run(model),
         }
     }
@@ -60,6 +68,8 @@ pub struct Context {
     /// One shape per real graph input (in order), when known: enables shape folding in
     /// clean (which then pins these shapes in the model's declared inputs).
     pub input_shapes: Option<Vec<Vec<usize>>>,
+    /// Calibration inputs and choices of the int8 pass.
+    pub int8: int8::Options,
 }
 
 impl Context {

@@ -30,6 +30,7 @@ pub mod matmul;
 pub mod norm;
 pub mod pad;
 pub mod pool;
+pub mod quant;
 pub mod reduce;
 pub mod resize;
 pub mod select;
@@ -94,6 +95,8 @@ pub enum Op {
     MatMul(matmul::MatMul),
     /// Gemm (transA/transB, alpha, beta, C).
     Gemm(matmul::Gemm),
+    /// QuantizeLinear, DequantizeLinear (float reference of QDQ models).
+    Quant(quant::Quant),
 }
 
 /// What is known about a tensor at plan time.
@@ -449,6 +452,8 @@ pub static REGISTRY: &[(&str, PrepareFn)] = &[
     ("ConvTranspose", conv::conv_transpose),
     ("MatMul", matmul::matmul),
     ("Gemm", matmul::gemm),
+    ("QuantizeLinear", quant::quantize_linear),
+    ("DequantizeLinear", quant::dequantize_linear),
 ];
 
 /// The prepare function for an op of the default domain.
@@ -491,5 +496,6 @@ pub fn eval(op: &Op, io: &mut Io<'_>) {
         Op::ConvTranspose(c) => conv::eval_transpose(c, io),
         Op::MatMul(m) => matmul::eval_matmul(m, io),
         Op::Gemm(g) => matmul::eval_gemm(g, io),
+        Op::Quant(q) => quant::eval(q, io),
     }
 }

@@ -1,0 +1,565 @@
+//! The int8 pass: post-training quantization to a QDQ model.
+//!
+//! Every Conv, Gemm and MatMul (but those `--keep-float` names) gets int8 operands, written
+//! in the QDQ form tract and onnxruntime both load:
+//!
+//! - **weights**: int8 initializers, symmetric (zero point 0, range ±127) with one scale
+//!   per output channel (Conv axis 0; Gemm/MatMul the output-column axis), behind a
+//!   `DequantizeLinear(axis)`. Models importing opset < 13 cannot express per-axis scales,
+//!   so their weights get one scale per tensor.
+//! - **activations**: every float input of those nodes that is not a weight gets a
+//!   `QuantizeLinear → DequantizeLinear` pair with one scale and zero point per tensor,
+//!   **int8 asymmetric** — the TFLite / CMSIS-NN convention the runtime's integer kernels
+//!   follow (onnxruntime runs int8 activations as well as its default uint8). The range
+//!   comes from running the float model on calibration inputs ([`super::calib`]). The
+//!   pair sits right after the producer; only the quantized nodes read its output, other
+//!   readers keep the float tensor.
+//! - **biases**: int32 with scale `s_x · s_w[c]` and zero point 0 behind a
+//!   `DequantizeLinear(axis=0)`, as onnxruntime's quantizer writes them, so that an integer
+//!   kernel adds them straight to its i32 accumulator (and onnxruntime fuses the group into
+//!   QLinearConv). A bias that would overflow int32 at that scale (a near-zero weight
+//!   channel), or that is shared, broadcast or scaled (Gemm alpha/beta ≠ 1), stays float.
+//!
+//! Run as written, each pair rounds to the int8 grid and back, so a float runtime computes
+//! what the integer kernel will. The runtime's int8 kernels will recognise
+//! `DequantizeLinear → Conv [→ activation] → QuantizeLinear`: a Conv feeding another
+//! quantized node directly already reads and writes int8 through these pairs.
+//!
+//! Deterministic: nodes are visited in graph order, names come from [`graph::fresh_name`],
+//! and the random calibration inputs are seeded.
+
+use super::calib::{Method, Stats};
+use super::Context;
+use crate::build::{dt, tensor, value_info};
+use crate::error::{Error, Result};
+use crate::exec;
+use crate::graph::{self, Uses};
+use edgetrim_runtime::ops::quant::quantize;
+use prost::Message;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use tract_onnx::pb::{
+    attribute_proto::AttributeType, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto,
+};
+
+/// Calibration samples drawn when none are given (seeded uniform noise in [-1, 1)).
+pub const RANDOM_SAMPLES: usize = 16;
+
+/// What the int8 pass is told.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// How activation ranges are chosen.
+    pub method: Method,
+    /// Nodes whose name matches one of these stay float: a substring, or a glob with `*`
+    /// and `?` matched against the whole name.
+    pub keep_float: Vec<String>,
+    /// Calibration inputs: per sample, the raw little-endian bytes of each real graph input
+    /// in order. `None`: [`RANDOM_SAMPLES`] seeded random inputs — a placeholder whose
+    /// ranges fit noise, not the model's data.
+    pub samples: Option<Vec<Vec<Vec<u8>>>>,
+}
+
+/// Whether `name` matches `pattern` (glob when it has `*` or `?`, else substring).
+pub fn name_matches(pattern: &str, name: &str) -> bool {
+    fn glob(p: &[u8], s: &[u8]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => glob(&p[1..], s) || (!s.is_empty() && glob(p, &s[1..])),
+            (Some(b'?'), Some(_)) => glob(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    if pattern.contains(['*', '?']) {
+        glob(pattern.as_bytes(), name.as_bytes())
+    } else {
+        name.contains(pattern)
+    }
+}
+
+/// A weight operand: input slot and output-channel axis (`None`: one scale per tensor).
+#[derive(Clone, Copy)]
+struct Weight {
+    slot: usize,
+    axis: Option<usize>,
+}
+
+/// A node to quantize.
+struct Target {
+    node: usize,
+    /// Input slots holding activations.
+    acts: Vec<usize>,
+    weight: Option<Weight>,
+    /// Input slot of a bias that may become int32.
+    bias: Option<usize>,
+}
+
+/// A weight already quantized: its dequantized edge and per-channel scales.
+struct QuantizedWeight {
+    edge: String,
+    scales: Vec<f32>,
+}
+
+/// Runs the int8 pass; returns a one-line summary.
+pub fn run(model: &mut ModelProto, ctx: &Context) -> Result<String> {
+    let opts = &ctx.int8;
+    let opset = model
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map_or(1, |o| o.version);
+    if opset < 10 {
+        return Err(Error::Unsupported(format!(
+            "int8 needs opset 10 or later (QuantizeLinear); this model imports opset {opset}"
+        )));
+    }
+    let per_axis = opset >= 13;
+    let g = model.graph.get_or_insert_with(Default::default);
+    let (targets, kept) = select(g, &opts.keep_float, per_axis);
+    let mut acts: Vec<String> = Vec::new();
+    for t in &targets {
+        for &slot in &t.acts {
+            let name = &g.node[t.node].input[slot];
+            if !acts.contains(name) {
+                acts.push(name.clone());
+            }
+        }
+    }
+    let stats = calibrate(model, ctx, &acts)?;
+    let g = model.graph.get_or_insert_with(Default::default);
+    let mut taken = graph::names(g);
+    let act_params: HashMap<&str, (f32, i8)> = acts
+        .iter()
+        .zip(&stats)
+        .filter_map(|(name, s)| Some((name.as_str(), params(s.as_ref()?, opts.method))))
+        .collect();
+
+    let mut new_inits: Vec<TensorProto> = Vec::new();
+    // Weight and bias DequantizeLinear nodes, placed just before their first reader so a
+    // float runtime holds one dequantized weight at a time.
+    let mut before: HashMap<usize, Vec<NodeProto>> = HashMap::new();
+    let mut weights: HashMap<String, QuantizedWeight> = HashMap::new();
+    let mut act_edges: HashMap<String, String> = HashMap::new(); // float → dequantized
+    let (mut quantized, mut float_bias, mut skipped) = (0usize, 0usize, 0usize);
+    for t in &targets {
+        if t.acts
+            .iter()
+            .any(|&s| !act_params.contains_key(g.node[t.node].input[s].as_str()))
+        {
+            skipped += 1; // an activation was not float32 (or never computed)
+            continue;
+        }
+        let s_x = act_params[g.node[t.node].input[t.acts[0]].as_str()].0;
+        for &slot in &t.acts {
+            let x = g.node[t.node].input[slot].clone();
+            let edge = act_edges
+                .entry(x.clone())
+                .or_insert_with(|| graph::fresh_name(&mut taken, &format!("{x}_dequantized")));
+            g.node[t.node].input[slot] = edge.clone();
+        }
+        let Some(w) = t.weight else {
+            quantized += 1;
+            continue;
+        };
+        let w_name = g.node[t.node].input[w.slot].clone();
+        if !weights.contains_key(&w_name) {
+            let init = &g.initializer[graph::initializer_index(g)[w_name.as_str()]];
+            let (q, node) = quantize_weight(init, w.axis, &mut taken, &mut new_inits)?;
+            before.entry(t.node).or_default().push(node);
+            weights.insert(w_name.clone(), q);
+        }
+        let qw = &weights[&w_name];
+        g.node[t.node].input[w.slot] = qw.edge.clone();
+        if let Some(slot) = t.bias {
+            let b_name = g.node[t.node].input[slot].clone();
+            let init = &g.initializer[graph::initializer_index(g)[b_name.as_str()]];
+            match quantize_bias(init, s_x, &qw.scales, &mut taken, &mut new_inits)? {
+                Some(node) => {
+                    g.node[t.node].input[slot] = node.output[0].clone();
+                    before.entry(t.node).or_default().push(node);
+                }
+                None => float_bias += 1,
+            }
+        }
+        quantized += 1;
+    }
+
+    // Activation pairs, right after their producers (graph inputs: first).
+    let mut pairs: HashMap<String, Vec<NodeProto>> = HashMap::new();
+    for name in &acts {
+        let Some(edge) = act_edges.get(name) else {
+            continue;
+        };
+        let (scale, zero) = act_params[name.as_str()];
+        let s = graph::fresh_name(&mut taken, &format!("{name}_scale"));
+        let z = graph::fresh_name(&mut taken, &format!("{name}_zero_point"));
+        let q = graph::fresh_name(&mut taken, &format!("{name}_quantized"));
+        new_inits.push(crate::build::tensor_f32(&s, &[], &[scale]));
+        new_inits.push(tensor(&z, dt::INT8, &[], vec![zero as u8]));
+        let qn = graph::fresh_name(&mut taken, &format!("{name}_QuantizeLinear"));
+        let dn = graph::fresh_name(&mut taken, &format!("{name}_DequantizeLinear"));
+        pairs.insert(
+            name.clone(),
+            vec![
+                node(&qn, "QuantizeLinear", &[name, &s, &z], &q, None),
+                node(&dn, "DequantizeLinear", &[&q, &s, &z], edge, None),
+            ],
+        );
+    }
+    let mut nodes = Vec::new();
+    for v in &g.input {
+        nodes.extend(pairs.remove(&v.name).unwrap_or_default());
+    }
+    for (i, n) in std::mem::take(&mut g.node).into_iter().enumerate() {
+        let outs = n.output.clone();
+        nodes.extend(before.remove(&i).unwrap_or_default());
+        nodes.push(n);
+        for o in &outs {
+            nodes.extend(pairs.remove(o).unwrap_or_default());
+        }
+    }
+    g.node = nodes;
+    g.initializer.extend(new_inits);
+    let removed = drop_unused_initializers(g);
+    graph::check_order(g)?;
+
+    let n = opts.samples.as_ref().map_or(RANDOM_SAMPLES, Vec::len);
+    let source = if opts.samples.is_some() {
+        format!("{n} given inputs")
+    } else {
+        format!("{n} RANDOM inputs (placeholder: pass --calib for real ranges)")
+    };
+    let mut notes = vec![format!(
+        "{quantized} nodes int8 ({} weights per-{}, {} activations by {} on {source})",
+        weights.len(),
+        if per_axis {
+            "channel"
+        } else {
+            "tensor (opset < 13)"
+        },
+        act_edges.len(),
+        opts.method,
+    )];
+    if kept > 0 {
+        notes.push(format!("{kept} kept float by --keep-float"));
+    }
+    if skipped > 0 {
+        notes.push(format!(
+            "{skipped} left float (non-float32 or uncomputed input)"
+        ));
+    }
+    if float_bias > 0 {
+        notes.push(format!("{float_bias} biases kept float"));
+    }
+    notes.push(format!("{removed} float weights dropped"));
+    Ok(notes.join(", "))
+}
+
+/// The Conv/Gemm/MatMul nodes to quantize, and how many `keep` names kept float.
+fn select(g: &GraphProto, keep: &[String], per_axis: bool) -> (Vec<Target>, usize) {
+    let uses = Uses::of(g);
+    let inits = graph::initializer_index(g);
+    let graph_inputs: HashSet<&str> = g.input.iter().map(|v| v.name.as_str()).collect();
+    // A float32 initializer of the given rank that the runtime cannot override.
+    let weight = |name: &str, rank: std::ops::RangeInclusive<usize>| {
+        let t = &g.initializer[*inits.get(name)?];
+        let ok = t.data_type == dt::FLOAT
+            && !graph::is_external(t)
+            && !graph_inputs.contains(name)
+            && rank.contains(&t.dims.len());
+        ok.then_some(t)
+    };
+    let is_act = |name: &str| !name.is_empty() && !inits.contains_key(name);
+    let sole_reader = |name: &str| uses.readers(name).len() == 1 && !uses.is_fixed(name);
+    let (mut targets, mut kept) = (Vec::new(), 0);
+    for (i, n) in g.node.iter().enumerate() {
+        let default_domain = n.domain.is_empty() || n.domain == "ai.onnx";
+        if !default_domain || !matches!(n.op_type.as_str(), "Conv" | "Gemm" | "MatMul") {
+            continue;
+        }
+        if keep.iter().any(|p| name_matches(p, graph::label(n))) {
+            kept += 1;
+            continue;
+        }
+        let input = |k: usize| n.input.get(k).map_or("", String::as_str);
+        if !is_act(input(0)) {
+            continue;
+        }
+        let mut t = Target {
+            node: i,
+            acts: vec![0],
+            weight: None,
+            bias: None,
+        };
+        let channels = match n.op_type.as_str() {
+            "Conv" => {
+                let Some(w) = weight(input(1), 3..=5) else {
+                    continue;
+                };
+                t.weight = Some(Weight {
+                    slot: 1,
+                    axis: per_axis.then_some(0),
+                });
+                w.dims[0]
+            }
+            "Gemm" => {
+                let Some(w) = weight(input(1), 2..=2) else {
+                    continue;
+                };
+                let axis = usize::from(graph::attr_int(n, "transB", 0) == 0);
+                t.weight = Some(Weight {
+                    slot: 1,
+                    axis: per_axis.then_some(axis),
+                });
+                let unit = |a: &str| graph::attr_float(n, a, 1.0) == 1.0;
+                if !(unit("alpha") && unit("beta")) {
+                    t.bias = None;
+                    targets.push(t);
+                    continue;
+                }
+                w.dims[axis]
+            }
+            _ => {
+                // MatMul: a constant right operand is a weight (per column when 2-D),
+                // otherwise both operands are activations.
+                if let Some(w) = weight(input(1), 1..=8) {
+                    let cols = w.dims.len() == 2;
+                    t.weight = Some(Weight {
+                        slot: 1,
+                        axis: (per_axis && cols).then_some(1),
+                    });
+                } else if is_act(input(1)) {
+                    t.acts.push(1);
+                } else {
+                    continue;
+                }
+                targets.push(t);
+                continue;
+            }
+        };
+        let bias = input(2);
+        if let Some(b) = weight(bias, 1..=1) {
+            if b.dims[0] == channels && sole_reader(bias) {
+                t.bias = Some(2);
+            }
+        }
+        targets.push(t);
+    }
+    (targets, kept)
+}
+
+/// Runs the float model on the calibration inputs and returns the statistics of each
+/// edge in `acts` (`None` for an edge that is not float32).
+fn calibrate(model: &ModelProto, ctx: &Context, acts: &[String]) -> Result<Vec<Option<Stats>>> {
+    if acts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let opts = &ctx.int8;
+    let mut probe = model.clone();
+    if let Some(g) = probe.graph.as_mut() {
+        g.output = acts.iter().map(|n| value_info(n, 0, None)).collect();
+    }
+    let bytes = probe.encode_to_vec();
+    let shapes = ctx.shape_refs();
+    let samples = opts.samples.as_ref().map_or(RANDOM_SAMPLES, Vec::len);
+    if samples == 0 {
+        return Err(Error::Unsupported("int8: no calibration inputs".into()));
+    }
+    let input =
+        |s: usize, k: usize, dtype: edgetrim_runtime::DType, volume: usize| match &opts.samples {
+            None => Ok(exec::random_input(dtype, volume, k + 64 * (s + 1))),
+            Some(given) => {
+                let data = given[s].get(k).ok_or_else(|| {
+                    format!("calibration input {s} has no data for graph input {k}")
+                })?;
+                let want = volume * dtype.size();
+                if data.len() != want {
+                    return Err(format!(
+                        "calibration input {s}: graph input {k} has {} bytes, {want} expected",
+                        data.len()
+                    ));
+                }
+                Ok(data.clone())
+            }
+        };
+    let fail = |e: String| Error::Unsupported(format!("int8 calibration: {e}"));
+    let mut stats: Vec<Option<Stats>> = vec![None; acts.len()];
+    exec::run_samples(&bytes, &shapes, samples, input, |i, v| {
+        stats[i].get_or_insert_with(Stats::default).observe(v)
+    })
+    .map_err(fail)?;
+    if opts.method.needs_histogram() {
+        exec::run_samples(&bytes, &shapes, samples, input, |i, v| {
+            if let Some(s) = stats[i].as_mut() {
+                s.observe_histogram(v);
+            }
+        })
+        .map_err(fail)?;
+    }
+    Ok(stats)
+}
+
+/// Scale and int8 zero point mapping the calibrated range onto `[-128, 127]`.
+fn params(stats: &Stats, method: Method) -> (f32, i8) {
+    let (lo, hi) = stats.range(method);
+    let scale = (hi - lo) / 255.0;
+    if !(scale.is_finite() && scale > 0.0) {
+        return (1.0, 0); // constant zero: any grid holds it
+    }
+    let zero = quantize(-128.0 * scale - lo, scale, 0, -128.0, 127.0);
+    (scale, zero as i8)
+}
+
+/// A node with one output.
+fn node(name: &str, op: &str, inputs: &[&str], output: &str, axis: Option<usize>) -> NodeProto {
+    NodeProto {
+        name: name.to_string(),
+        op_type: op.to_string(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.to_string()],
+        attribute: axis
+            .map(|a| AttributeProto {
+                name: "axis".into(),
+                i: a as i64,
+                r#type: AttributeType::Int as i32,
+                ..Default::default()
+            })
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// Element `i`'s index along `axis` of `dims` (0 when `axis` is `None`).
+fn channel_of(dims: &[usize], axis: Option<usize>) -> impl Fn(usize) -> usize {
+    let (channels, inner) = axis.map_or((1, 1), |a| (dims[a], dims[a + 1..].iter().product()));
+    move |i| (i / inner.max(1)) % channels.max(1)
+}
+
+/// Symmetric int8 weights with one scale per index of `axis`; pushes the int8 data, scale
+/// and zero point initializers and returns the DequantizeLinear node.
+fn quantize_weight(
+    w: &TensorProto,
+    axis: Option<usize>,
+    taken: &mut BTreeSet<String>,
+    inits: &mut Vec<TensorProto>,
+) -> Result<(QuantizedWeight, NodeProto)> {
+    let values = graph::f32s(w)?;
+    let dims: Vec<usize> = w.dims.iter().map(|&d| d as usize).collect();
+    let channels = axis.map_or(1, |a| dims[a]);
+    let channel = channel_of(&dims, axis);
+    let mut abs_max = vec![0f32; channels];
+    for (i, v) in values.iter().enumerate() {
+        let m = &mut abs_max[channel(i)];
+        *m = m.max(v.abs());
+    }
+    let scales: Vec<f32> = abs_max
+        .iter()
+        .map(|&m| {
+            if m > 0.0 && m.is_finite() {
+                m / 127.0
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let data: Vec<u8> = values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| quantize(v, scales[channel(i)], 0, -127.0, 127.0) as i8 as u8)
+        .collect();
+    let base = &w.name;
+    let q = graph::fresh_name(taken, &format!("{base}_quantized"));
+    let s = graph::fresh_name(taken, &format!("{base}_scale"));
+    let z = graph::fresh_name(taken, &format!("{base}_zero_point"));
+    let out = graph::fresh_name(taken, &format!("{base}_dequantized"));
+    let name = graph::fresh_name(taken, &format!("{base}_DequantizeLinear"));
+    let pdims: &[usize] = if axis.is_some() { &[channels] } else { &[] };
+    inits.push(tensor(&q, dt::INT8, &dims, data));
+    inits.push(crate::build::tensor_f32(&s, pdims, &scales));
+    inits.push(tensor(&z, dt::INT8, pdims, vec![0; channels]));
+    let dq = node(&name, "DequantizeLinear", &[&q, &s, &z], &out, axis);
+    Ok((QuantizedWeight { edge: out, scales }, dq))
+}
+
+/// An int32 bias at scale `s_x · s_w[c]`, or `None` when a value would not fit int32
+/// (or the scales do not line up with the bias).
+fn quantize_bias(
+    b: &TensorProto,
+    s_x: f32,
+    s_w: &[f32],
+    taken: &mut BTreeSet<String>,
+    inits: &mut Vec<TensorProto>,
+) -> Result<Option<NodeProto>> {
+    let values = graph::f32s(b)?;
+    let scales: Vec<f32> = if s_w.len() == 1 {
+        vec![s_x * s_w[0]; 1]
+    } else if s_w.len() == values.len() {
+        s_w.iter().map(|s| s_x * s).collect()
+    } else {
+        return Ok(None);
+    };
+    let mut data = Vec::with_capacity(values.len() * 4);
+    for (i, &v) in values.iter().enumerate() {
+        let s = scales[if scales.len() == 1 { 0 } else { i }];
+        let q = (f64::from(v) / f64::from(s)).round_ties_even();
+        if !(s > 0.0 && q.abs() < f64::from(i32::MAX)) {
+            return Ok(None);
+        }
+        data.extend((q as i32).to_le_bytes());
+    }
+    let base = &b.name;
+    let q = graph::fresh_name(taken, &format!("{base}_quantized"));
+    let s = graph::fresh_name(taken, &format!("{base}_scale"));
+    let out = graph::fresh_name(taken, &format!("{base}_dequantized"));
+    let name = graph::fresh_name(taken, &format!("{base}_DequantizeLinear"));
+    let per_axis = scales.len() > 1;
+    let sdims: &[usize] = if per_axis { &[scales.len()] } else { &[] };
+    inits.push(tensor(&q, dt::INT32, &[values.len()], data));
+    inits.push(crate::build::tensor_f32(&s, sdims, &scales));
+    let axis = per_axis.then_some(0);
+    Ok(Some(node(&name, "DequantizeLinear", &[&q, &s], &out, axis)))
+}
+
+/// Removes initializers no node reads any more (the float weights that were replaced);
+/// returns how many.
+fn drop_unused_initializers(g: &mut GraphProto) -> usize {
+    let uses = Uses::of(g);
+    let graph_inputs: HashSet<String> = g.input.iter().map(|v| v.name.clone()).collect();
+    let before = g.initializer.len();
+    g.initializer.retain(|t| {
+        !uses.readers(&t.name).is_empty()
+            || uses.is_fixed(&t.name)
+            || graph_inputs.contains(&t.name)
+    });
+    before - g.initializer.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_float_patterns() {
+        assert!(name_matches("head", "model.22/head/conv"));
+        assert!(!name_matches("head", "model.22/neck"));
+        assert!(name_matches("*/cv3.?/*", "/model.22/cv3.0/conv"));
+        assert!(!name_matches("cv3*", "/model.22/cv3.0/conv"));
+        assert!(name_matches("/model.22/*", "/model.22/cv3.0/conv"));
+    }
+
+    #[test]
+    fn activation_grid_holds_zero_and_both_ends() {
+        let mut s = Stats::default();
+        s.observe(&[-1.0, 3.0]);
+        let (scale, zero) = params(&s, Method::MinMax);
+        assert!((scale - 4.0 / 255.0).abs() < 1e-7);
+        let q = |x: f32| quantize(x, scale, zero.into(), -128.0, 127.0);
+        assert_eq!(q(-1.0), -128);
+        assert_eq!(q(3.0), 127);
+        assert_eq!((q(0.0) - i32::from(zero)), 0, "zero is exact");
+        let mut relu = Stats::default();
+        relu.observe(&[0.0, 6.0]);
+        assert_eq!(params(&relu, Method::MinMax).1, -128);
+        assert_eq!(params(&Stats::default(), Method::MinMax), (1.0, 0));
+    }
+}

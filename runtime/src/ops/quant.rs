@@ -1,0 +1,211 @@
+//! QuantizeLinear and DequantizeLinear: the float reference ("fake-quant") semantics of
+//! QDQ models.
+//!
+//! A QDQ model marks every quantized tensor with a `QuantizeLinear → DequantizeLinear` pair
+//! and stores int8 weights behind a `DequantizeLinear`. Run as written, each pair rounds a
+//! float tensor to the int8 grid and back, so the float kernels compute what an integer
+//! kernel would, up to accumulation order. That is the reference the integer kernels are
+//! checked against later: the planner will recognise `DequantizeLinear → Conv →
+//! QuantizeLinear` and run it as one i8×i8→i32 kernel, and these two ops stay the fallback
+//! for every other placement.
+//!
+//! Semantics are those of opset 13+ (opset 10 is the per-tensor subset):
+//! - `y = saturate(round_half_to_even(x / scale) + zero_point)` and
+//!   `y = (x - zero_point) * scale`, computed in f32 (the integer difference in i64, so an
+//!   int32 input cannot overflow);
+//! - scale and zero point are either one value (per tensor: a scalar or a 1-element 1-D
+//!   tensor) or a 1-D tensor with one value per index of `axis` (per axis, default axis 1);
+//! - QuantizeLinear writes the zero point's type, uint8 when it is omitted (int8 and
+//!   uint8); DequantizeLinear reads int8, uint8 and int32 (the latter for int32 biases);
+//! - blocked quantization (opset 21 `block_size`) and the 4/16-bit and float8 types are
+//!   refused at prepare time.
+//!
+//! Scale and zero point are read at run time, so they need not be constants (tract and
+//! onnxruntime's fused kernels want them constant; the compressor always writes them so).
+
+use super::{Io, Op, Prep};
+use crate::error::Result;
+use crate::tensor::F32Source;
+use crate::tensor::{resolve_axis, DType, TensorRef};
+use crate::with_f32;
+
+/// Which way the op converts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// float → integer (QuantizeLinear).
+    Quantize,
+    /// integer → float (DequantizeLinear).
+    Dequantize,
+}
+
+/// Prepared QuantizeLinear / DequantizeLinear.
+#[derive(Clone, Copy, Debug)]
+pub struct Quant {
+    /// Which way.
+    pub direction: Direction,
+    /// The integer type (output of Quantize, input of Dequantize).
+    pub int: DType,
+    /// Scale / zero point values: 1 per tensor, else the size of the quantized axis.
+    pub channels: usize,
+    /// Elements between two consecutive indices of the quantized axis (1 per tensor).
+    pub inner: usize,
+}
+
+/// QuantizeLinear(x, y_scale[, y_zero_point]).
+pub fn quantize_linear(p: &mut Prep) -> Result<Op> {
+    prepare(p, Direction::Quantize)
+}
+
+/// DequantizeLinear(x, x_scale[, x_zero_point]).
+pub fn dequantize_linear(p: &mut Prep) -> Result<Op> {
+    prepare(p, Direction::Dequantize)
+}
+
+fn prepare(p: &mut Prep, direction: Direction) -> Result<Op> {
+    p.arity(2, 3)?;
+    if p.attr_int("block_size", 0)? != 0 {
+        return Err(p.attr_err("block_size", "blocked quantization is not supported"));
+    }
+    let x = p.input(0)?;
+    let scale = p.input_of(1, DType::F32)?;
+    let zero_point = p.opt_input(2);
+    let int = match direction {
+        Direction::Quantize => {
+            if x.dtype != DType::F32 {
+                return Err(p.err("expects float32 input"));
+            }
+            let int = zero_point.map_or(DType::U8, |z| z.dtype);
+            if !matches!(int, DType::I8 | DType::U8) {
+                return Err(p.err("the zero point must be int8 or uint8"));
+            }
+            int
+        }
+        Direction::Dequantize => {
+            if !matches!(x.dtype, DType::I8 | DType::U8 | DType::I32) {
+                return Err(p.err("expects int8, uint8 or int32 input"));
+            }
+            if zero_point.is_some_and(|z| z.dtype != x.dtype) {
+                return Err(p.err("the zero point's type differs from the input's"));
+            }
+            x.dtype
+        }
+    };
+    let values = scale.shape.volume();
+    let per_tensor = values == 1 && scale.shape.rank() <= 1;
+    let (channels, inner) = if per_tensor {
+        (1, 1)
+    } else {
+        if scale.shape.rank() != 1 || p.opset() < 13 {
+            return Err(p.err("the scale must be a scalar or a 1-D tensor (per axis, opset 13+)"));
+        }
+        let axis = resolve_axis(p.attr_int("axis", 1)?, x.shape.rank())
+            .ok_or_else(|| p.attr_err("axis", "out of range for the input's rank"))?;
+        if x.shape.dim(axis) != values {
+            return Err(p.err("the scale's length differs from the input's size along axis"));
+        }
+        (values, x.shape.dims()[axis + 1..].iter().product())
+    };
+    if zero_point
+        .is_some_and(|z| z.shape.volume() != values || z.shape.rank() != scale.shape.rank())
+    {
+        return Err(p.err("the zero point's shape differs from the scale's"));
+    }
+    let out = match direction {
+        Direction::Quantize => int,
+        Direction::Dequantize => DType::F32,
+    };
+    p.output(0, out, x.shape)?;
+    Ok(Op::Quant(Quant {
+        direction,
+        int,
+        channels,
+        inner,
+    }))
+}
+
+/// Zero point `c` widened to i64 (0 when omitted).
+#[inline]
+fn zero_at(zero_point: Option<TensorRef<'_>>, c: usize) -> i64 {
+    zero_point.map_or(0, |z| z.i64_at(c))
+}
+
+/// The integer range of `int` as f32.
+fn bounds(int: DType) -> (f32, f32) {
+    match int {
+        DType::I8 => (i8::MIN.into(), i8::MAX.into()),
+        _ => (u8::MIN.into(), u8::MAX.into()),
+    }
+}
+
+/// `saturate(round_half_to_even(x / scale) + zero_point)` as the integer type's value.
+#[inline]
+pub fn quantize(x: f32, scale: f32, zero_point: i64, lo: f32, hi: f32) -> i32 {
+    // rint rounds half to even in the default rounding mode, which Rust never changes.
+    let q = libm::rintf(x / scale) + zero_point as f32;
+    q.clamp(lo, hi) as i32
+}
+
+/// `(x - zero_point) * scale`.
+#[inline]
+pub fn dequantize(x: i64, scale: f32, zero_point: i64) -> f32 {
+    (x - zero_point) as f32 * scale
+}
+
+/// Converts every element.
+pub fn eval(q: &Quant, io: &mut Io) {
+    let x = io.input(0);
+    let scale = io.input(1);
+    let zero_point = io.inputs.get(2).copied().flatten();
+    let out = &mut *io.outputs[0].bytes;
+    let n = x.shape.volume();
+    let inner = q.inner.max(1);
+    with_f32!(scale.f32(), |s| match q.direction {
+        Direction::Quantize => {
+            let (lo, hi) = bounds(q.int);
+            with_f32!(x.f32(), |xs| {
+                for (block, ys) in out[..n].chunks_mut(inner).enumerate() {
+                    let c = block % q.channels;
+                    let (sc, zp) = (s.at(c), zero_at(zero_point, c));
+                    let start = block * inner;
+                    for (k, y) in ys.iter_mut().enumerate() {
+                        *y = quantize(xs.at(start + k), sc, zp, lo, hi) as u8;
+                    }
+                }
+            })
+        }
+        Direction::Dequantize => {
+            let ys: &mut [f32] = bytemuck::cast_slice_mut(out);
+            for (block, ys) in ys[..n].chunks_mut(inner).enumerate() {
+                let c = block % q.channels;
+                let (sc, zp) = (s.at(c), zero_at(zero_point, c));
+                let start = block * inner;
+                for (k, y) in ys.iter_mut().enumerate() {
+                    *y = dequantize(x.i64_at(start + k), sc, zp);
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantize_rounds_half_to_even_and_saturates() {
+        let (lo, hi) = bounds(DType::I8);
+        assert_eq!(quantize(2.5, 1.0, 0, lo, hi), 2);
+        assert_eq!(quantize(3.5, 1.0, 0, lo, hi), 4);
+        assert_eq!(quantize(-2.5, 1.0, 0, lo, hi), -2);
+        assert_eq!(quantize(1000.0, 1.0, 0, lo, hi), 127);
+        assert_eq!(quantize(-1000.0, 1.0, 0, lo, hi), -128);
+        let (lo, hi) = bounds(DType::U8);
+        assert_eq!(quantize(-1.0, 0.5, 10, lo, hi), 8);
+        assert_eq!(quantize(-100.0, 0.5, 10, lo, hi), 0);
+        assert_eq!(dequantize(8, 0.5, 10), -1.0);
+        assert_eq!(
+            dequantize(i64::from(i32::MIN), 1.0, 5),
+            i32::MIN as f32 - 5.0
+        );
+    }
+}
