@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Name, Result};
 use crate::onnx::Model;
-use crate::ops;
+use crate::ops::{self, Op};
 use crate::plan::{self, memory::Buf, PlanTables, Step, Storage, TensorInfo, NONE};
 use crate::target::Target;
 use crate::tensor::{DType, Shape, TensorMut, TensorRef};
@@ -52,7 +52,7 @@ pub struct TensorSpec<'a> {
 pub struct StepInfo<'a> {
     /// The node's name (or first output's, when unnamed).
     pub node: &'a str,
-    /// Its op type.
+    /// Its op type; a fused step names both ops ("Conv+SiLU").
     pub op: &'a str,
     /// Multiply-accumulates per run.
     pub macs: u64,
@@ -258,7 +258,11 @@ impl<'a> Session<'a> {
         let node = self.model.nodes().nth(s.node as usize);
         StepInfo {
             node: node.map_or("?", |n| n.display_name()),
-            op: node.map_or("?", |n| n.op_type()),
+            op: match s.op {
+                Op::Conv(c) => c.activation().map(|a| a.conv_op_name()),
+                _ => None,
+            }
+            .unwrap_or_else(|| node.map_or("?", |n| n.op_type())),
             macs: s.macs,
         }
     }

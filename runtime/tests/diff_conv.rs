@@ -347,3 +347,154 @@ proptest! {
         conv("random", &[1, c, h, w], &[m, wc, k, k], bias, attrs);
     }
 }
+
+/// What follows the Conv in a [`conv_then`] graph.
+#[derive(Clone, Copy, PartialEq)]
+enum Tail {
+    /// `y = Mul(c, Sigmoid(c))` (or `Mul(Sigmoid(c), c)` when `swapped`).
+    Silu { swapped: bool },
+    /// `y = Relu(c)`.
+    Relu,
+    /// `y = Clip(c, -0.25, 0.5)`.
+    Clip,
+    /// SiLU plus `z = Add(y, c)`: the conv output has a third reader.
+    SiluThirdReader,
+    /// SiLU with the Sigmoid's output also a graph output.
+    SiluSigmoidOutput,
+    /// SiLU with the Conv's output also a graph output.
+    SiluConvOutput,
+}
+
+/// `c = Conv(x, w, b)` (3×3 kernels padded by 1) followed by `tail`; graph outputs: `y`
+/// first, then whatever the tail exposes.
+fn conv_then(x: &[usize], w: &[usize], group: usize, stride: i64, tail: Tail) -> ModelBuilder {
+    let mut m = ModelBuilder::new(13);
+    m.input("x", dt::FLOAT, x);
+    m.init_f32("w", w, &rand_vec(w.iter().product(), 11));
+    m.init_f32("b", &[w[0]], &rand_vec(w[0], 5));
+    let pad = (w[2] / 2) as i64;
+    let attrs = vec![
+        ("group", Attr::Int(group as i64)),
+        ("strides", ints(&[stride, stride])),
+        ("pads", ints(&[pad, pad, pad, pad])),
+    ];
+    m.node("Conv", &["x", "w", "b"], &["c"], attrs);
+    let silu = |m: &mut ModelBuilder, swapped: bool| {
+        m.node("Sigmoid", &["c"], &["s"], vec![]);
+        let ins: &[&str] = if swapped { &["s", "c"] } else { &["c", "s"] };
+        m.node("Mul", ins, &["y"], vec![]);
+    };
+    match tail {
+        Tail::Silu { swapped } => silu(&mut m, swapped),
+        Tail::Relu => {
+            m.node("Relu", &["c"], &["y"], vec![]);
+        }
+        Tail::Clip => {
+            m.init_f32("lo", &[], &[-0.25]);
+            m.init_f32("hi", &[], &[0.5]);
+            m.node("Clip", &["c", "lo", "hi"], &["y"], vec![]);
+        }
+        Tail::SiluThirdReader => {
+            silu(&mut m, false);
+            m.node("Add", &["y", "c"], &["z"], vec![]);
+        }
+        Tail::SiluSigmoidOutput | Tail::SiluConvOutput => silu(&mut m, false),
+    }
+    m.output(
+        if tail == Tail::SiluThirdReader {
+            "z"
+        } else {
+            "y"
+        },
+        dt::FLOAT,
+    );
+    match tail {
+        Tail::SiluSigmoidOutput => m.output("s", dt::FLOAT),
+        Tail::SiluConvOutput => m.output("c", dt::FLOAT),
+        _ => &mut m,
+    };
+    m
+}
+
+/// The op names of the steps a plan runs.
+fn step_ops(m: &ModelBuilder, x: &[usize]) -> Vec<String> {
+    let bytes = m.build();
+    let model = edgetrim_runtime::Model::parse(&bytes).unwrap();
+    let mut arena = vec![0u8; 1 << 22];
+    let s = edgetrim_runtime::Session::new(&model, &[x], &mut arena).unwrap();
+    (0..s.step_count())
+        .map(|k| s.step_info(k).op.to_string())
+        .collect()
+}
+
+/// Geometries for the fused paths: im2col, pointwise, strided, depthwise (multiplier 1
+/// and 2), grouped, several K blocks (K = 576 > kc = 256, so the activation must wait for
+/// the last one) and several N blocks (H·W = 2304 > nc = 2048).
+/// (name, X shape, W shape, group, stride)
+type Geometry = (&'static str, &'static [usize], &'static [usize], usize, i64);
+
+const FUSED_GEOMETRIES: &[Geometry] = &[
+    ("3x3", &[1, 8, 9, 11], &[16, 8, 3, 3], 1, 1),
+    ("pointwise", &[1, 8, 9, 11], &[13, 8, 1, 1], 1, 1),
+    ("strided", &[1, 5, 12, 10], &[7, 5, 3, 3], 1, 2),
+    ("depthwise", &[1, 8, 9, 11], &[8, 1, 3, 3], 8, 1),
+    ("depthwise x2 strided", &[1, 4, 9, 11], &[8, 1, 3, 3], 4, 2),
+    ("grouped", &[1, 8, 9, 11], &[12, 4, 3, 3], 2, 1),
+    ("k blocks", &[1, 64, 10, 10], &[24, 64, 3, 3], 1, 1),
+    ("n blocks", &[1, 3, 48, 48], &[8, 3, 3, 3], 1, 1),
+];
+
+#[test]
+fn conv_silu_fuses_on_every_path() {
+    for &(what, x, w, group, stride) in FUSED_GEOMETRIES {
+        for swapped in [false, true] {
+            let m = conv_then(x, w, group, stride, Tail::Silu { swapped });
+            assert_eq!(step_ops(&m, x), ["Conv+SiLU"], "{what}");
+            check(what, &m, &[rand_f32(x, 3)], TOL);
+        }
+    }
+}
+
+#[test]
+fn conv_relu_and_clip_fuse() {
+    for &(what, x, w, group, stride) in FUSED_GEOMETRIES {
+        for (tail, name) in [(Tail::Relu, "Conv+Relu"), (Tail::Clip, "Conv+Clip")] {
+            let m = conv_then(x, w, group, stride, tail);
+            assert_eq!(step_ops(&m, x), [name], "{what}");
+            check(what, &m, &[rand_f32(x, 3)], TOL);
+        }
+    }
+}
+
+#[test]
+fn observable_intermediates_block_fusion() {
+    let (x, w): (&[usize], &[usize]) = (&[1, 8, 9, 11], &[16, 8, 3, 3]);
+    for (tail, ops) in [
+        (
+            Tail::SiluThirdReader,
+            &["Conv", "Sigmoid", "Mul", "Add"][..],
+        ),
+        (Tail::SiluSigmoidOutput, &["Conv", "Sigmoid", "Mul"][..]),
+        (Tail::SiluConvOutput, &["Conv", "Sigmoid", "Mul"][..]),
+    ] {
+        let m = conv_then(x, w, 1, 1, tail);
+        assert_eq!(step_ops(&m, x), ops);
+        check("unfused", &m, &[rand_f32(x, 3)], TOL);
+    }
+}
+
+#[test]
+fn fusion_changes_no_bit() {
+    for &(what, x, w, group, stride) in FUSED_GEOMETRIES {
+        let input = [rand_f32(x, 3)];
+        let fused = run_nano(
+            &conv_then(x, w, group, stride, Tail::Silu { swapped: false }).build(),
+            &input,
+        );
+        let unfused = run_nano(
+            &conv_then(x, w, group, stride, Tail::SiluSigmoidOutput).build(),
+            &input,
+        );
+        assert_eq!(fused[0].bytes, unfused[0].bytes, "{what}");
+    }
+}

@@ -7,12 +7,14 @@
 //! 2. nodes whose inputs are all constants (shape arithmetic, `Shape`, `Gather` on shapes,
 //!    ...) are evaluated right away into the arena's persistent tail and vanish from the
 //!    run; view ops (Reshape, Flatten, ...) alias their input and vanish too;
-//! 3. every remaining output and scratch buffer gets a lifetime, and the
+//! 3. activations that only consume a Conv's output are [fused](fuse) into the Conv;
+//! 4. every remaining output and scratch buffer gets a lifetime, and the
 //!    [memory planner](memory) places them in the arena's head.
 //!
 //! All plan data (tensor table, steps, buffers) is allocated from the arena's tail with
 //! [`Bump`], so planning allocates nothing either.
 
+mod fuse;
 pub mod memory;
 
 use crate::arena::{align_up, Bump};
@@ -529,6 +531,14 @@ pub(crate) fn build<'a>(
         output_ids[k] = id;
         p.use_at(id, end);
     }
+    let n_steps = fuse::Tables {
+        steps: &mut steps[..n_steps],
+        io: &mut io[..io_len],
+        tensors: &mut p.tensors[..p.n_tensors],
+        bufs: &mut p.bufs[..p.n_bufs],
+        outputs: output_ids,
+    }
+    .fuse();
 
     let n_bufs = p.n_bufs;
     let plan = memory::plan(&mut p.bufs[..n_bufs]);

@@ -9,9 +9,12 @@
 //!
 //! The loops are plain Rust; when the GEMM plan chose the AVX2+FMA kernel, the same code is
 //! also compiled with those target features enabled so LLVM vectorises 8 wide.
+//!
+//! A fused activation is applied to each output row as soon as its last tap is added.
 
 use super::{valid_range, Geometry};
 use crate::ops::gemm::{Kernel, Run};
+use crate::ops::unary::Activation;
 use crate::tensor::F32Source;
 
 /// Kernel widths up to this have their column spans precomputed.
@@ -19,7 +22,8 @@ const MAX_KW: usize = 16;
 
 /// Convolves one group: input channel at `x_off`, `mult` output channels whose weights
 /// start at `w_off`; `out` holds those `mult` output planes (already holding the bias).
-/// `row` is scratch of `g.iw` floats. `kernel` says which instruction set this CPU has.
+/// `row` is scratch of `g.iw` floats. `kernel` says which instruction set this CPU has;
+/// `act` is applied to the output.
 #[allow(clippy::too_many_arguments)]
 pub fn run<X: Run, W: F32Source>(
     kernel: Kernel,
@@ -31,13 +35,16 @@ pub fn run<X: Run, W: F32Source>(
     mult: usize,
     out: &mut [f32],
     row: &mut [f32],
+    act: Option<Activation>,
 ) {
     match kernel {
-        Kernel::Portable | Kernel::Portable4x4 => run_inline(g, x, x_off, w, w_off, mult, out, row),
+        Kernel::Portable | Kernel::Portable4x4 => {
+            run_inline(g, x, x_off, w, w_off, mult, out, row, act)
+        }
         // SAFETY: a plan holds `Kernel::Avx2Fma` only when the CPU has AVX2 and FMA
         // (see `Kernel::best`), which is all `run_avx2` requires.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2Fma => unsafe { run_avx2(g, x, x_off, w, w_off, mult, out, row) },
+        Kernel::Avx2Fma => unsafe { run_avx2(g, x, x_off, w, w_off, mult, out, row, act) },
     }
 }
 
@@ -57,8 +64,9 @@ unsafe fn run_avx2<X: Run, W: F32Source>(
     mult: usize,
     out: &mut [f32],
     row: &mut [f32],
+    act: Option<Activation>,
 ) {
-    run_inline(g, x, x_off, w, w_off, mult, out, row)
+    run_inline(g, x, x_off, w, w_off, mult, out, row, act)
 }
 
 #[inline(always)]
@@ -72,6 +80,7 @@ fn run_inline<X: Run, W: F32Source>(
     mult: usize,
     out: &mut [f32],
     row: &mut [f32],
+    act: Option<Activation>,
 ) {
     let row = &mut row[..g.iw];
     let taps = g.kh * g.kw;
@@ -111,6 +120,9 @@ fn run_inline<X: Run, W: F32Source>(
                         }
                     }
                 }
+            }
+            if let Some(act) = act {
+                act.apply(dst);
             }
         }
     }

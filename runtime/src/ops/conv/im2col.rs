@@ -42,10 +42,24 @@ impl<S: Run> Operand for Im2col<S> {
                 if lo < hi {
                     let start =
                         channel + iy as usize * g.iw + (ix0 + (lo * g.sw) as isize) as usize;
+                    let seg = &mut seg[lo..hi];
                     if g.sw == 1 {
-                        self.x.copy_run(start, &mut seg[lo..hi]);
+                        self.x.copy_run(start, seg);
+                    } else if let Some(row) = self.x.run(start, (seg.len() - 1) * g.sw + 1) {
+                        // Slice walks have no bounds checks per element; stride 2 (every
+                        // downsampling layer) reads pairs, which LLVM vectorises.
+                        if let (2, Some((last, body))) = (g.sw, seg.split_last_mut()) {
+                            for (v, pair) in body.iter_mut().zip(row.chunks_exact(2)) {
+                                *v = pair[0];
+                            }
+                            *last = row[row.len() - 1];
+                        } else {
+                            for (v, &x) in seg.iter_mut().zip(row.iter().step_by(g.sw)) {
+                                *v = x;
+                            }
+                        }
                     } else {
-                        for (t, v) in seg[lo..hi].iter_mut().enumerate() {
+                        for (t, v) in seg.iter_mut().enumerate() {
                             *v = self.x.at(start + t * g.sw);
                         }
                     }

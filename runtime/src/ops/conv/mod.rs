@@ -8,12 +8,17 @@
 //! ([`depthwise`]). ConvTranspose ([`transpose`]) is GEMM into a column buffer plus col2im.
 //!
 //! 1-D convs run as 2-D ones with a height of 1.
+//!
+//! A Conv may carry a fused [`Activation`] (set by the planner, see `plan::fuse`): the GEMM
+//! applies it to each output tile after its last K block and the depthwise kernel to each
+//! finished output row, so SiLU/Relu/Clip cost no extra pass over the output.
 
 mod depthwise;
 mod im2col;
 mod transpose;
 
 use super::gemm::{GemmPlan, Matrix};
+use super::unary::Activation;
 use super::{Io, Op, Prep};
 use crate::error::Result;
 use crate::tensor::{DType, F32Source, F32View, Shape};
@@ -108,6 +113,11 @@ pub(crate) fn valid_range(
     input: usize,
     outputs: usize,
 ) -> (usize, usize) {
+    if stride == 1 {
+        // The common case, without the two divisions (im2col calls this per image row).
+        let hi = (input as isize - offset).clamp(0, outputs as isize) as usize;
+        return (((-offset).max(0) as usize).min(hi), hi);
+    }
     let s = stride as isize;
     let lo = if offset >= 0 {
         0
@@ -244,6 +254,23 @@ pub struct Conv {
     c_out: usize,
     path: Path,
     gemm: GemmPlan,
+    /// Applied to the output in place (fused by the planner).
+    act: Option<Activation>,
+}
+
+impl Conv {
+    /// The fused activation, if any.
+    pub fn activation(&self) -> Option<Activation> {
+        self.act
+    }
+
+    /// This conv with `act` applied to its output.
+    pub fn with_activation(self, act: Activation) -> Conv {
+        Conv {
+            act: Some(act),
+            ..self
+        }
+    }
 }
 
 /// The `group` attribute (default 1, must be positive).
@@ -322,6 +349,7 @@ pub fn conv(p: &mut Prep) -> Result<Op> {
         c_out,
         path,
         gemm,
+        act: None,
     }))
 }
 
@@ -343,32 +371,64 @@ pub fn eval(c: &Conv, io: &mut Io) {
                 let dst = &mut out[(n * c.c_out + grp * m) * plane..][..m * plane];
                 match c.path {
                     Path::Depthwise => {
-                        depthwise::run(c.gemm.kernel, &g, x, x_off, w, grp * m * k, m, dst, scratch)
+                        let (w_off, kernel) = (grp * m * k, c.gemm.kernel);
+                        depthwise::run(kernel, &g, x, x_off, w, w_off, m, dst, scratch, c.act)
                     }
                     Path::Pointwise => {
                         let b = Matrix::row_major(x, x_off, plane);
-                        c.gemm.run(
+                        c.gemm.run_then(
                             Matrix::row_major(w, grp * m * k, k),
                             b,
                             1.0,
                             dst,
                             plane,
                             scratch,
+                            c.act,
                         )
                     }
                     Path::Im2col => {
                         let b = im2col::Im2col::new(x, x_off, g);
-                        c.gemm.run(
+                        c.gemm.run_then(
                             Matrix::row_major(w, grp * m * k, k),
                             b,
                             1.0,
                             dst,
                             plane,
                             scratch,
+                            c.act,
                         )
                     }
                 }
             }
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_range;
+
+    /// Every stride (1 takes a shortcut) gives exactly the outputs whose tap is inside.
+    #[test]
+    fn valid_range_is_the_set_of_inside_taps() {
+        for stride in 1..4 {
+            for offset in -7isize..9 {
+                for input in 0..8 {
+                    for outputs in 0..9 {
+                        let (lo, hi) = valid_range(offset, stride, input, outputs);
+                        assert!(lo <= hi && hi <= outputs);
+                        for o in 0..outputs {
+                            let tap = (o * stride) as isize + offset;
+                            let inside = tap >= 0 && tap < input as isize;
+                            assert_eq!(
+                                (lo..hi).contains(&o),
+                                inside,
+                                "offset {offset} stride {stride} input {input} o {o}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

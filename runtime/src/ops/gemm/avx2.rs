@@ -3,6 +3,7 @@
 //! Selected only when the CPU has both features ([`super::Kernel::best`]).
 
 use super::MicroKernel;
+use crate::ops::unary::Activation;
 use core::arch::x86_64::*;
 
 /// The AVX2 + FMA kernel.
@@ -22,6 +23,12 @@ impl MicroKernel for Avx2Fma {
         // saw AVX2 and FMA on this CPU (run-time detection, or compile-time target features
         // without std); the assert above bounds every pointer access `tile_6x16` makes.
         unsafe { tile_6x16(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ldc) }
+    }
+
+    #[inline]
+    fn activate(act: Activation, c: &mut [f32], rows: usize, cols: usize, ldc: usize) {
+        // SAFETY: as for `tile`, this kernel only runs on CPUs with AVX2 and FMA.
+        unsafe { act.apply_rows_avx2(c, rows, cols, ldc) }
     }
 }
 

@@ -17,6 +17,7 @@
 mod avx2;
 pub mod portable;
 
+use super::unary::Activation;
 use crate::target::Target;
 use crate::tensor::{F32Source, LeF32};
 
@@ -198,7 +199,7 @@ impl Kernel {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn avx2_fma_available() -> bool {
+pub(crate) fn avx2_fma_available() -> bool {
     #[cfg(any(test, feature = "std"))]
     {
         std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
@@ -218,6 +219,13 @@ pub(crate) trait MicroKernel {
     /// `a` holds `kc` groups of `MR` values (one packed A column each), `b` holds `kc`
     /// groups of `NR`; `c` holds `MR` rows `ldc` apart of which the first `NR` are updated.
     fn tile(kc: usize, a: &[f32], b: &[f32], c: &mut [f32], ldc: usize);
+
+    /// Applies `act` to a finished `rows × cols` tile of C (rows `ldc` apart), compiled for
+    /// the kernel's instruction set.
+    #[inline]
+    fn activate(act: Activation, c: &mut [f32], rows: usize, cols: usize, ldc: usize) {
+        act.apply_rows(c, rows, cols, ldc)
+    }
 }
 
 /// A prepared multiplication `C[m × n] += alpha · A[m × k] · B[k × n]`: sizes, block sizes and
@@ -281,18 +289,37 @@ impl GemmPlan {
         ldc: usize,
         scratch: &mut [f32],
     ) {
+        self.run_then(a, b, alpha, c, ldc, scratch, None)
+    }
+
+    /// [`GemmPlan::run`], then `C = act(C)`: each tile gets the activation right after its
+    /// last K block, while it is still in L1, instead of in another pass over C.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_then<A: Operand, B: Operand>(
+        &self,
+        a: A,
+        b: B,
+        alpha: f32,
+        c: &mut [f32],
+        ldc: usize,
+        scratch: &mut [f32],
+        act: Option<Activation>,
+    ) {
         match self.kernel {
             Kernel::Portable => {
-                self.run_with::<portable::Portable<8>, A, B>(a, b, alpha, c, ldc, scratch)
+                self.run_with::<portable::Portable<8>, A, B>(a, b, alpha, c, ldc, scratch, act)
             }
             Kernel::Portable4x4 => {
-                self.run_with::<portable::Portable<4>, A, B>(a, b, alpha, c, ldc, scratch)
+                self.run_with::<portable::Portable<4>, A, B>(a, b, alpha, c, ldc, scratch, act)
             }
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2Fma => self.run_with::<avx2::Avx2Fma, A, B>(a, b, alpha, c, ldc, scratch),
+            Kernel::Avx2Fma => {
+                self.run_with::<avx2::Avx2Fma, A, B>(a, b, alpha, c, ldc, scratch, act)
+            }
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn run_with<K: MicroKernel, A: Operand, B: Operand>(
         &self,
         a: A,
@@ -301,6 +328,7 @@ impl GemmPlan {
         c: &mut [f32],
         ldc: usize,
         scratch: &mut [f32],
+        act: Option<Activation>,
     ) {
         let (m, n, k) = (self.m, self.n, self.k);
         if m == 0 || n == 0 || k == 0 {
@@ -312,6 +340,8 @@ impl GemmPlan {
             let ncb = self.nc.min(n - jc);
             for pc in (0..k).step_by(self.kc) {
                 let kcb = self.kc.min(k - pc);
+                // Tiles are final after the last K block.
+                let act = act.filter(|_| pc + kcb == k);
                 pack_b::<K, B>(b, pc, kcb, jc, ncb, b_pack);
                 for ic in (0..m).step_by(self.mc) {
                     let mcb = self.mc.min(m - ic);
@@ -334,6 +364,9 @@ impl GemmPlan {
                                         *d += t;
                                     }
                                 }
+                            }
+                            if let Some(act) = act {
+                                K::activate(act, &mut c[origin..], rows, cols, ldc);
                             }
                         }
                     }
@@ -362,10 +395,18 @@ fn pack_b<K: MicroKernel, B: Operand>(
         for r0 in (0..nc).step_by(run_len) {
             let row = &mut buf[..run_len.min(nc - r0)];
             b.read_row(k0 + k, n0 + r0, row);
-            for (p, chunk) in row.chunks(nr).enumerate() {
-                let slot = &mut dst[((r0 / nr + p) * kc + k) * nr..][..nr];
-                slot[..chunk.len()].copy_from_slice(chunk);
-                slot[chunk.len()..].fill(0.0);
+            let slot = |p: usize| ((r0 / nr + p) * kc + k) * nr;
+            // Whole panels copy a constant `NR` floats (inlined vector moves; a
+            // variable-length copy would call memmove once per panel).
+            let mut whole = row.chunks_exact(nr);
+            for (p, chunk) in (&mut whole).enumerate() {
+                dst[slot(p)..][..nr].copy_from_slice(chunk);
+            }
+            let tail = whole.remainder();
+            if !tail.is_empty() {
+                let panel = &mut dst[slot(row.len() / nr)..][..nr];
+                panel[..tail.len()].copy_from_slice(tail);
+                panel[tail.len()..].fill(0.0);
             }
         }
     }
