@@ -169,7 +169,7 @@ fn calibration(spec: &str, model: &Model<'_>, shapes: &[Vec<usize>]) -> Result<V
 }
 
 /// Images of `dir` (or `dir/images`) letterboxed to the model's `1x3xSxS` input.
-fn calibration_images(dir: &Path, shapes: &[Vec<usize>]) -> Result<Vec<Vec<Vec<u8>>>> {
+pub fn calibration_images(dir: &Path, shapes: &[Vec<usize>]) -> Result<Vec<Vec<Vec<u8>>>> {
     let what = format!("--calib images:{}", dir.display());
     let size = match shapes {
         [dims] if dims.len() == 4 && dims[..2] == [1, 3] && dims[2] == dims[3] => dims[2],

@@ -1,7 +1,7 @@
 //! `edgetrim demo` (also what `edgetrim` runs with no arguments): the main job on bundled
-//! defaults — generate held-out pavement data and a road video, compress the bundled YOLO9tr,
-//! and measure both models' accuracy (mAP on the held-out images) and speed (FPS on the video,
-//! per stage) on the same runtime.
+//! defaults — generate held-out pavement data and a road video, compress the bundled YOLO9tr
+//! to int8 (calibrated on generated validation images), and measure both models' accuracy
+//! (mAP on the held-out images) and speed (FPS on the video, per stage) on the same runtime.
 //!
 //! Everything it generates goes under `--work` and is reused on the next run (the generators
 //! are deterministic and write atomically, so a folder that exists is complete).
@@ -30,12 +30,14 @@ Examples:
   edgetrim demo --model models/zoo/yolo9tr-n.onnx --frames 100
   edgetrim demo --json | jq '.models[] | {name, map50, fps}'
 
-Steps: (1) generate --images held-out test images at the model's input size and a
---frames road video (320x240, 30 fps) under --work, unless already there; (2) compress the
-model (clean + layout: constants folded, Identity/dead nodes removed, weights aligned);
-(3) for the original and the compressed model: COCO mAP on the images (eval-detect) and FPS
-with per-stage latency on the video (fps, --realtime 30). The compressed model's annotated
-video is written to WORK/annotated.y4m.")]
+Steps: (1) generate --images held-out test images at the model's input size, --calib
+validation images for calibration and a --frames road video (320x240, 30 fps) under
+--work, unless already there; (2) compress the model: clean + int8 (per-channel weights, activations
+calibrated by minmax on the validation images) + aligned layout, as
+`edgetrim compress MODEL --quantize int8 --calib images:WORK/calib-...` does; (3) for the
+original and the int8 model: COCO mAP on the test images (eval-detect) and FPS with
+per-stage latency on the video (fps, --realtime 30). The int8 model's annotated video is
+written to WORK/annotated.y4m.")]
 pub struct Args {
     /// The detector to compress and measure.
     #[arg(long, default_value = BUNDLED_MODEL)]
@@ -46,6 +48,9 @@ pub struct Args {
     /// Held-out test images for mAP.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub images: u32,
+    /// Validation images that calibrate the int8 activation ranges.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub calib: u32,
     /// Where generated data and models go (reused between runs).
     #[arg(long, default_value = "target/edgetrim-demo")]
     pub work: PathBuf,
@@ -103,16 +108,31 @@ fn step(text: &str) {
     eprintln!("edgetrim demo: {text}");
 }
 
-/// Generates the held-out images and the road video unless they exist.
-fn prepare_data(args: &Args, size: usize) -> Result<(PathBuf, PathBuf)> {
+/// Generated data under `--work`.
+struct Data {
+    test: PathBuf,
+    calib: PathBuf,
+    video: PathBuf,
+}
+
+/// Generates `count` images of `split` at `dir` unless it exists.
+fn images(dir: &Path, split: Split, count: usize, size: usize) -> Result<()> {
+    if !dir.is_dir() {
+        step(&format!("generating {count} {} images", split.name()));
+        write::write_yolo(dir, split, 0, count, size, |_| {})
+            .with_context(|| format!("cannot write {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Generates the held-out and calibration images and the road video unless they exist.
+fn prepare_data(args: &Args, size: usize) -> Result<Data> {
     std::fs::create_dir_all(&args.work)
         .with_context(|| format!("cannot create --work {}", args.work.display()))?;
-    let images = args.work.join(format!("test-{size}px-{}", args.images));
-    if !images.is_dir() {
-        step(&format!("generating {} held-out test images", args.images));
-        write::write_yolo(&images, Split::Test, 0, args.images as usize, size, |_| {})
-            .with_context(|| format!("cannot write {}", images.display()))?;
-    }
+    let test = args.work.join(format!("test-{size}px-{}", args.images));
+    images(&test, Split::Test, args.images as usize, size)?;
+    let calib = args.work.join(format!("calib-{size}px-{}", args.calib));
+    images(&calib, Split::Val, args.calib as usize, size)?;
     let video = args.work.join(format!("road-{}.y4m", args.frames));
     if !video.is_file() {
         step(&format!("generating a {}-frame road video", args.frames));
@@ -121,22 +141,25 @@ fn prepare_data(args: &Args, size: usize) -> Result<(PathBuf, PathBuf)> {
         write::write_video(&video, &video.with_extension("jsonl"), road, w, h, |_| {})
             .with_context(|| format!("cannot write {}", video.display()))?;
     }
-    Ok((images, video))
+    Ok(Data { test, calib, video })
 }
 
-/// Compresses `model` into WORK/NAME.compressed.onnx; returns its path and the pass summaries.
-fn compress(args: &Args, size: usize) -> Result<(PathBuf, Vec<String>)> {
+/// Compresses `model` to int8 into WORK/NAME.int8.onnx; returns its path and the pass
+/// summaries.
+fn compress(args: &Args, size: usize, calib: &Path) -> Result<(PathBuf, Vec<String>)> {
     let bytes = crate::cmd::read_model(&args.model)?;
-    let ctx = Context {
-        input_shapes: Some(vec![vec![1, 3, size, size]]),
+    let shapes = vec![vec![1, 3, size, size]];
+    let mut ctx = Context {
+        input_shapes: Some(shapes.clone()),
         ..Context::default()
     };
-    let stages = Pipeline::new(vec![Pass::Clean, Pass::Layout])
+    ctx.int8.samples = Some(crate::cmd::compress::calibration_images(calib, &shapes)?);
+    let stages = Pipeline::new(vec![Pass::Clean, Pass::Int8, Pass::Layout])
         .run(&bytes, &ctx)
         .with_context(|| format!("compressing {}", args.model.display()))?;
     let last = stages.last().context("the pipeline produced no model")?;
     let stem = args.model.file_stem().unwrap_or_default().to_string_lossy();
-    let out = args.work.join(format!("{stem}.compressed.onnx"));
+    let out = args.work.join(format!("{stem}.int8.onnx"));
     crate::cmd::write_atomic(&out, &last.bytes)?;
     let summaries = stages
         .iter()
@@ -199,25 +222,25 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     let bytes = crate::cmd::read_model(&args.model)?;
     let model = crate::cmd::parse_model(&args.model, &bytes)?;
     let size = crate::detector::HeadSpec::from_model(&model)?.size;
-    let (images, video) = prepare_data(&args, size)?;
-    step(&format!("compressing {}", args.model.display()));
-    let (compressed, summaries) = compress(&args, size)?;
+    let data = prepare_data(&args, size)?;
+    step(&format!("compressing {} to int8", args.model.display()));
+    let (int8, summaries) = compress(&args, size, &data.calib)?;
     let annotated = args.work.join("annotated.y4m");
     let models = vec![
-        measure(&args, "original", &args.model, &images, &video, None)?,
+        measure(&args, "f32", &args.model, &data.test, &data.video, None)?,
         measure(
             &args,
-            "compressed",
-            &compressed,
-            &images,
-            &video,
+            "int8",
+            &int8,
+            &data.test,
+            &data.video,
             Some(annotated.clone()),
         )?,
     ];
     let report = DemoReport {
         backend: format!("{:?}", args.backend).to_lowercase(),
-        test_images: images.display().to_string(),
-        video: video.display().to_string(),
+        test_images: data.test.display().to_string(),
+        video: data.video.display().to_string(),
         frames: models[0].report.frames,
         compress: summaries,
         models,
