@@ -260,6 +260,42 @@ fn bench_both_reports_speedup() {
 }
 
 #[test]
+fn bench_vs_reports_the_ratio_of_two_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_model(dir.path(), "m.onnx", &small_model());
+    let other = write_model(dir.path(), "other.onnx", &small_model());
+    let args = [
+        "bench", &model, "--vs", &other, "--runs", "10", "--warmup", "1",
+    ];
+    let out = assert_ok(&edgetrim(&[&args[..], &["--json"]].concat()));
+    let v: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+    let speedup = v["speedup_vs_other"].as_f64().expect("a number");
+    assert!(speedup > 0.0 && speedup.is_finite(), "{v}");
+    assert_eq!(v["other"]["frames"], 10, "{v}");
+    assert_eq!(v["other_model"], other.as_str(), "{v}");
+    assert!(
+        v["tract"].is_null() && v["speedup_vs_tract"].is_null(),
+        "{v}"
+    );
+    let text = assert_ok(&edgetrim(&args));
+    assert!(
+        text.contains("speedup vs") && text.contains("other.onnx"),
+        "{text}"
+    );
+
+    let missing = dir.path().join("missing.onnx");
+    let bad = ["bench", &model, "--vs", missing.to_str().unwrap()];
+    let stderr = assert_fails(&edgetrim(&bad), 1);
+    assert!(
+        stderr.contains("--vs") && stderr.contains("missing.onnx"),
+        "{stderr}"
+    );
+    let tract_only = ["bench", &model, "--vs", &other, "--backend", "tract"];
+    let stderr = assert_fails(&edgetrim(&tract_only), 1);
+    assert!(stderr.contains("--vs"), "{stderr}");
+}
+
+#[test]
 fn bench_profile_lists_nodes() {
     let dir = tempfile::tempdir().unwrap();
     let model = write_model(dir.path(), "m.onnx", &small_model());

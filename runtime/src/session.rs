@@ -260,6 +260,7 @@ impl<'a> Session<'a> {
             node: node.map_or("?", |n| n.display_name()),
             op: match s.op {
                 Op::Conv(c) => c.activation().map(|a| a.conv_op_name()),
+                Op::QConv(c) => Some(c.activation().map_or("QConv", |a| a.qconv_op_name())),
                 _ => None,
             }
             .unwrap_or_else(|| node.map_or("?", |n| n.op_type())),

@@ -8,6 +8,7 @@
 
 mod common;
 use common::*;
+use edgetrim_compress::build::tensor;
 use edgetrim_runtime::{Arena, Model, Session};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -60,4 +61,56 @@ fn parse_plan_and_run_allocate_nothing() {
     let x0 = input[0];
     let expected = ((x0 + 0.5) * x0 - 3.0) / 2.0;
     assert_eq!(first, expected.to_le_bytes()[0]);
+    int8_conv_allocates_nothing();
+}
+
+/// The int8 conv path too: a QDQ Conv + SiLU (what the compressor writes) plans into one
+/// `QConv+SiLU` step and runs without touching the heap. Called from the test above, not a
+/// test itself: the counter is global, and tests run in parallel threads.
+fn int8_conv_allocates_nothing() {
+    let mut m = ModelBuilder::new(13);
+    m.input("x", dt::FLOAT, &[1, 8, 6, 6])
+        .init_f32("s_x", &[], &[0.05])
+        .init(tensor("z_x", dt::INT8, &[], vec![3]))
+        .init(tensor(
+            "w_q",
+            dt::INT8,
+            &[4, 8, 3, 3],
+            (0..288).map(|i| (i * 37 % 255) as u8).collect(),
+        ))
+        .init_f32("s_w", &[4], &[0.01, 0.02, 0.03, 0.04])
+        .init(tensor("z_w", dt::INT8, &[4], vec![0; 4]))
+        .node("QuantizeLinear", &["x", "s_x", "z_x"], &["x_q"], vec![])
+        .node("DequantizeLinear", &["x_q", "s_x", "z_x"], &["x_f"], vec![])
+        .node(
+            "DequantizeLinear",
+            &["w_q", "s_w", "z_w"],
+            &["w_f"],
+            vec![("axis", Attr::Int(0))],
+        )
+        .node(
+            "Conv",
+            &["x_f", "w_f"],
+            &["c"],
+            vec![("pads", Attr::Ints(vec![1; 4]))],
+        )
+        .node("Sigmoid", &["c"], &["s"], vec![])
+        .node("Mul", &["c", "s"], &["y"], vec![])
+        .output("y", dt::FLOAT);
+    let bytes = m.build();
+    let input: Vec<f32> = rand_vec(288, 2);
+    let mut arena = Arena::<65536>::new();
+
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let model = Model::parse(&bytes).unwrap();
+    let mut session = Session::new(&model, &[], &mut arena.0).unwrap();
+    session.set_input_f32(0, &input).unwrap();
+    session.run().unwrap();
+    let after = ALLOCATIONS.load(Ordering::SeqCst);
+
+    assert_eq!(after - before, 0, "the int8 path allocated on the heap");
+    let ops: Vec<&str> = (0..session.step_count())
+        .map(|k| session.step_info(k).op)
+        .collect();
+    assert_eq!(ops, ["QuantizeLinear", "QConv+SiLU"]);
 }

@@ -4,14 +4,16 @@
 //! host and device numbers are computed alike. With `--backend both` the two runtimes
 //! alternate run by run (and which goes first alternates too) inside one process, so
 //! frequency scaling, thermal drift and noisy neighbours hit both equally: the ratio is
-//! what matters, and it is what `speedup_vs_tract` reports.
+//! what matters, and it is what `speedup_vs_tract` reports. `--vs OTHER.onnx` does the same
+//! for two models on the nano runtime (an int8 model against its float original, say):
+//! `speedup_vs_other`.
 
 use crate::backend::{Backend, BackendKind};
 use crate::cmd::{parse_model, read_model};
 use crate::human;
 use crate::inputs::{self, ShapeOverride};
 use crate::latency::Latency;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use edgetrim_runtime::fps::{self, FpsMeter, StdClock};
 use serde::Serialize;
 use std::io::Write;
@@ -41,9 +43,11 @@ Examples:
   edgetrim bench model.onnx --backend both --runs 500
   edgetrim bench model.onnx --input-shape images=1x3x320x320 --profile
   edgetrim bench model.onnx --backend both --json | jq .speedup_vs_tract
+  edgetrim bench int8.onnx --vs float.onnx
 
 Without --input, inputs are random (uniform in [-1, 1) from --seed; integer inputs are zeros).
-speedup_vs_tract is tract's median latency divided by nano's: above 1.0, nano is faster.")]
+speedup_vs_tract is tract's median latency divided by nano's: above 1.0, nano is faster.
+speedup_vs_other is the --vs model's median latency divided by MODEL's (both on nano).")]
 pub struct Args {
     /// The ONNX model.
     pub model: PathBuf,
@@ -71,6 +75,10 @@ pub struct Args {
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Also run this model on the nano runtime with the same inputs, interleaved run by run,
+    /// and report the speed ratio.
+    #[arg(long, value_name = "OTHER.onnx")]
+    pub vs: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -102,6 +110,12 @@ struct BenchReport {
     tract: Option<Latency>,
     /// tract median latency / nano median latency (with `--backend both`).
     speedup_vs_tract: Option<f64>,
+    /// The `--vs` model.
+    other_model: Option<String>,
+    /// The `--vs` model on nano.
+    other: Option<Latency>,
+    /// `--vs` model median latency / nano median latency.
+    speedup_vs_other: Option<f64>,
     /// Nano steps, slowest first (with `--profile`).
     profile: Option<Vec<NodeTime>>,
 }
@@ -109,7 +123,28 @@ struct BenchReport {
 /// A backend and its meter.
 struct Contender<'a> {
     backend: Backend<'a>,
+    /// Runs the `--vs` model rather than MODEL.
+    other: bool,
     meter: Box<FpsMeter<WINDOW>>,
+}
+
+impl<'a> Contender<'a> {
+    fn new(backend: Backend<'a>, other: bool, warmup: u32) -> Self {
+        Contender {
+            backend,
+            other,
+            meter: Box::new(FpsMeter::new(warmup)),
+        }
+    }
+
+    /// Index of its row: nano, tract, `--vs`.
+    fn row(&self) -> usize {
+        match (self.other, self.backend.kind()) {
+            (true, _) => 2,
+            (false, BackendKind::Nano) => 0,
+            (false, BackendKind::Tract) => 1,
+        }
+    }
 }
 
 fn profile_table(backend: &Backend<'_>, per_step: &[u64], runs: u32) -> Vec<NodeTime> {
@@ -137,6 +172,9 @@ fn profile_table(backend: &Backend<'_>, per_step: &[u64], runs: u32) -> Vec<Node
 
 fn print_text(out: &mut dyn Write, r: &BenchReport) -> Result<()> {
     writeln!(out, "model   {}", r.model)?;
+    if let Some(other) = &r.other_model {
+        writeln!(out, "vs      {other}")?;
+    }
     for i in &r.inputs {
         writeln!(
             out,
@@ -158,7 +196,7 @@ fn print_text(out: &mut dyn Write, r: &BenchReport) -> Result<()> {
         "backend", "fps", "mean", "p50", "p95", "p99", "min", "max"
     )?;
     let d = |us: f64| human::duration_ns((us * 1e3) as u64);
-    for (name, l) in [("nano", &r.nano), ("tract", &r.tract)] {
+    for (name, l) in [("nano", &r.nano), ("tract", &r.tract), ("vs", &r.other)] {
         if let Some(l) = l {
             writeln!(
                 out,
@@ -177,6 +215,13 @@ fn print_text(out: &mut dyn Write, r: &BenchReport) -> Result<()> {
         writeln!(
             out,
             "\nspeedup vs tract: {s:.2}x (tract median latency / nano median latency)"
+        )?;
+    }
+    if let Some(s) = r.speedup_vs_other {
+        writeln!(
+            out,
+            "\nspeedup vs {}: {s:.2}x (its median latency / nano median latency)",
+            r.other_model.as_deref().unwrap_or("other")
         )?;
     }
     if let Some(rows) = &r.profile {
@@ -212,6 +257,9 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     if args.profile && args.backend == Which::Tract {
         bail!("--profile times the nano runtime's nodes; use --backend nano or both");
     }
+    if args.vs.is_some() && args.backend == Which::Tract {
+        bail!("--vs compares two models on the nano runtime; use --backend nano or both");
+    }
     let bytes = read_model(&args.model)?;
     let model = parse_model(&args.model, &bytes)?;
     let (arrays, sources): (Vec<_>, Vec<String>) = if args.input.is_empty() {
@@ -225,23 +273,39 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     };
     let shapes: Vec<&[usize]> = arrays.iter().map(|a| a.shape.as_slice()).collect();
 
-    let mut arena = Vec::new();
+    let other_bytes = args
+        .vs
+        .as_deref()
+        .map(read_model)
+        .transpose()
+        .context("--vs")?;
+    let other_model = match (&args.vs, &other_bytes) {
+        (Some(path), Some(b)) => Some(parse_model(path, b)?),
+        _ => None,
+    };
+    let (mut arena, mut other_arena) = (Vec::new(), Vec::new());
     let mut contenders: Vec<Contender<'_>> = Vec::new();
     if args.backend != Which::Tract {
-        contenders.push(Contender {
-            backend: Backend::nano(&model, &shapes, &mut arena)?,
-            meter: Box::new(FpsMeter::new(args.warmup)),
-        });
+        let nano = Backend::nano(&model, &shapes, &mut arena)?;
+        contenders.push(Contender::new(nano, false, args.warmup));
     }
     if args.backend != Which::Nano {
-        contenders.push(Contender {
-            backend: Backend::tract(&bytes, &shapes)?,
-            meter: Box::new(FpsMeter::new(args.warmup)),
-        });
+        let tract = Backend::tract(&bytes, &shapes)?;
+        contenders.push(Contender::new(tract, false, args.warmup));
+    }
+    if let (Some(path), Some(other)) = (&args.vs, &other_model) {
+        let nano = Backend::nano(other, &shapes, &mut other_arena)
+            .with_context(|| format!("--vs {}: cannot run it on MODEL's inputs", path.display()))?;
+        contenders.push(Contender::new(nano, true, args.warmup));
     }
     for c in &mut contenders {
         for (i, a) in arrays.iter().enumerate() {
-            c.backend.set_input(i, &a.bytes)?;
+            c.backend
+                .set_input(i, &a.bytes)
+                .with_context(|| match &args.vs {
+                    Some(path) if c.other => format!("--vs {}: input {i}", path.display()),
+                    _ => format!("input {i}"),
+                })?;
         }
     }
 
@@ -257,7 +321,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
             // Alternate which backend goes first, so neither always runs on a warmer cache.
             let c = &mut contenders[(j + r as usize) % n];
             match &mut c.backend {
-                Backend::Nano(s) if args.profile && r >= warmup => {
+                Backend::Nano(s) if !c.other && args.profile && r >= warmup => {
                     let ns = fps::profile_run(s, &mut clock, &mut per_step)?;
                     c.meter.record(ns);
                 }
@@ -288,24 +352,26 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         nano: None,
         tract: None,
         speedup_vs_tract: None,
+        other_model: args.vs.as_ref().map(|p| p.display().to_string()),
+        other: None,
+        speedup_vs_other: None,
         profile: args
             .profile
             .then(|| profile_table(&contenders[0].backend, &per_step, args.runs)),
     };
-    let mut medians = [None, None];
+    let mut medians = [None, None, None];
     for c in &contenders {
         let Some(stats) = c.meter.stats() else {
             continue;
         };
-        let kind = c.backend.kind();
-        medians[kind as usize] = Some(stats.p50_ns);
-        match kind {
-            BackendKind::Nano => report.nano = Some(stats.into()),
-            BackendKind::Tract => report.tract = Some(stats.into()),
-        }
+        medians[c.row()] = Some(stats.p50_ns);
+        let row = [&mut report.nano, &mut report.tract, &mut report.other];
+        *row.into_iter().nth(c.row()).expect("three rows") = Some(stats.into());
     }
-    if let [Some(nano), Some(tract)] = medians {
-        report.speedup_vs_tract = Some(tract as f64 / nano.max(1) as f64);
+    let ratio = |theirs: u64, ours: u64| theirs as f64 / ours.max(1) as f64;
+    if let [Some(nano), tract, other] = medians {
+        report.speedup_vs_tract = tract.map(|t| ratio(t, nano));
+        report.speedup_vs_other = other.map(|o| ratio(o, nano));
     }
     if args.json {
         crate::cmd::print_json(out, &report)?;

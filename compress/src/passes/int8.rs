@@ -21,9 +21,10 @@
 //!   channel), or that is shared, broadcast or scaled (Gemm alpha/beta ≠ 1), stays float.
 //!
 //! Run as written, each pair rounds to the int8 grid and back, so a float runtime computes
-//! what the integer kernel will. The runtime's int8 kernels will recognise
-//! `DequantizeLinear → Conv [→ activation] → QuantizeLinear`: a Conv feeding another
-//! quantized node directly already reads and writes int8 through these pairs.
+//! what the integer kernel does. edgetrim's runtime recognises `Q → DQ → Conv(DQ(W_i8),
+//! DQ(B_i32)) [→ SiLU/Relu/Clip]` at plan time (`runtime/src/plan/qdq.rs`) and runs it as one
+//! int8 GEMM reading the weights in place; depthwise convs, Gemm and MatMul still run the
+//! pairs as float.
 //!
 //! Deterministic: nodes are visited in graph order, names come from [`graph::fresh_name`],
 //! and the random calibration inputs are seeded.

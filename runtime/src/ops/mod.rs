@@ -30,6 +30,7 @@ pub mod matmul;
 pub mod norm;
 pub mod pad;
 pub mod pool;
+pub mod qgemm;
 pub mod quant;
 pub mod reduce;
 pub mod resize;
@@ -89,6 +90,8 @@ pub enum Op {
     Pad(pad::Pad),
     /// Conv on the packed GEMM (implicit im2col) or the depthwise kernel.
     Conv(conv::Conv),
+    /// A QDQ Conv run on int8 (fused by the planner from `DequantizeLinear → Conv`).
+    QConv(conv::QConv),
     /// ConvTranspose: GEMM then col2im.
     ConvTranspose(conv::ConvTranspose),
     /// MatMul with batch broadcasting.
@@ -493,6 +496,7 @@ pub fn eval(op: &Op, io: &mut Io<'_>) {
         Op::Resize(g) => resize::eval(g, io),
         Op::Pad(g) => pad::eval(g, io),
         Op::Conv(c) => conv::eval(c, io),
+        Op::QConv(c) => conv::eval_quantized(c, io),
         Op::ConvTranspose(c) => conv::eval_transpose(c, io),
         Op::MatMul(m) => matmul::eval_matmul(m, io),
         Op::Gemm(g) => matmul::eval_gemm(g, io),

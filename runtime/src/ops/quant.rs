@@ -5,9 +5,10 @@
 //! and stores int8 weights behind a `DequantizeLinear`. Run as written, each pair rounds a
 //! float tensor to the int8 grid and back, so the float kernels compute what an integer
 //! kernel would, up to accumulation order. That is the reference the integer kernels are
-//! checked against later: the planner will recognise `DequantizeLinear → Conv →
-//! QuantizeLinear` and run it as one i8×i8→i32 kernel, and these two ops stay the fallback
-//! for every other placement.
+//! checked against: the planner recognises `DequantizeLinear → Conv` on int8 operands and
+//! runs it as one i8×i8→i32 kernel (`plan::qdq`, [`super::conv::QConv`]); QuantizeLinear
+//! stays the step that writes the int8 activation, and both ops remain the fallback for
+//! every other placement.
 //!
 //! Semantics are those of opset 13+ (opset 10 is the per-tensor subset):
 //! - `y = saturate(round_half_to_even(x / scale) + zero_point)` and
@@ -137,18 +138,51 @@ fn bounds(int: DType) -> (f32, f32) {
     }
 }
 
-/// `saturate(round_half_to_even(x / scale) + zero_point)` as the integer type's value.
-#[inline]
+/// `saturate(round_half_to_even(x / scale) + zero_point)` as the integer type's value
+/// (NaN gives 0).
+#[inline(always)]
 pub fn quantize(x: f32, scale: f32, zero_point: i64, lo: f32, hi: f32) -> i32 {
-    // rint rounds half to even in the default rounding mode, which Rust never changes.
-    let q = libm::rintf(x / scale) + zero_point as f32;
-    q.clamp(lo, hi) as i32
+    // Adding 1.5·2²³ rounds to an integer, half to even (the default rounding mode, which
+    // Rust never changes), and leaves it in the low mantissa bits, for |v| ≤ 2²²; larger
+    // values saturate anyway, so they are clamped first. Unlike libm's rint and a
+    // saturating float-to-int cast, this all vectorises.
+    const MAGIC: f32 = 12_582_912.0;
+    let zp = zero_point.clamp(-(1 << 22), 1 << 22) as i32;
+    let v = x / scale;
+    // (A NaN was caught above, and the bounds are constants: clamp cannot panic.)
+    let v = if v.is_nan() {
+        -zp as f32
+    } else {
+        v.clamp(-4_194_304.0, 4_194_304.0)
+    };
+    let rounded = (v + MAGIC).to_bits() as i32 - MAGIC.to_bits() as i32;
+    // max/min rather than clamp: no panic path, so loops over this vectorise.
+    (rounded + zp).max(lo as i32).min(hi as i32)
 }
 
 /// `(x - zero_point) * scale`.
 #[inline]
 pub fn dequantize(x: i64, scale: f32, zero_point: i64) -> f32 {
     (x - zero_point) as f32 * scale
+}
+
+/// Quantizes `xs` into `out` with one scale and zero point.
+#[inline(always)]
+fn quantize_all(xs: &[f32], out: &mut [u8], scale: f32, zero_point: i64, lo: f32, hi: f32) {
+    for (y, &x) in out.iter_mut().zip(xs) {
+        *y = quantize(x, scale, zero_point, lo, hi) as u8;
+    }
+}
+
+/// [`quantize_all`] compiled for AVX2 (8 lanes instead of 4; the same operations, so the
+/// same bits).
+///
+/// # Safety
+/// The CPU supports AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn quantize_all_avx2(xs: &[f32], out: &mut [u8], scale: f32, zp: i64, lo: f32, hi: f32) {
+    quantize_all(xs, out, scale, zp, lo, hi)
 }
 
 /// Converts every element.
@@ -162,6 +196,18 @@ pub fn eval(q: &Quant, io: &mut Io) {
     with_f32!(scale.f32(), |s| match q.direction {
         Direction::Quantize => {
             let (lo, hi) = bounds(q.int);
+            if let (1, crate::tensor::F32View::Slice(xs)) = (q.channels, x.f32()) {
+                // Per tensor (every activation of a QDQ model): one flat, vectorised loop.
+                let (sc, zp) = (s.at(0), zero_at(zero_point, 0));
+                #[cfg(target_arch = "x86_64")]
+                if crate::ops::gemm::avx2_fma_available() {
+                    // SAFETY: just checked that the CPU has AVX2.
+                    unsafe { quantize_all_avx2(xs, &mut out[..n], sc, zp, lo, hi) };
+                    return;
+                }
+                quantize_all(xs, &mut out[..n], sc, zp, lo, hi);
+                return;
+            }
             with_f32!(x.f32(), |xs| {
                 for (block, ys) in out[..n].chunks_mut(inner).enumerate() {
                     let c = block % q.channels;

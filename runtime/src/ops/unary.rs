@@ -332,6 +332,15 @@ impl Activation {
         }
     }
 
+    /// The op name of an int8 Conv step with this activation fused ("QConv+SiLU").
+    pub fn qconv_op_name(self) -> &'static str {
+        match self {
+            Activation::Silu => "QConv+SiLU",
+            Activation::Relu => "QConv+Relu",
+            Activation::Clip(..) => "QConv+Clip",
+        }
+    }
+
     /// Applies the activation to `xs` in place. Inlined so that a caller compiled for AVX2
     /// gets the 8-wide loop.
     #[inline(always)]

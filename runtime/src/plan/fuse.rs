@@ -1,5 +1,5 @@
-//! Activation fusion: a Conv whose output only feeds an activation writes the activation's
-//! output itself and the activation's steps vanish.
+//! Activation fusion: a Conv (float or [int8](super::qdq)) whose output only feeds an
+//! activation writes the activation's output itself and the activation's steps vanish.
 //!
 //! Patterns (after all steps exist, before memory planning):
 //! - SiLU as exporters write it: `c = Conv(..)`, `s = Sigmoid(c)`, `y = Mul(c, s)` (either
@@ -30,17 +30,17 @@ pub(super) struct Tables<'p, 'a> {
 }
 
 /// A step's input tensor ids.
-fn inputs<'p>(io: &'p [u32], s: &Step) -> &'p [u32] {
+pub(super) fn inputs<'p>(io: &'p [u32], s: &Step) -> &'p [u32] {
     &io[s.io_start as usize..][..s.n_in as usize]
 }
 
 /// A step's single output tensor id, if it has exactly one.
-fn only_output(io: &[u32], s: &Step) -> Option<u32> {
+pub(super) fn only_output(io: &[u32], s: &Step) -> Option<u32> {
     (s.n_out == 1).then(|| io[s.io_start as usize + s.n_in as usize])
 }
 
 impl Tables<'_, '_> {
-    fn buf_of(&self, t: u32) -> Option<u32> {
+    pub(super) fn buf_of(&self, t: u32) -> Option<u32> {
         match self.tensors[t as usize].storage {
             Storage::Buf(b) => Some(b),
             _ => None,
@@ -49,7 +49,7 @@ impl Tables<'_, '_> {
 
     /// Reads of buffer `b` by steps other than `except`, as (step, tensor) pairs, when there
     /// are at most `N` of them and `b` holds no graph output; `None` otherwise.
-    fn sole_readers<const N: usize>(
+    pub(super) fn sole_readers<const N: usize>(
         &self,
         b: u32,
         except: usize,
@@ -113,7 +113,7 @@ impl Tables<'_, '_> {
     }
 
     /// Frees tensor `t`: no storage, a zero-byte buffer.
-    fn drop_tensor(&mut self, t: u32) {
+    pub(super) fn drop_tensor(&mut self, t: u32) {
         if let Some(b) = self.buf_of(t) {
             self.bufs[b as usize].size = 0;
         }
@@ -121,10 +121,13 @@ impl Tables<'_, '_> {
     }
 
     fn fuse_at(&mut self, k: usize) {
-        let Op::Conv(conv) = self.steps[k].op else {
-            return;
+        let op = self.steps[k].op;
+        let fused = |act| match op {
+            Op::Conv(c) if c.activation().is_none() => Some(Op::Conv(c.with_activation(act))),
+            Op::QConv(c) if c.activation().is_none() => Some(Op::QConv(c.with_activation(act))),
+            _ => None,
         };
-        if conv.activation().is_some() {
+        if fused(Activation::Relu).is_none() {
             return;
         }
         let Some((act, replaced, y)) = self.pattern(k) else {
@@ -150,7 +153,9 @@ impl Tables<'_, '_> {
             self.steps[j].op = Op::Const;
         }
         self.io[out_slot] = y;
-        self.steps[k].op = Op::Conv(conv.with_activation(act));
+        if let Some(op) = fused(act) {
+            self.steps[k].op = op;
+        }
     }
 
     /// Fuses every pattern and returns the number of steps left (moved to the front, in

@@ -7,7 +7,8 @@
 //! 2. nodes whose inputs are all constants (shape arithmetic, `Shape`, `Gather` on shapes,
 //!    ...) are evaluated right away into the arena's persistent tail and vanish from the
 //!    run; view ops (Reshape, Flatten, ...) alias their input and vanish too;
-//! 3. activations that only consume a Conv's output are [fused](fuse) into the Conv;
+//! 3. Convs on dequantized int8 operands become [int8 convs](qdq), and activations that
+//!    only consume a Conv's output are [fused](fuse) into the Conv;
 //! 4. every remaining output and scratch buffer gets a lifetime, and the
 //!    [memory planner](memory) places them in the arena's head.
 //!
@@ -16,6 +17,7 @@
 
 mod fuse;
 pub mod memory;
+mod qdq;
 
 use crate::arena::{align_up, Bump};
 use crate::error::{Error, Name, Result};
@@ -442,7 +444,11 @@ pub(crate) fn build<'a>(
                         storage,
                     )?;
                 }
-                _ if all_const && scratch == 0 && (out_bytes <= FOLD_LIMIT || integer) => {
+                _ if all_const
+                    && scratch == 0
+                    && (out_bytes <= FOLD_LIMIT || integer)
+                    && !qdq::deferred(&op) =>
+                {
                     // Fold: run the kernel now, into the persistent tail.
                     let mut run_io = Io {
                         inputs: heapless::Vec::new(),
@@ -531,14 +537,15 @@ pub(crate) fn build<'a>(
         output_ids[k] = id;
         p.use_at(id, end);
     }
-    let n_steps = fuse::Tables {
+    let mut tables_view = fuse::Tables {
         steps: &mut steps[..n_steps],
         io: &mut io[..io_len],
         tensors: &mut p.tensors[..p.n_tensors],
         bufs: &mut p.bufs[..p.n_bufs],
         outputs: output_ids,
-    }
-    .fuse();
+    };
+    tables_view.quantize(&mut bump, target)?;
+    let n_steps = tables_view.fuse();
 
     let n_bufs = p.n_bufs;
     let plan = memory::plan(&mut p.bufs[..n_bufs]);

@@ -2,9 +2,12 @@
 //! output pixels) read straight from the image by the GEMM's packer, so no K × H·W buffer
 //! is ever built. One row run maps to whole output-row segments, each a contiguous copy
 //! (stride 1) or a strided gather, with the padded borders zero-filled outside the loop.
+//! The float GEMM reads f32 ([`Im2col`]), the int8 one int8 ([`QIm2col`]); both share the
+//! geometry walk.
 
 use super::{valid_range, Geometry};
 use crate::ops::gemm::{Operand, Run};
+use crate::ops::qgemm::QOperand;
 
 /// The im2col matrix of one image and group.
 #[derive(Clone, Copy, Debug)]
@@ -24,50 +27,118 @@ impl<S> Im2col<S> {
 impl<S: Run> Operand for Im2col<S> {
     fn read_row(&self, r: usize, c0: usize, out: &mut [f32]) {
         let g = &self.g;
-        let (kx, ky, ci) = (r % g.kw, (r / g.kw) % g.kh, r / (g.kw * g.kh));
-        let channel = self.offset + ci * g.ih * g.iw;
-        let (mut oy, mut ox) = (c0 / g.ow, c0 % g.ow);
-        let mut rest = out;
-        while !rest.is_empty() {
-            let run = (g.ow - ox).min(rest.len());
-            let (seg, tail) = core::mem::take(&mut rest).split_at_mut(run);
-            let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
-            if iy < 0 || iy >= g.ih as isize {
+        walk_row(g, self.offset, r, c0, out, |seg, src| {
+            let Some(start) = src else {
                 seg.fill(0.0);
-            } else {
-                let ix0 = (ox * g.sw + kx * g.dw) as isize - g.pl as isize;
-                let (lo, hi) = valid_range(ix0, g.sw, g.iw, run);
-                seg[..lo].fill(0.0);
-                seg[hi..].fill(0.0);
-                if lo < hi {
-                    let start =
-                        channel + iy as usize * g.iw + (ix0 + (lo * g.sw) as isize) as usize;
-                    let seg = &mut seg[lo..hi];
-                    if g.sw == 1 {
-                        self.x.copy_run(start, seg);
-                    } else if let Some(row) = self.x.run(start, (seg.len() - 1) * g.sw + 1) {
-                        // Slice walks have no bounds checks per element; stride 2 (every
-                        // downsampling layer) reads pairs, which LLVM vectorises.
-                        if let (2, Some((last, body))) = (g.sw, seg.split_last_mut()) {
-                            for (v, pair) in body.iter_mut().zip(row.chunks_exact(2)) {
-                                *v = pair[0];
-                            }
-                            *last = row[row.len() - 1];
-                        } else {
-                            for (v, &x) in seg.iter_mut().zip(row.iter().step_by(g.sw)) {
-                                *v = x;
-                            }
-                        }
-                    } else {
-                        for (t, v) in seg.iter_mut().enumerate() {
-                            *v = self.x.at(start + t * g.sw);
-                        }
+                return;
+            };
+            if g.sw == 1 {
+                self.x.copy_run(start, seg);
+            } else if let Some(row) = self.x.run(start, (seg.len() - 1) * g.sw + 1) {
+                // Slice walks have no bounds checks per element; stride 2 (every
+                // downsampling layer) reads pairs, which LLVM vectorises.
+                if let (2, Some((last, body))) = (g.sw, seg.split_last_mut()) {
+                    for (v, pair) in body.iter_mut().zip(row.chunks_exact(2)) {
+                        *v = pair[0];
+                    }
+                    *last = row[row.len() - 1];
+                } else {
+                    for (v, &x) in seg.iter_mut().zip(row.iter().step_by(g.sw)) {
+                        *v = x;
                     }
                 }
+            } else {
+                for (t, v) in seg.iter_mut().enumerate() {
+                    *v = self.x.at(start + t * g.sw);
+                }
             }
-            rest = tail;
-            ox = 0;
-            oy += 1;
+        })
+    }
+}
+
+/// The im2col matrix of one int8 image and group; padding taps hold the zero point `zero`
+/// (the float model's 0.0).
+#[derive(Clone, Copy, Debug)]
+pub struct QIm2col<'t> {
+    x: &'t [u8],
+    offset: usize,
+    g: Geometry,
+    zero: u8,
+}
+
+impl<'t> QIm2col<'t> {
+    /// Views the `g.c_in` int8 channels of `x` starting at element `offset`.
+    pub fn new(x: &'t [u8], offset: usize, g: Geometry, zero: i8) -> Self {
+        QIm2col {
+            x,
+            offset,
+            g,
+            zero: zero as u8,
         }
+    }
+}
+
+impl QOperand for QIm2col<'_> {
+    #[inline(always)]
+    fn read_row(&self, r: usize, c0: usize, out: &mut [u8]) {
+        let g = &self.g;
+        walk_row(g, self.offset, r, c0, out, |seg, src| {
+            let Some(start) = src else {
+                seg.fill(self.zero);
+                return;
+            };
+            let row = &self.x[start..][..(seg.len() - 1) * g.sw + 1];
+            if g.sw == 1 {
+                seg.copy_from_slice(row);
+            } else {
+                for (v, &x) in seg.iter_mut().zip(row.iter().step_by(g.sw)) {
+                    *v = x;
+                }
+            }
+        })
+    }
+}
+
+/// Walks row `r` (input channel × kernel tap) of the im2col matrix from column `c0` over
+/// `out`, one output-row segment at a time: `fill(seg, None)` for padding, `fill(seg,
+/// Some(start))` for taps inside the image, read from element `start` every `g.sw`.
+#[inline(always)]
+fn walk_row<T>(
+    g: &Geometry,
+    offset: usize,
+    r: usize,
+    c0: usize,
+    out: &mut [T],
+    mut fill: impl FnMut(&mut [T], Option<usize>),
+) {
+    let (kx, ky, ci) = (r % g.kw, (r / g.kw) % g.kh, r / (g.kw * g.kh));
+    let channel = offset + ci * g.ih * g.iw;
+    let (mut oy, mut ox) = (c0 / g.ow, c0 % g.ow);
+    let mut rest = out;
+    while !rest.is_empty() {
+        let run = (g.ow - ox).min(rest.len());
+        let (seg, tail) = core::mem::take(&mut rest).split_at_mut(run);
+        let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
+        if iy < 0 || iy >= g.ih as isize {
+            fill(seg, None);
+        } else {
+            let ix0 = (ox * g.sw + kx * g.dw) as isize - g.pl as isize;
+            let (lo, hi) = valid_range(ix0, g.sw, g.iw, run);
+            let (head, seg) = seg.split_at_mut(lo);
+            let (seg, end) = seg.split_at_mut(hi - lo);
+            if !head.is_empty() {
+                fill(head, None);
+            }
+            if !end.is_empty() {
+                fill(end, None);
+            }
+            if !seg.is_empty() {
+                let start = channel + iy as usize * g.iw + (ix0 + (lo * g.sw) as isize) as usize;
+                fill(seg, Some(start));
+            }
+        }
+        rest = tail;
+        ox = 0;
+        oy += 1;
     }
 }

@@ -12,9 +12,13 @@
 //! A Conv may carry a fused [`Activation`] (set by the planner, see `plan::fuse`): the GEMM
 //! applies it to each output tile after its last K block and the depthwise kernel to each
 //! finished output row, so SiLU/Relu/Clip cost no extra pass over the output.
+//!
+//! A QDQ Conv whose operands are int8 becomes a [`QConv`] (set by the planner, see
+//! `plan::qdq`): the same geometry on the int8 GEMM.
 
 mod depthwise;
 mod im2col;
+mod qconv;
 mod transpose;
 
 use super::gemm::{GemmPlan, Matrix};
@@ -23,6 +27,7 @@ use super::{Io, Op, Prep};
 use crate::error::Result;
 use crate::tensor::{DType, F32Source, F32View, Shape};
 use crate::with_f32;
+pub use qconv::{eval as eval_quantized, QConv};
 pub use transpose::{conv_transpose, eval as eval_transpose, ConvTranspose};
 
 /// How `auto_pad` places the padding.
@@ -262,6 +267,11 @@ impl Conv {
     /// The fused activation, if any.
     pub fn activation(&self) -> Option<Activation> {
         self.act
+    }
+
+    /// Output channels.
+    pub fn channels(&self) -> usize {
+        self.c_out
     }
 
     /// This conv with `act` applied to its output.

@@ -1,0 +1,124 @@
+//! The int8 Conv of QDQ models: `Conv(DequantizeLinear(x_q), DequantizeLinear(W_i8), B)`
+//! run on the int8 GEMM ([`crate::ops::qgemm`]) instead of on dequantized floats.
+//!
+//! Inputs (rewired by `plan::qdq`): 0 the int8 activation `x_q` (per-tensor scale `s_x`,
+//! zero point `z_x`), 1 the int8 weights in place (per-output-channel or per-tensor scale
+//! `s_w`, zero point 0), 2 a per-channel table `[mul; C_out] ++ [bias; C_out] ++
+//! [w_sum; C_out]` built at plan time, with `mul[c] = s_x · s_w[c]` (f32), `bias` the
+//! dequantized bias (f32) and `w_sum[c] = Σ W[c]` (i32, for the zero-point correction).
+//! Output: `y[c] = act(Σ (x_q − z_x) · W[c] · mul[c] + bias[c])`, f32 — the float model's
+//! math with the sum exact in i32, so it differs from the fake-quant float path only by
+//! that path's float rounding.
+//!
+//! Pointwise and im2col convs only; depthwise convs stay on the float path.
+
+use super::im2col::QIm2col;
+use super::{Conv, Path};
+use crate::ops::qgemm::{Epilogue, QGemmPlan, QMatrix, MAX_K};
+use crate::ops::unary::Activation;
+use crate::ops::Io;
+use crate::target::Target;
+
+/// A prepared int8 Conv.
+#[derive(Clone, Copy, Debug)]
+pub struct QConv {
+    conv: Conv,
+    gemm: QGemmPlan,
+    /// The activation's zero point.
+    zero: i8,
+}
+
+impl Conv {
+    /// This conv on int8 operands whose activation has zero point `zero`, when its path
+    /// has an int8 kernel and its K fits the exact i32 accumulation.
+    pub fn quantized(&self, target: Target, zero: i8) -> Option<QConv> {
+        let g = &self.geo;
+        let k = g.c_in * g.kh * g.kw;
+        if self.path == Path::Depthwise || k > MAX_K {
+            return None;
+        }
+        Some(QConv {
+            conv: *self,
+            gemm: QGemmPlan::for_target(target, self.c_out / self.group, g.oh * g.ow, k),
+            zero,
+        })
+    }
+}
+
+impl QConv {
+    /// Output channels (the length of each third of the table).
+    pub fn channels(&self) -> usize {
+        self.conv.c_out
+    }
+
+    /// Weights per output channel (the dot-product length).
+    pub fn depth(&self) -> usize {
+        let g = &self.conv.geo;
+        g.c_in * g.kh * g.kw
+    }
+
+    /// Scratch bytes eval needs.
+    pub fn scratch_bytes(&self) -> usize {
+        self.gemm.scratch_bytes()
+    }
+
+    /// The fused activation, if any.
+    pub fn activation(&self) -> Option<Activation> {
+        self.conv.act
+    }
+
+    /// This conv with `act` applied to its output.
+    pub fn with_activation(self, act: Activation) -> QConv {
+        QConv {
+            conv: self.conv.with_activation(act),
+            ..self
+        }
+    }
+}
+
+/// Runs a prepared int8 Conv.
+pub fn eval(q: &QConv, io: &mut Io) {
+    let (x, w) = (io.input(0).bytes, io.input(1).bytes);
+    // The planner builds the table in the arena's tail, aligned.
+    let (floats, sums) = io.input(2).bytes.split_at(8 * q.conv.c_out);
+    let (mul, bias) = bytemuck::cast_slice::<u8, f32>(floats).split_at(q.conv.c_out);
+    let w_sum: &[i32] = bytemuck::cast_slice(sums);
+    let out: &mut [i32] = bytemuck::cast_slice_mut(io.outputs[0].bytes);
+    let scratch = &mut *io.scratch;
+    let (c, g) = (&q.conv, q.conv.geo);
+    let plane = g.oh * g.ow;
+    let m = c.c_out / c.group;
+    let k = g.c_in * g.kh * g.kw;
+    for n in 0..c.batch {
+        for grp in 0..c.group {
+            let x_off = (n * c.group + grp) * g.c_in * g.ih * g.iw;
+            let dst = &mut out[(n * c.c_out + grp * m) * plane..][..m * plane];
+            let a = QMatrix {
+                data: w,
+                offset: grp * m * k,
+                cols: k,
+            };
+            let epi = Epilogue {
+                mul: &mul[grp * m..][..m],
+                bias: &bias[grp * m..][..m],
+                a_sum: &w_sum[grp * m..][..m],
+                zero: q.zero.into(),
+                act: c.act,
+            };
+            match c.path {
+                Path::Pointwise => {
+                    let b = QMatrix {
+                        data: x,
+                        offset: x_off,
+                        cols: plane,
+                    };
+                    q.gemm.run(a, b, dst, plane, scratch, &epi)
+                }
+                _ => {
+                    let b = QIm2col::new(x, x_off, g, q.zero);
+                    q.gemm.run(a, b, dst, plane, scratch, &epi)
+                }
+            }
+        }
+    }
+}

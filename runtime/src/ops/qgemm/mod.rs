@@ -1,0 +1,582 @@
+//! Packed int8 matrix multiplication with a float epilogue: the engine under the fused int8
+//! Conv of QDQ models (`plan::qdq`).
+//!
+//! `C[m × n] = act((A·(B − z)) · mul[row] + bias[row])` where A holds int8 weights (read in
+//! place from the model, never widened into RAM) and B int8 activations with zero point
+//! `z`. B is packed as it is, int8 (half the bytes of i16, and a plain copy out of the
+//! image); the kernels sum `A·B` and the epilogue subtracts `z · Σ_k A[row, k]` (a
+//! per-row table made at plan time), which is `A·(B − z)` exactly. Exact because every
+//! product is at most 128 · 128 and every sum stays in i32 for `k` up to [`MAX_K`]: so
+//! every kernel computes the same accumulators bit for bit, and the float epilogue
+//! (shared code) the same outputs. Padding taps hold `z`, so they contribute nothing.
+//!
+//! The blocking is the float GEMM's ([`super::gemm`]): K in `kc` blocks, N in `nc` blocks,
+//! `MR`-tall A panels and `NR`-wide B panels in scratch. Values are packed in **k pairs**
+//! (`[a(i,2p), a(i,2p+1)]`, `[b(2p,j), b(2p+1,j)]`) — the layout of x86's `pmaddwd`, which
+//! multiplies two i16 pairs and adds them into one i32 lane. Between K blocks the partial
+//! i32 sums live in C itself (an f32 buffer of the same size, reused as i32), and the last
+//! K block turns them into floats, so no accumulator buffer is needed.
+//!
+//! Kernels: [`portable`] (scalar i32, the reference and the Cortex-M path) and, on x86_64,
+//! an AVX2 one, picked at plan time like the float GEMM's.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+pub mod portable;
+
+use super::unary::Activation;
+use crate::target::Target;
+
+/// Longest K an i32 accumulator holds exactly: `|A·B|` and `|z · ΣA|` are at most
+/// `128 · 128 · k = 2³⁰` and their difference `|A·(B − z)| ≤ 128 · 255 · k < 2³¹`.
+pub const MAX_K: usize = 65536;
+
+/// The largest `kc` of any target (the A-packing row buffers).
+#[cfg(not(target_arch = "arm"))]
+const MAX_KC: usize = 512;
+#[cfg(target_arch = "arm")]
+const MAX_KC: usize = 64;
+
+/// The largest `MR` of any kernel.
+const MAX_MR: usize = 6;
+
+/// Largest `MR × NR` of any kernel.
+const MAX_TILE: usize = 6 * 16;
+
+/// Longest run of one B row read at once while packing (two stack buffers of i16).
+#[cfg(not(target_arch = "arm"))]
+const ROW_RUN: usize = 1024;
+#[cfg(target_arch = "arm")]
+const ROW_RUN: usize = 64;
+
+/// A cache line.
+const LINE: usize = 64;
+
+/// A matrix operand of the int8 GEMM: int8 values as their bytes.
+pub trait QOperand: Copy {
+    /// Copies row `r`, columns `c0 .. c0 + out.len()`, into `out`.
+    fn read_row(&self, r: usize, c0: usize, out: &mut [u8]);
+}
+
+/// A row-major int8 matrix in place (weights in the model, activations in the arena).
+#[derive(Clone, Copy, Debug)]
+pub struct QMatrix<'t> {
+    /// The int8 elements.
+    pub data: &'t [u8],
+    /// Index of element (0, 0).
+    pub offset: usize,
+    /// Distance between rows.
+    pub cols: usize,
+}
+
+impl QOperand for QMatrix<'_> {
+    #[inline(always)]
+    fn read_row(&self, r: usize, c0: usize, out: &mut [u8]) {
+        let start = self.offset + r * self.cols + c0;
+        out.copy_from_slice(&self.data[start..start + out.len()]);
+    }
+}
+
+/// What the last K block does to a finished tile:
+/// `y = act((acc − zero · a_sum[row]) · mul[row] + bias[row])`.
+#[derive(Clone, Copy, Debug)]
+pub struct Epilogue<'t> {
+    /// Per-row multiplier (`s_x · s_w[row]`).
+    pub mul: &'t [f32],
+    /// Per-row float bias.
+    pub bias: &'t [f32],
+    /// Per-row sum of A (see [`row_sums`]).
+    pub a_sum: &'t [i32],
+    /// B's zero point.
+    pub zero: i32,
+    /// Fused activation.
+    pub act: Option<Activation>,
+}
+
+impl Epilogue<'_> {
+    /// The float output of accumulator `acc` in row `row`, before the activation. Every
+    /// kernel goes through this one function, so all agree bit for bit.
+    #[inline(always)]
+    pub fn scale(&self, row: usize, acc: i32) -> f32 {
+        (acc - self.zero * self.a_sum[row]) as f32 * self.mul[row] + self.bias[row]
+    }
+}
+
+/// `Σ_k A[r, k]` of each `k`-long row of a row-major int8 matrix, into `out` (the
+/// epilogue's zero-point correction, computed at plan time).
+pub fn row_sums(a: &[u8], k: usize, out: &mut [i32]) {
+    for (o, row) in out.iter_mut().zip(a.chunks_exact(k.max(1))) {
+        *o = row.iter().map(|&v| i32::from(v as i8)).sum();
+    }
+}
+
+/// Which int8 micro-kernel runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QKernel {
+    /// Scalar i32, 4×8 tile.
+    Portable,
+    /// Scalar i32, 4×4 tile (Cortex-M).
+    Portable4x4,
+    /// x86_64 AVX2 `pmaddwd` (6×16 tile).
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl QKernel {
+    /// The fastest kernel this CPU runs (see [`super::gemm::Kernel::best`]).
+    pub fn best() -> QKernel {
+        #[cfg(target_arch = "x86_64")]
+        if super::gemm::avx2_fma_available() {
+            return QKernel::Avx2;
+        }
+        QKernel::Portable
+    }
+
+    /// Every kernel compiled in that this CPU can run (for tests and benchmarks).
+    pub fn available() -> heapless::Vec<QKernel, 3> {
+        let mut v = heapless::Vec::new();
+        let _ = v.push(QKernel::Portable);
+        let _ = v.push(QKernel::Portable4x4);
+        #[cfg(target_arch = "x86_64")]
+        if super::gemm::avx2_fma_available() {
+            let _ = v.push(QKernel::Avx2);
+        }
+        v
+    }
+
+    fn tile(self) -> (usize, usize) {
+        match self {
+            QKernel::Portable => (portable::Portable::<8>::MR, portable::Portable::<8>::NR),
+            QKernel::Portable4x4 => (portable::Portable::<4>::MR, portable::Portable::<4>::NR),
+            #[cfg(target_arch = "x86_64")]
+            QKernel::Avx2 => (avx2::Avx2::MR, avx2::Avx2::NR),
+        }
+    }
+}
+
+/// A register-tile kernel: `acc[MR × NR] = Apanel · Bpanel` over `kp` k pairs.
+pub(crate) trait QMicroKernel {
+    /// Rows of the tile.
+    const MR: usize;
+    /// Columns of the tile.
+    const NR: usize;
+    /// `a` holds `kp` groups of `MR` i16 pairs, `b` `kp` groups of `NR` int8 pairs; `acc`
+    /// gets the tile row-major (`NR` apart).
+    fn tile(kp: usize, a: &[i16], b: &[u8], acc: &mut [i32; MAX_TILE]);
+
+    /// Applies `act` to a finished float tile, compiled for the kernel's instruction set.
+    #[inline]
+    fn activate(act: Activation, c: &mut [f32], rows: usize, cols: usize, ldc: usize) {
+        act.apply_rows(c, rows, cols, ldc)
+    }
+}
+
+/// A prepared int8 multiplication `C[m × n] = epilogue(A[m × k] · B[k × n])`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QGemmPlan {
+    /// The micro-kernel.
+    pub kernel: QKernel,
+    m: usize,
+    n: usize,
+    k: usize,
+    mc: usize,
+    nc: usize,
+    /// Even, so k pairs never straddle two blocks.
+    kc: usize,
+}
+
+impl QGemmPlan {
+    /// Plans for `target` (see [`super::gemm::GemmPlan::for_target`]).
+    pub fn for_target(target: Target, m: usize, n: usize, k: usize) -> Self {
+        let kernel = match target {
+            Target::Host => QKernel::best(),
+            Target::CortexM => QKernel::Portable4x4,
+        };
+        Self::with_kernel(target, kernel, m, n, k)
+    }
+
+    /// Plans with a given kernel and `target`'s blocks.
+    pub fn with_kernel(target: Target, kernel: QKernel, m: usize, n: usize, k: usize) -> Self {
+        let (mr, nr) = kernel.tile();
+        // i16 panels are half the float ones, so the host's K blocks are twice as deep.
+        let (kc, mc, nc) = match target {
+            Target::Host => (512, 72, 1024),
+            Target::CortexM => (64, 16, 64),
+        };
+        let kc = kc.min(MAX_KC);
+        let blocks = k.div_ceil(kc).max(1);
+        QGemmPlan {
+            kernel,
+            m,
+            n,
+            k,
+            // Whole panels: a block is a multiple of the kernel's tile.
+            mc: mc.min(m).div_ceil(mr) * mr,
+            nc: nc.min(n).div_ceil(nr) * nr,
+            kc: k.div_ceil(blocks).next_multiple_of(2),
+        }
+    }
+
+    /// Scratch bytes [`QGemmPlan::run`] needs (packed A block as i16, then packed B block
+    /// as int8, each starting on a cache line).
+    pub fn scratch_bytes(&self) -> usize {
+        self.kc * (2 * self.mc + self.nc) + 2 * LINE
+    }
+
+    /// `C = epilogue(A·B)` with C row-major `ldc` apart, given as i32 (the partial sums
+    /// between K blocks; the finished floats are stored as their bits); `scratch` has at
+    /// least [`QGemmPlan::scratch_bytes`] bytes.
+    pub fn run<A: QOperand, B: QOperand>(
+        &self,
+        a: A,
+        b: B,
+        c: &mut [i32],
+        ldc: usize,
+        scratch: &mut [u8],
+        epi: &Epilogue,
+    ) {
+        match self.kernel {
+            QKernel::Portable => {
+                self.run_with::<portable::Portable<8>, A, B>(a, b, c, ldc, scratch, epi)
+            }
+            QKernel::Portable4x4 => {
+                self.run_with::<portable::Portable<4>, A, B>(a, b, c, ldc, scratch, epi)
+            }
+            // SAFETY: these kernels are only planned on CPUs with AVX2 (see `QKernel::best`).
+            #[cfg(target_arch = "x86_64")]
+            QKernel::Avx2 => unsafe {
+                self.run_avx2::<avx2::Avx2, A, B>(a, b, c, ldc, scratch, epi)
+            },
+        }
+    }
+
+    /// [`QGemmPlan::run_with`] with the packers and the epilogue compiled for AVX2 too
+    /// (they convert and move more bytes than the kernel multiplies).
+    ///
+    /// # Safety
+    /// The CPU supports AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn run_avx2<K: QMicroKernel, A: QOperand, B: QOperand>(
+        &self,
+        a: A,
+        b: B,
+        c: &mut [i32],
+        ldc: usize,
+        scratch: &mut [u8],
+        epi: &Epilogue,
+    ) {
+        self.run_with::<K, A, B>(a, b, c, ldc, scratch, epi)
+    }
+
+    #[inline(always)]
+    fn run_with<K: QMicroKernel, A: QOperand, B: QOperand>(
+        &self,
+        a: A,
+        b: B,
+        c: &mut [i32],
+        ldc: usize,
+        scratch: &mut [u8],
+        epi: &Epilogue,
+    ) {
+        let (m, n, k) = (self.m, self.n, self.k);
+        if m == 0 || n == 0 || k == 0 {
+            return;
+        }
+        let (a_pack, rest) = line_aligned(scratch).split_at_mut(2 * self.mc * self.kc);
+        let a_pack: &mut [i16] = bytemuck::cast_slice_mut(a_pack);
+        let b_pack = &mut line_aligned(rest)[..self.kc * self.nc];
+        // Buffers zeroed once per call rather than once per block or tile.
+        let mut a_rows = [[0u8; MAX_KC]; MAX_MR];
+        let mut b_rows = [[0u8; ROW_RUN]; 2];
+        let mut acc = [0i32; MAX_TILE];
+        let mut tile = [0f32; MAX_TILE];
+        for jc in (0..n).step_by(self.nc) {
+            let ncb = self.nc.min(n - jc);
+            for pc in (0..k).step_by(self.kc) {
+                let kcb = self.kc.min(k - pc);
+                let kp = kcb.div_ceil(2);
+                let (first, last) = (pc == 0, pc + kcb == k);
+                pack_b::<K, B>(b, pc, kcb, jc, ncb, b_pack, &mut b_rows);
+                for ic in (0..m).step_by(self.mc) {
+                    let mcb = self.mc.min(m - ic);
+                    pack_a::<K, A>(a, ic, mcb, pc, kcb, a_pack, &mut a_rows);
+                    let a_panels = a_pack.chunks_exact(2 * K::MR * kp);
+                    let b_panels = b_pack.chunks_exact(2 * K::NR * kp);
+                    for (jr, bp) in (0..ncb).step_by(K::NR).zip(b_panels) {
+                        let cols = K::NR.min(ncb - jr);
+                        for (ir, ap) in (0..mcb).step_by(K::MR).zip(a_panels.clone()) {
+                            let rows = K::MR.min(mcb - ir);
+                            K::tile(kp, ap, bp, &mut acc);
+                            let (row0, origin) = (ic + ir, (ic + ir) * ldc + jc + jr);
+                            if !first {
+                                for i in 0..rows {
+                                    let src = &c[origin + i * ldc..][..cols];
+                                    for (t, s) in acc[i * K::NR..][..cols].iter_mut().zip(src) {
+                                        *t += s;
+                                    }
+                                }
+                            }
+                            if last {
+                                let c = &mut c[origin..];
+                                finish::<K>(&acc, &mut tile, row0, rows, cols, c, ldc, epi);
+                            } else {
+                                for i in 0..rows {
+                                    c[origin + i * ldc..][..cols]
+                                        .copy_from_slice(&acc[i * K::NR..][..cols]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes the float outputs of a finished tile into C as bits.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn finish<K: QMicroKernel>(
+    acc: &[i32; MAX_TILE],
+    tile: &mut [f32; MAX_TILE],
+    row0: usize,
+    rows: usize,
+    cols: usize,
+    c: &mut [i32],
+    ldc: usize,
+    epi: &Epilogue,
+) {
+    for i in 0..rows {
+        for (t, &a) in tile[i * K::NR..][..cols].iter_mut().zip(&acc[i * K::NR..]) {
+            *t = epi.scale(row0 + i, a);
+        }
+    }
+    if let Some(act) = epi.act {
+        K::activate(act, tile, rows, cols, K::NR);
+    }
+    for i in 0..rows {
+        for (d, t) in c[i * ldc..][..cols].iter_mut().zip(&tile[i * K::NR..]) {
+            *d = t.to_bits() as i32;
+        }
+    }
+}
+
+/// The part of `buf` from its first cache-line boundary.
+fn line_aligned(buf: &mut [u8]) -> &mut [u8] {
+    let skip = buf.as_ptr().align_offset(64).min(buf.len());
+    &mut buf[skip..]
+}
+
+/// Packs `B[k0 .. k0+kc, n0 .. n0+nc]` into `NR`-wide panels of k pairs: panel `q`, pair
+/// `p` holds `[b(2p, j), b(2p+1, j)]` for its `NR` columns, zero-padded past `nc` and `kc`.
+#[inline(always)]
+fn pack_b<K: QMicroKernel, B: QOperand>(
+    b: B,
+    k0: usize,
+    kc: usize,
+    n0: usize,
+    nc: usize,
+    dst: &mut [u8],
+    rows: &mut [[u8; ROW_RUN]; 2],
+) {
+    let (nr, kp) = (K::NR, kc.div_ceil(2));
+    let [even, odd] = rows;
+    let run_len = ROW_RUN / nr * nr;
+    for p in 0..kp {
+        for r0 in (0..nc).step_by(run_len) {
+            let len = run_len.min(nc - r0);
+            b.read_row(k0 + 2 * p, n0 + r0, &mut even[..len]);
+            if 2 * p + 1 < kc {
+                b.read_row(k0 + 2 * p + 1, n0 + r0, &mut odd[..len]);
+            } else {
+                odd[..len].fill(0);
+            }
+            for q in 0..len.div_ceil(nr) {
+                let panel = &mut dst[((r0 / nr + q) * kp + p) * 2 * nr..][..2 * nr];
+                let cols = nr.min(len - q * nr);
+                let (e, o) = (&even[q * nr..][..cols], &odd[q * nr..][..cols]);
+                for ((pair, &e), &o) in panel.chunks_exact_mut(2).zip(e).zip(o) {
+                    pair[0] = e;
+                    pair[1] = o;
+                }
+                panel[2 * cols..].fill(0);
+            }
+        }
+    }
+}
+
+/// Packs `A[m0 .. m0+mc, k0 .. k0+kc]` into `MR`-tall panels of k pairs: panel `q`, pair
+/// `p` holds `[a(i, 2p), a(i, 2p+1)]` for its `MR` rows, zero-padded past `mc` and `kc`.
+/// A panel's rows are read first, then written out in order (no scattered stores).
+#[inline(always)]
+fn pack_a<K: QMicroKernel, A: QOperand>(
+    a: A,
+    m0: usize,
+    mc: usize,
+    k0: usize,
+    kc: usize,
+    dst: &mut [i16],
+    rows: &mut [[u8; MAX_KC]; MAX_MR],
+) {
+    let (mr, kp) = (K::MR, kc.div_ceil(2));
+    for (q, panel) in dst
+        .chunks_exact_mut(2 * mr * kp)
+        .take(mc.div_ceil(mr))
+        .enumerate()
+    {
+        for (i, row) in rows[..mr].iter_mut().enumerate() {
+            let (r, row) = (q * mr + i, &mut row[..2 * kp]);
+            if r < mc {
+                a.read_row(m0 + r, k0, &mut row[..kc]);
+                row[kc..].fill(0);
+            } else {
+                row.fill(0);
+            }
+        }
+        for (p, out) in panel.chunks_exact_mut(2 * mr).enumerate() {
+            for (pair, row) in out.chunks_exact_mut(2).zip(rows.iter()) {
+                pair[0] = i16::from(row[2 * p] as i8);
+                pair[1] = i16::from(row[2 * p + 1] as i8);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::{vec, vec::Vec};
+
+    fn ints(n: usize, seed: u32, lo: i32, hi: i32) -> Vec<u8> {
+        (0..n)
+            .map(|i| {
+                let r = (i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8;
+                (lo + (r % (hi - lo + 1) as u32) as i32) as i8 as u8
+            })
+            .collect()
+    }
+
+    /// Runs `kernel` on random int8 operands and returns C's floats; checks them against
+    /// the exact i64 product through the same epilogue.
+    fn run(kernel: QKernel, target: Target, m: usize, n: usize, k: usize, zero: i8) -> Vec<f32> {
+        let (a, b) = (ints(m * k, 1, -128, 127), ints(k * n, 2, -128, 127));
+        let mul: Vec<f32> = (0..m).map(|i| 0.01 + i as f32 * 1e-3).collect();
+        let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.5 - 3.0).collect();
+        let mut a_sum = vec![0; m];
+        row_sums(&a, k, &mut a_sum);
+        let epi = Epilogue {
+            mul: &mul,
+            bias: &bias,
+            a_sum: &a_sum,
+            zero: zero.into(),
+            act: Some(Activation::Silu),
+        };
+        let plan = QGemmPlan::with_kernel(target, kernel, m, n, k);
+        let mut scratch = vec![0x55; plan.scratch_bytes()];
+        let mut c = vec![i32::MIN; m * n];
+        let am = QMatrix {
+            data: &a,
+            offset: 0,
+            cols: k,
+        };
+        let bm = QMatrix {
+            data: &b,
+            offset: 0,
+            cols: n,
+        };
+        plan.run(am, bm, &mut c, n, &mut scratch, &epi);
+        let got: Vec<f32> = c.iter().map(|&v| f32::from_bits(v as u32)).collect();
+        for i in 0..m {
+            for j in 0..n {
+                let exact: i64 = (0..k)
+                    .map(|p| {
+                        i64::from(a[i * k + p] as i8)
+                            * (i64::from(b[p * n + j] as i8) - i64::from(zero))
+                    })
+                    .sum();
+                let mut want = [exact as f32 * mul[i] + bias[i]];
+                Activation::Silu.apply(&mut want);
+                assert_eq!(
+                    got[i * n + j].to_bits(),
+                    want[0].to_bits(),
+                    "{kernel:?} {m}x{n}x{k}: c[{i},{j}]"
+                );
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn every_kernel_handles_tails_and_k_blocks() {
+        for kernel in QKernel::available() {
+            for (m, n, k) in [
+                (1, 1, 1),
+                (7, 5, 1),
+                (6, 16, 3),
+                (13, 33, 17),
+                (73, 9, 2),
+                (5, 1100, 3),
+                (9, 17, 1200),
+            ] {
+                for target in [Target::Host, Target::CortexM] {
+                    run(kernel, target, m, n, k, -7);
+                }
+            }
+        }
+    }
+
+    /// Extreme operands: the largest products and corrections, at the longest exact K.
+    #[test]
+    fn extreme_values_accumulate_exactly() {
+        let (m, n, k) = (2, 3, MAX_K);
+        let a = vec![0x80u8; m * k];
+        let b = vec![0x7fu8; k * n];
+        let mut a_sum = vec![0; m];
+        row_sums(&a, k, &mut a_sum);
+        for kernel in QKernel::available() {
+            let plan = QGemmPlan::with_kernel(Target::Host, kernel, m, n, k);
+            let mut scratch = vec![0; plan.scratch_bytes()];
+            let mut c = vec![0; m * n];
+            let (mul, bias) = ([1.0f32; 2], [0.0f32; 2]);
+            let epi = Epilogue {
+                mul: &mul,
+                bias: &bias,
+                a_sum: &a_sum,
+                zero: -128,
+                act: None,
+            };
+            let am = QMatrix {
+                data: &a,
+                offset: 0,
+                cols: k,
+            };
+            let bm = QMatrix {
+                data: &b,
+                offset: 0,
+                cols: n,
+            };
+            plan.run(am, bm, &mut c, n, &mut scratch, &epi);
+            let want = (-128 * 255 * k as i64) as f32;
+            assert!(
+                c.iter().all(|&v| f32::from_bits(v as u32) == want),
+                "{kernel:?}"
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        /// Every kernel's outputs are bit-identical to the portable reference's (and to the
+        /// exact product, checked inside `run`).
+        #[test]
+        fn kernels_are_bit_exact(m in 1usize..40, n in 1usize..70, k in 1usize..700, zero in -128i8..=127) {
+            let reference = run(QKernel::Portable, Target::Host, m, n, k, zero);
+            for kernel in QKernel::available() {
+                let got = run(kernel, Target::Host, m, n, k, zero);
+                prop_assert!(got.iter().zip(&reference).all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
+        }
+    }
+}
