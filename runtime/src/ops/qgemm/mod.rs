@@ -449,6 +449,15 @@ mod tests {
     use proptest::prelude::*;
     use std::{vec, vec::Vec};
 
+    /// A row-major int8 matrix with `cols` columns starting at element 0.
+    fn dense(data: &[u8], cols: usize) -> QMatrix<'_> {
+        QMatrix {
+            data,
+            offset: 0,
+            cols,
+        }
+    }
+
     fn ints(n: usize, seed: u32, lo: i32, hi: i32) -> Vec<u8> {
         (0..n)
             .map(|i| {
@@ -476,16 +485,7 @@ mod tests {
         let plan = QGemmPlan::with_kernel(target, kernel, m, n, k);
         let mut scratch = vec![0x55; plan.scratch_bytes()];
         let mut c = vec![i32::MIN; m * n];
-        let am = QMatrix {
-            data: &a,
-            offset: 0,
-            cols: k,
-        };
-        let bm = QMatrix {
-            data: &b,
-            offset: 0,
-            cols: n,
-        };
+        let (am, bm) = (dense(&a, k), dense(&b, n));
         plan.run(am, bm, &mut c, n, &mut scratch, &epi);
         let got: Vec<f32> = c.iter().map(|&v| f32::from_bits(v as u32)).collect();
         for i in 0..m {
@@ -547,16 +547,7 @@ mod tests {
                 zero: -128,
                 act: None,
             };
-            let am = QMatrix {
-                data: &a,
-                offset: 0,
-                cols: k,
-            };
-            let bm = QMatrix {
-                data: &b,
-                offset: 0,
-                cols: n,
-            };
+            let (am, bm) = (dense(&a, k), dense(&b, n));
             plan.run(am, bm, &mut c, n, &mut scratch, &epi);
             let want = (-128 * 255 * k as i64) as f32;
             assert!(
