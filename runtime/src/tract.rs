@@ -21,6 +21,15 @@ pub struct OwnedTensor {
 }
 
 impl OwnedTensor {
+    /// A copy of a view's data (e.g. a session output, which borrows the arena).
+    pub fn copy_of(t: TensorRef<'_>) -> OwnedTensor {
+        OwnedTensor {
+            dtype: t.dtype,
+            shape: t.shape,
+            bytes: t.bytes.to_vec(),
+        }
+    }
+
     /// A view of it.
     pub fn view(&self) -> TensorRef<'_> {
         TensorRef {

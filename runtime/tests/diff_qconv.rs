@@ -170,31 +170,6 @@ fn build(case: &Case, expose: bool) -> Built {
     }
 }
 
-/// Runs on our runtime: the outputs and every step's op name.
-fn run(model: &[u8], x: &OwnedTensor) -> (Vec<OwnedTensor>, Vec<String>) {
-    let parsed = Model::parse(model).expect("parse");
-    let shapes = [x.shape.dims()];
-    let report = Session::arena_report(&parsed, &shapes).expect("plan");
-    let mut arena = vec![0u8; report.total + 16];
-    let mut s = Session::new(&parsed, &shapes, &mut arena).expect("session");
-    s.set_input_bytes(0, &x.bytes).expect("input");
-    s.run().expect("run");
-    let ops = (0..s.step_count())
-        .map(|k| s.step_info(k).op.to_string())
-        .collect();
-    let outs = (0..s.outputs().count())
-        .map(|i| {
-            let o = s.output(i);
-            OwnedTensor {
-                dtype: o.dtype,
-                shape: o.shape,
-                bytes: o.bytes.to_vec(),
-            }
-        })
-        .collect();
-    (outs, ops)
-}
-
 /// Per output: the exact pre-activation value (f64, from the integers) and T.
 fn exact(case: &Case, built: &Built, x: &[f32]) -> Vec<(f64, f64)> {
     let [h, w] = case.hw;
@@ -277,8 +252,9 @@ fn check_case(what: &str, case: &Case, fused_op: Option<&str>) -> OwnedTensor {
         &x.to_f32_vec().iter().map(|v| v * 3.0).collect::<Vec<_>>(),
     );
     let built = build(case, false);
-    let (outs, ops) = run(&built.model.build(), &x);
-    let (reference, ref_ops) = run(&build(case, true).model.build(), &x);
+    let (outs, ops) = run_nano_with_ops(&built.model.build(), std::slice::from_ref(&x));
+    let (reference, ref_ops) =
+        run_nano_with_ops(&build(case, true).model.build(), std::slice::from_ref(&x));
     match fused_op {
         Some(op) => {
             assert!(ops.iter().any(|o| o == op), "{what}: steps {ops:?}");

@@ -32,6 +32,20 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Heap allocations made while parsing `bytes`, planning it into a 64 KiB arena on the
+/// stack and running it once on `input`; `after` then looks at the session.
+fn allocations_to_run(bytes: &[u8], input: &[f32], after: impl FnOnce(&Session<'_>)) -> usize {
+    let mut arena = Arena::<65536>::new();
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let model = Model::parse(bytes).unwrap();
+    let mut session = Session::new(&model, &[], &mut arena.0).unwrap();
+    session.set_input_f32(0, input).unwrap();
+    session.run().unwrap();
+    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    after(&session);
+    allocations
+}
+
 #[test]
 fn parse_plan_and_run_allocate_nothing() {
     // y = ((x + w) * x - 3) / 2 with a broadcast constant and a folded constant subgraph.
@@ -47,17 +61,9 @@ fn parse_plan_and_run_allocate_nothing() {
         .output("y", dt::FLOAT);
     let bytes = m.build();
     let input: Vec<f32> = rand_vec(256, 1);
-    let mut arena = Arena::<65536>::new();
-
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
-    let model = Model::parse(&bytes).unwrap();
-    let mut session = Session::new(&model, &[], &mut arena.0).unwrap();
-    session.set_input_f32(0, &input).unwrap();
-    session.run().unwrap();
-    let first = session.output(0).bytes[0];
-    let after = ALLOCATIONS.load(Ordering::SeqCst);
-
-    assert_eq!(after - before, 0, "the runtime allocated on the heap");
+    let mut first = 0;
+    let allocations = allocations_to_run(&bytes, &input, |s| first = s.output(0).bytes[0]);
+    assert_eq!(allocations, 0, "the runtime allocated on the heap");
     let x0 = input[0];
     let expected = ((x0 + 0.5) * x0 - 3.0) / 2.0;
     assert_eq!(first, expected.to_le_bytes()[0]);
@@ -99,18 +105,12 @@ fn int8_conv_allocates_nothing() {
         .output("y", dt::FLOAT);
     let bytes = m.build();
     let input: Vec<f32> = rand_vec(288, 2);
-    let mut arena = Arena::<65536>::new();
-
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
-    let model = Model::parse(&bytes).unwrap();
-    let mut session = Session::new(&model, &[], &mut arena.0).unwrap();
-    session.set_input_f32(0, &input).unwrap();
-    session.run().unwrap();
-    let after = ALLOCATIONS.load(Ordering::SeqCst);
-
-    assert_eq!(after - before, 0, "the int8 path allocated on the heap");
-    let ops: Vec<&str> = (0..session.step_count())
-        .map(|k| session.step_info(k).op)
-        .collect();
+    let mut ops: Vec<String> = Vec::new();
+    let allocations = allocations_to_run(&bytes, &input, |s| {
+        ops = (0..s.step_count())
+            .map(|k| s.step_info(k).op.into())
+            .collect();
+    });
+    assert_eq!(allocations, 0, "the int8 path allocated on the heap");
     assert_eq!(ops, ["QuantizeLinear", "QConv+SiLU"]);
 }

@@ -56,6 +56,11 @@ pub fn i64_tensor(shape: &[usize], data: &[i64]) -> OwnedTensor {
 
 /// Runs `model` on our runtime.
 pub fn run_nano(model: &[u8], inputs: &[OwnedTensor]) -> Vec<OwnedTensor> {
+    run_nano_with_ops(model, inputs).0
+}
+
+/// [`run_nano`], plus the op name of every planned step (to check what fused).
+pub fn run_nano_with_ops(model: &[u8], inputs: &[OwnedTensor]) -> (Vec<OwnedTensor>, Vec<String>) {
     let parsed = Model::parse(model).expect("parse");
     let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape.dims()).collect();
     let report = Session::arena_report(&parsed, &shapes).expect("plan");
@@ -70,16 +75,13 @@ pub fn run_nano(model: &[u8], inputs: &[OwnedTensor]) -> Vec<OwnedTensor> {
         session.set_input_bytes(i, &t.bytes).expect("input");
     }
     session.run().expect("run");
-    (0..session.outputs().count())
-        .map(|i| {
-            let o = session.output(i);
-            OwnedTensor {
-                dtype: o.dtype,
-                shape: o.shape,
-                bytes: o.bytes.to_vec(),
-            }
-        })
-        .collect()
+    let ops = (0..session.step_count())
+        .map(|k| session.step_info(k).op.to_string())
+        .collect();
+    let outputs = (0..session.outputs().count())
+        .map(|i| OwnedTensor::copy_of(session.output(i)))
+        .collect();
+    (outputs, ops)
 }
 
 /// Runs `model` on tract.
@@ -91,14 +93,7 @@ pub fn run_tract(model: &[u8], inputs: &[OwnedTensor]) -> Vec<OwnedTensor> {
     }
     s.run().expect("tract run");
     (0..s.output_count())
-        .map(|i| {
-            let o = s.output(i);
-            OwnedTensor {
-                dtype: o.dtype,
-                shape: o.shape,
-                bytes: o.bytes.to_vec(),
-            }
-        })
+        .map(|i| OwnedTensor::copy_of(s.output(i)))
         .collect()
 }
 
