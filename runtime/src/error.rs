@@ -126,6 +126,9 @@ pub enum Error {
         /// Its value.
         limit: usize,
     },
+    /// A model image (header + ONNX payload, see [`crate::image`]) is corrupt, truncated
+    /// or not an image at all; nothing of it was used.
+    Image(crate::image::ImageError),
 }
 
 impl fmt::Display for Error {
@@ -154,7 +157,14 @@ impl fmt::Display for Error {
                 if *exact { "needs" } else { "needs at least" }
             ),
             Error::Capacity { what, limit } => write!(f, "{what} exceeds this build's limit of {limit}"),
+            Error::Image(e) => write!(f, "bad model image: {e}"),
         }
+    }
+}
+
+impl From<crate::image::ImageError> for Error {
+    fn from(e: crate::image::ImageError) -> Self {
+        Error::Image(e)
     }
 }
 
@@ -210,6 +220,7 @@ impl defmt::Format for Error {
             Error::Capacity { what, limit } => {
                 defmt::write!(f, "{=str} exceeds limit {=usize}", what, limit)
             }
+            Error::Image(e) => defmt::write!(f, "bad model image: {}", e),
         }
     }
 }

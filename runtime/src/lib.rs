@@ -24,6 +24,10 @@
 //! # Ok::<(), edgetrim_runtime::Error>(())
 //! ```
 //!
+//! In flash, a model is best kept as an [`Image`] (written by `edgetrim pack`): the ONNX
+//! bytes behind a header with a CRC-32 of every byte, the arena size and the input/output
+//! shapes, so that a corrupt or truncated model is refused before any of it runs.
+//!
 //! Features (all off by default): `alloc` (arena sizing helpers), `std` (std::error::Error,
 //! runtime CPU detection for the fast kernels), `tract` (the same API backed by tract-onnx,
 //! the reference implementation), `defmt` (embedded logging of errors and reports).
@@ -38,6 +42,7 @@ extern crate std;
 pub mod arena;
 pub mod error;
 pub mod fps;
+pub mod image;
 pub mod onnx;
 pub mod ops;
 pub mod plan;
@@ -49,6 +54,7 @@ pub mod tract;
 
 pub use arena::Arena;
 pub use error::{Error, Name, Result};
+pub use image::Image;
 pub use onnx::Model;
 pub use plan::PlanTables;
 pub use session::{ArenaReport, Session, StepInfo, TensorSpec};

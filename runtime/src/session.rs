@@ -81,6 +81,7 @@ pub struct Session<'a> {
     pub(crate) outputs: &'a [u32],
     pub(crate) region: &'a mut [u8],
     pub(crate) report: ArenaReport,
+    pub(crate) target: Target,
 }
 
 impl<'a> Session<'a> {
@@ -142,6 +143,11 @@ impl<'a> Session<'a> {
     /// How the arena is used.
     pub fn report(&self) -> ArenaReport {
         self.report
+    }
+
+    /// The machine this plan was made for (its kernels and block sizes).
+    pub fn target(&self) -> Target {
+        self.target
     }
 
     /// The model this session runs.

@@ -11,8 +11,8 @@
 pub enum Target {
     /// Hosts and Linux boards: the fastest kernels this CPU runs, cache-sized blocks.
     Host,
-    /// Cortex-M class microcontrollers: the portable 4×4 kernel and small blocks, so
-    /// kernel scratch stays within a few KiB.
+    /// Cortex-M class microcontrollers: 4×4 kernels (the int8 one on the DSP extension
+    /// where the core has it) and small blocks, so kernel scratch stays within tens of KiB.
     CortexM,
 }
 

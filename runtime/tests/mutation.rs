@@ -66,6 +66,9 @@ fn corpus() -> Vec<Vec<u8>> {
     for path in [
         "../examples/firmware/tiny_cnn.onnx",
         "../tests/data/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+        // LSTMs with state inputs, Gather on an int64 token, Squeeze with an axes input.
+        "tests/data/rnnt-toy/encoder.onnx",
+        "tests/data/rnnt-toy/predictor.onnx",
     ] {
         if let Ok(b) = std::fs::read(path) {
             corpus.push(b);

@@ -68,6 +68,27 @@ fn parse_plan_and_run_allocate_nothing() {
     let expected = ((x0 + 0.5) * x0 - 3.0) / 2.0;
     assert_eq!(first, expected.to_le_bytes()[0]);
     int8_conv_allocates_nothing();
+    lstm_allocates_nothing();
+}
+
+/// The recurrent path too: the RNN-T toy encoder (Linear, two LSTMs with their states as
+/// graph inputs and outputs, Linear) plans and runs without touching the heap. Called from
+/// the test above, like `int8_conv_allocates_nothing`.
+fn lstm_allocates_nothing() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/rnnt-toy/encoder.onnx"
+    );
+    let bytes = std::fs::read(path).unwrap();
+    let input: Vec<f32> = rand_vec(4 * 12, 3);
+    let mut steps: Vec<String> = Vec::new();
+    let allocations = allocations_to_run(&bytes, &input, |s| {
+        steps = (0..s.step_count())
+            .map(|k| s.step_info(k).op.into())
+            .collect();
+    });
+    assert_eq!(allocations, 0, "the LSTM path allocated on the heap");
+    assert_eq!(steps.iter().filter(|op| *op == "LSTM").count(), 2);
 }
 
 /// The int8 conv path too: a QDQ Conv + SiLU (what the compressor writes) plans into one

@@ -333,7 +333,9 @@ pub enum AttrKind {
     Floats,
     /// INTS
     Ints,
-    /// Anything else (graphs, sparse tensors, strings lists...).
+    /// STRINGS (e.g. the recurrent ops' `activations`)
+    Strings,
+    /// Anything else (graphs, sparse tensors, tensor lists...).
     Other,
 }
 
@@ -352,10 +354,11 @@ impl<'a> Attribute<'a> {
             Some(4) => AttrKind::Tensor,
             Some(6) => AttrKind::Floats,
             Some(7) => AttrKind::Ints,
+            Some(8) => AttrKind::Strings,
             Some(_) => AttrKind::Other,
             None => match fields(self.msg)
                 .map(|(f, _)| f)
-                .find(|f| matches!(f, 2..=8))
+                .find(|f| matches!(f, 2..=9))
             {
                 Some(2) => AttrKind::Float,
                 Some(3) => AttrKind::Int,
@@ -363,6 +366,7 @@ impl<'a> Attribute<'a> {
                 Some(5) => AttrKind::Tensor,
                 Some(7) => AttrKind::Floats,
                 Some(8) => AttrKind::Ints,
+                Some(9) => AttrKind::Strings,
                 _ => AttrKind::Other,
             },
         }
@@ -398,6 +402,13 @@ impl<'a> Attribute<'a> {
     /// The `ints` field.
     pub fn ints(&self) -> impl Iterator<Item = i64> + Clone + 'a {
         repeated_varints(self.msg, 8)
+    }
+
+    /// The `strings` field.
+    pub fn strings(&self) -> impl Iterator<Item = &'a [u8]> + Clone + 'a {
+        fields(self.msg)
+            .filter(|(f, _)| *f == 9)
+            .filter_map(|(_, v)| v.as_bytes())
     }
 }
 

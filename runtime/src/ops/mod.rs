@@ -34,6 +34,7 @@ pub mod qgemm;
 pub mod quant;
 pub mod reduce;
 pub mod resize;
+pub mod rnn;
 pub mod select;
 pub mod shape;
 pub mod slice;
@@ -98,6 +99,8 @@ pub enum Op {
     MatMul(matmul::MatMul),
     /// Gemm (transA/transB, alpha, beta, C).
     Gemm(matmul::Gemm),
+    /// LSTM over a whole sequence.
+    Lstm(rnn::Lstm),
     /// QuantizeLinear, DequantizeLinear (float reference of QDQ models).
     Quant(quant::Quant),
 }
@@ -455,6 +458,7 @@ pub static REGISTRY: &[(&str, PrepareFn)] = &[
     ("ConvTranspose", conv::conv_transpose),
     ("MatMul", matmul::matmul),
     ("Gemm", matmul::gemm),
+    ("LSTM", rnn::lstm),
     ("QuantizeLinear", quant::quantize_linear),
     ("DequantizeLinear", quant::dequantize_linear),
 ];
@@ -500,6 +504,7 @@ pub fn eval(op: &Op, io: &mut Io<'_>) {
         Op::ConvTranspose(c) => conv::eval_transpose(c, io),
         Op::MatMul(m) => matmul::eval_matmul(m, io),
         Op::Gemm(g) => matmul::eval_gemm(g, io),
+        Op::Lstm(l) => rnn::eval_lstm(l, io),
         Op::Quant(q) => quant::eval(q, io),
     }
 }

@@ -120,16 +120,45 @@ pub struct PlanTables {
 }
 
 impl PlanTables {
-    /// Bytes these tables take in the arena on the machine this code is compiled for.
+    /// Bytes these tables take in the arena on the machine this code is compiled for
+    /// (`usize::MAX` when that overflows, which no arena can satisfy).
     pub const fn bytes(&self) -> usize {
+        match self.checked_bytes() {
+            Some(bytes) => bytes,
+            None => usize::MAX,
+        }
+    }
+
+    /// [`PlanTables::bytes`], or `None` when the counts overflow this machine's `usize`:
+    /// counts read from an untrusted place (a model image's header) may be anything.
+    pub const fn checked_bytes(&self) -> Option<usize> {
         use core::mem::size_of;
-        align_up(self.tensors * size_of::<TensorInfo<'static>>())
-            + align_up(self.bufs * size_of::<Buf>())
-            + align_up(self.steps * size_of::<Step>())
-            + align_up(self.io * size_of::<u32>())
-            + align_up(self.nodes * size_of::<bool>())
-            + align_up(self.inputs * size_of::<u32>())
-            + align_up(self.outputs * size_of::<u32>())
+        let tables = [
+            (self.tensors, size_of::<TensorInfo<'static>>()),
+            (self.bufs, size_of::<Buf>()),
+            (self.steps, size_of::<Step>()),
+            (self.io, size_of::<u32>()),
+            (self.nodes, size_of::<bool>()),
+            (self.inputs, size_of::<u32>()),
+            (self.outputs, size_of::<u32>()),
+        ];
+        let mut total: usize = 0;
+        let mut i = 0;
+        while i < tables.len() {
+            let (count, size) = tables[i];
+            let Some(bytes) = count.checked_mul(size) else {
+                return None;
+            };
+            let Some(bytes) = bytes.checked_next_multiple_of(crate::arena::ALIGN) else {
+                return None;
+            };
+            let Some(sum) = total.checked_add(bytes) else {
+                return None;
+            };
+            total = sum;
+            i += 1;
+        }
+        Some(total)
     }
 }
 
@@ -585,6 +614,7 @@ pub(crate) fn build<'a>(
         outputs: output_ids,
         region,
         report,
+        target,
     })
 }
 

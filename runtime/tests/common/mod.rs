@@ -9,7 +9,7 @@
 
 pub use edgetrim_compress::build::{dt, Attr, ModelBuilder};
 use edgetrim_runtime::tract::{OwnedTensor, TractSession};
-use edgetrim_runtime::{DType, Error, Model, Session, Shape};
+use edgetrim_runtime::{DType, Error, Model, Session, Shape, Target};
 
 /// Default relative tolerance.
 pub const TOL: f32 = 1e-4;
@@ -61,11 +61,20 @@ pub fn run_nano(model: &[u8], inputs: &[OwnedTensor]) -> Vec<OwnedTensor> {
 
 /// [`run_nano`], plus the op name of every planned step (to check what fused).
 pub fn run_nano_with_ops(model: &[u8], inputs: &[OwnedTensor]) -> (Vec<OwnedTensor>, Vec<String>) {
+    run_nano_on(model, inputs, Target::native())
+}
+
+/// [`run_nano_with_ops`] with the kernels and block sizes planned for `target`.
+pub fn run_nano_on(
+    model: &[u8],
+    inputs: &[OwnedTensor],
+    target: Target,
+) -> (Vec<OwnedTensor>, Vec<String>) {
     let parsed = Model::parse(model).expect("parse");
     let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape.dims()).collect();
-    let report = Session::arena_report(&parsed, &shapes).expect("plan");
+    let report = Session::arena_report_for(&parsed, &shapes, target).expect("plan");
     let mut arena = vec![0u8; report.total + 16];
-    let mut session = Session::new(&parsed, &shapes, &mut arena).expect("session");
+    let mut session = Session::with_target(&parsed, &shapes, &mut arena, target).expect("session");
     assert_eq!(
         session.report(),
         report,

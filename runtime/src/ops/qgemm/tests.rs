@@ -1,0 +1,196 @@
+//! Every kernel against the exact product: tails in every dimension, several K blocks,
+//! extreme values, and proptest shapes; plus the wide-B packing the DSP kernel reads,
+//! through a portable model of that kernel (the DSP kernel itself only runs on a Cortex-M:
+//! the firmware's self-test).
+
+use super::*;
+use proptest::prelude::*;
+use std::{vec, vec::Vec};
+
+/// A row-major int8 matrix with `cols` columns starting at element 0.
+fn dense(data: &[u8], cols: usize) -> QMatrix<'_> {
+    QMatrix {
+        data,
+        offset: 0,
+        cols,
+    }
+}
+
+fn ints(n: usize, seed: u32, lo: i32, hi: i32) -> Vec<u8> {
+    (0..n)
+        .map(|i| {
+            let r = (i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8;
+            (lo + (r % (hi - lo + 1) as u32) as i32) as i8 as u8
+        })
+        .collect()
+}
+
+/// Runs `kernel` on random int8 operands and returns C's floats; checks them against
+/// the exact i64 product through the same epilogue.
+fn run(kernel: QKernel, target: Target, m: usize, n: usize, k: usize, zero: i8) -> Vec<f32> {
+    let plan = QGemmPlan::with_kernel(target, kernel, m, n, k);
+    let label = std::format!("{kernel:?} {target:?}");
+    check(&label, m, n, k, zero, |a, b, c, epi| {
+        let mut scratch = vec![0x55; plan.scratch_bytes()];
+        plan.run(a, b, c, n, &mut scratch, epi)
+    })
+}
+
+/// Calls `gemm(A, B, C, epilogue)` on random int8 operands and returns C's floats; checks
+/// them against the exact i64 product through the same epilogue.
+fn check(
+    label: &str,
+    m: usize,
+    n: usize,
+    k: usize,
+    zero: i8,
+    gemm: impl FnOnce(QMatrix, QMatrix, &mut [i32], &Epilogue),
+) -> Vec<f32> {
+    let (a, b) = (ints(m * k, 1, -128, 127), ints(k * n, 2, -128, 127));
+    let mul: Vec<f32> = (0..m).map(|i| 0.01 + i as f32 * 1e-3).collect();
+    let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.5 - 3.0).collect();
+    let mut a_sum = vec![0; m];
+    row_sums(&a, k, &mut a_sum);
+    let epi = Epilogue {
+        mul: &mul,
+        bias: &bias,
+        a_sum: &a_sum,
+        zero: zero.into(),
+        act: Some(Activation::Silu),
+    };
+    let mut c = vec![i32::MIN; m * n];
+    gemm(dense(&a, k), dense(&b, n), &mut c, &epi);
+    let got: Vec<f32> = c.iter().map(|&v| f32::from_bits(v as u32)).collect();
+    for i in 0..m {
+        for j in 0..n {
+            let exact: i64 = (0..k)
+                .map(|p| {
+                    i64::from(a[i * k + p] as i8)
+                        * (i64::from(b[p * n + j] as i8) - i64::from(zero))
+                })
+                .sum();
+            let mut want = [exact as f32 * mul[i] + bias[i]];
+            Activation::Silu.apply(&mut want);
+            assert_eq!(
+                got[i * n + j].to_bits(),
+                want[0].to_bits(),
+                "{label} {m}x{n}x{k}: c[{i},{j}]"
+            );
+        }
+    }
+    got
+}
+
+#[test]
+fn every_kernel_handles_tails_and_k_blocks() {
+    for kernel in QKernel::available() {
+        for (m, n, k) in [
+            (1, 1, 1),
+            (7, 5, 1),
+            (6, 16, 3),
+            (13, 33, 17),
+            (73, 9, 2),
+            (5, 1100, 3),
+            (9, 17, 1200),
+        ] {
+            for target in [Target::Host, Target::CortexM] {
+                run(kernel, target, m, n, k, -7);
+            }
+        }
+    }
+}
+
+/// Extreme operands: the largest products and corrections, at the longest exact K.
+#[test]
+fn extreme_values_accumulate_exactly() {
+    let (m, n, k) = (2, 3, MAX_K);
+    let a = vec![0x80u8; m * k];
+    let b = vec![0x7fu8; k * n];
+    let mut a_sum = vec![0; m];
+    row_sums(&a, k, &mut a_sum);
+    for kernel in QKernel::available() {
+        let plan = QGemmPlan::with_kernel(Target::Host, kernel, m, n, k);
+        let mut scratch = vec![0; plan.scratch_bytes()];
+        let mut c = vec![0; m * n];
+        let (mul, bias) = ([1.0f32; 2], [0.0f32; 2]);
+        let epi = Epilogue {
+            mul: &mul,
+            bias: &bias,
+            a_sum: &a_sum,
+            zero: -128,
+            act: None,
+        };
+        let (am, bm) = (dense(&a, k), dense(&b, n));
+        plan.run(am, bm, &mut c, n, &mut scratch, &epi);
+        let want = (-128 * 255 * k as i64) as f32;
+        assert!(
+            c.iter().all(|&v| f32::from_bits(v as u32) == want),
+            "{kernel:?}"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    /// Every kernel's outputs are bit-identical to the portable reference's (and to the
+    /// exact product, checked inside `run`).
+    #[test]
+    fn kernels_are_bit_exact(m in 1usize..40, n in 1usize..70, k in 1usize..700, zero in -128i8..=127) {
+        let reference = run(QKernel::Portable, Target::Host, m, n, k, zero);
+        for kernel in QKernel::available() {
+            let got = run(kernel, Target::Host, m, n, k, zero);
+            prop_assert!(got.iter().zip(&reference).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+    }
+}
+
+/// The DSP kernel's arithmetic in portable Rust: `SMLAD` of an A word (two i16) with a B
+/// word of the wide panel (two little-endian i16), 4×4 tile. Runs the wide-B packing and
+/// panel walk that the DSP kernel relies on through every host test.
+struct WideModel;
+
+impl QMicroKernel for WideModel {
+    const MR: usize = 4;
+    const NR: usize = 4;
+    const WIDE_B: bool = true;
+
+    fn tile(kp: usize, a: &[i16], b: &[u8], acc: &mut [i32; MAX_TILE]) {
+        acc[..16].fill(0);
+        for p in 0..kp {
+            for (i, a) in a[8 * p..][..8].chunks_exact(2).enumerate() {
+                for (j, b) in b[16 * p..][..16].chunks_exact(4).enumerate() {
+                    let (b0, b1) = (
+                        i16::from_le_bytes([b[0], b[1]]),
+                        i16::from_le_bytes([b[2], b[3]]),
+                    );
+                    acc[4 * i + j] +=
+                        i32::from(a[0]) * i32::from(b0) + i32::from(a[1]) * i32::from(b1);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn wide_b_panels_hold_the_exact_product() {
+    for (m, n, k) in [
+        (1, 1, 1),
+        (7, 5, 1),
+        (6, 16, 3),
+        (13, 33, 17),
+        (5, 1100, 3),
+        (9, 17, 1200),
+    ] {
+        // Cortex-M plans reserve the wide panels whichever kernel they name.
+        let plan = QGemmPlan::with_kernel(Target::CortexM, QKernel::Portable4x4, m, n, k);
+        let want = run(QKernel::Portable4x4, Target::CortexM, m, n, k, -7);
+        let got = check("wide model", m, n, k, -7, |a, b, c, epi| {
+            let mut scratch = vec![0x55; plan.scratch_bytes()];
+            plan.run_with::<WideModel, _, _>(a, b, c, n, &mut scratch, epi)
+        });
+        assert!(got
+            .iter()
+            .zip(&want)
+            .all(|(g, w)| g.to_bits() == w.to_bits()));
+    }
+}
