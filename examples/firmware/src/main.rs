@@ -5,16 +5,16 @@
 //! the arena size computed on the host at build time (build.rs) is enough on the device,
 //! and — compared line by line with the host's run of the same model on the same input
 //! (`scripts/firmware-check.sh`) — that the kernels compute the same numbers there.
-//! `bench_start`/`bench_end` bracket one inference so the QEMU instruction counter
-//! (`run-qemu.sh --region bench_start bench_end`) measures exactly that.
+//! `bench_start`/`bench_end` (lib.rs) bracket one inference so the QEMU instruction
+//! counter (`run-qemu.sh --region bench_start bench_end`) measures exactly that.
 #![no_std]
 #![no_main]
 
 mod reference;
 
-use core::hint::black_box;
 use cortex_m_rt::entry;
-use cortex_m_semihosting::{debug, hprintln};
+use cortex_m_semihosting::hprintln;
+use edgetrim_firmware::{check_arena, exit, run_counted};
 use edgetrim_runtime::{Arena, Error, Model, Session};
 use panic_semihosting as _;
 
@@ -25,16 +25,7 @@ static MODEL: &[u8] = include_bytes!("../tiny_cnn.onnx");
 
 #[entry]
 fn main() -> ! {
-    let status = match run() {
-        Ok(()) => debug::EXIT_SUCCESS,
-        Err(e) => {
-            hprintln!("error: {}", e);
-            debug::EXIT_FAILURE
-        }
-    };
-    debug::exit(status);
-    #[allow(clippy::empty_loop)]
-    loop {}
+    exit(run())
 }
 
 fn run() -> Result<(), Error> {
@@ -43,45 +34,11 @@ fn run() -> Result<(), Error> {
         cortex_m::singleton!(: Arena<ARENA_BYTES> = Arena::new()).expect("run() is called once");
     let model = Model::parse(MODEL)?;
     let mut session = Session::new(&model, &[], &mut arena.0)?;
-    let needed = session.report().total;
-    hprintln!(
-        "arena: {} bytes reserved (planned on the host), {} needed here",
-        ARENA_BYTES,
-        needed
-    );
-    if needed != ARENA_BYTES {
-        hprintln!("error: the arena size computed at build time is not exact on this target");
-        debug::exit(debug::EXIT_FAILURE);
-    }
-    hprintln!(
-        "steps: {}, macs: {}",
-        session.step_count(),
-        session.total_macs()
-    );
+    check_arena(&session, ARENA_BYTES)?;
     reference::fill_input(&mut session)?;
-
-    bench_start();
-    let result = session.run();
-    bench_end();
-    result?;
-
+    run_counted(&mut session)?;
     for line in reference::output_lines(&session) {
         hprintln!("{}", line);
     }
     Ok(())
-}
-
-/// Entry marks the start of the measured inference (instruction counter region).
-#[no_mangle]
-#[inline(never)]
-extern "C" fn bench_start() {
-    // Distinct bodies: identical functions could be merged into one address.
-    black_box(0x5747_u32);
-}
-
-/// Entry marks the end of the measured inference.
-#[no_mangle]
-#[inline(never)]
-extern "C" fn bench_end() {
-    black_box(0x0E4D_u32);
 }
