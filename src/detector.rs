@@ -7,8 +7,9 @@
 //! Ultralytics' `names`/`imgsz`), so any exported model evaluates without extra flags.
 
 use crate::backend::{Backend, BackendKind};
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use edgetrim_models::letterbox::{letterbox, Image, Letterbox};
+use edgetrim_models::yolo::head::HeadMeta;
 use edgetrim_models::yolo::{
     self, make_anchors, Anchor, BoxFormat, Candidate, DetectConfig, Detection, ScoreFormat,
 };
@@ -38,47 +39,24 @@ pub struct HeadSpec {
 }
 
 impl HeadSpec {
-    /// Reads the head layout from `model`: its input shape and `edgetrim.yolo.*` metadata, or
-    /// an Ultralytics export's (`names`, decoded boxes, probabilities).
+    /// Reads the head layout from `model`: its input shape and its metadata
+    /// ([`HeadMeta::from_metadata`]: `edgetrim.yolo.*`, or an Ultralytics export's).
     pub fn from_model(model: &Model<'_>) -> Result<HeadSpec> {
         let size = input_size(model)?;
-        let meta = |key: &str| model.metadata_value(key);
-        if let Some(reg_max) = meta("edgetrim.yolo.reg_max") {
-            let reg_max = reg_max
-                .parse()
-                .ok()
-                .filter(|&r| r > 0)
-                .with_context(|| format!("metadata edgetrim.yolo.reg_max = {reg_max:?}"))?;
-            let strides = match meta("edgetrim.yolo.strides") {
-                Some(s) => s
-                    .split(',')
-                    .map(|v| v.trim().parse().ok().filter(|&v: &usize| v > 0))
-                    .collect::<Option<Vec<usize>>>()
-                    .with_context(|| format!("metadata edgetrim.yolo.strides = {s:?}"))?,
-                None => yolo::STRIDES.to_vec(),
-            };
-            let scores = match meta("edgetrim.yolo.scores") {
-                Some("probabilities") => ScoreFormat::Probabilities,
-                _ => ScoreFormat::Logits,
-            };
-            let names = meta("edgetrim.yolo.names")
-                .map(|n| n.split(',').map(str::to_string).collect())
-                .unwrap_or_default();
-            return Ok(HeadSpec {
-                size,
-                reg_max: Some(reg_max),
-                strides,
-                scores,
-                names,
-            });
-        }
-        // An Ultralytics export: boxes decoded in the graph, sigmoid applied.
+        let meta =
+            HeadMeta::from_metadata(|key| model.metadata_value(key)).map_err(|e| match e {
+                edgetrim_models::Error::Metadata { key } => anyhow!(
+                    "metadata {key} = {:?}",
+                    model.metadata_value(key).unwrap_or_default()
+                ),
+                e => e.into(),
+            })?;
         Ok(HeadSpec {
             size,
-            reg_max: None,
-            strides: yolo::STRIDES.to_vec(),
-            scores: ScoreFormat::Probabilities,
-            names: meta("names").map(ultralytics_names).unwrap_or_default(),
+            reg_max: meta.reg_max,
+            strides: meta.strides.to_vec(),
+            scores: meta.scores,
+            names: meta.names().map(str::to_string).collect(),
         })
     }
 
@@ -113,19 +91,6 @@ fn input_size(model: &Model<'_>) -> Result<usize> {
             input.name()
         ),
     }
-}
-
-/// Class names from Ultralytics' `names` metadata, `{0: 'person', 1: 'bicycle', ...}`.
-fn ultralytics_names(text: &str) -> Vec<String> {
-    text.trim_matches(|c| c == '{' || c == '}')
-        .split(',')
-        .filter_map(|entry| entry.split_once(':'))
-        .map(|(_, name)| {
-            name.trim()
-                .trim_matches(|c| c == '\'' || c == '"')
-                .to_string()
-        })
-        .collect()
 }
 
 /// Score and IoU thresholds for decoding.
@@ -257,19 +222,5 @@ impl<'a> Detector<'a> {
         let lb = self.preprocess(image)?;
         self.infer()?;
         self.postprocess(&lb, image.width(), image.height())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_ultralytics_class_names() {
-        assert_eq!(
-            ultralytics_names("{0: 'person', 1: \"bicycle\", 2: 'traffic light'}"),
-            ["person", "bicycle", "traffic light"]
-        );
-        assert!(ultralytics_names("").is_empty());
     }
 }

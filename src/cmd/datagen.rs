@@ -1,5 +1,6 @@
-//! `edgetrim datagen pavement`: procedurally generated road-damage data, so a detector can
-//! be trained, evaluated and timed without downloading a data set.
+//! `edgetrim datagen pavement|speech`: procedurally generated road-damage images and spoken
+//! inspection commands, so a detector and a speech recogniser can be trained, evaluated and
+//! timed without downloading a data set.
 //!
 //! The generation itself lives in `edgetrim_models::datagen` (deterministic by seed); this
 //! command validates flags, shows progress and reports what it wrote. Outputs appear
@@ -7,7 +8,7 @@
 
 use crate::progress::Progress;
 use anyhow::{bail, Context, Result};
-use edgetrim_models::datagen::{write, RoadVideo, Split};
+use edgetrim_models::datagen::{speech, write, RoadVideo, Split};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -25,6 +26,8 @@ pub struct Args {
 pub enum What {
     /// Pavement-damage road scenes: a YOLO-format folder (--images) or a road video (--video).
     Pavement(PavementArgs),
+    /// A road inspector's spoken commands (espeak-ng voices): 16 kHz WAVs and transcripts.
+    Speech(SpeechArgs),
 }
 
 /// The split to draw from; each has its own seed stream.
@@ -89,6 +92,61 @@ pub struct PavementArgs {
     pub out: PathBuf,
 }
 
+/// The speech splits: disjoint sentences; test uses voices training never hears.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum SpeechSplitArg {
+    /// Training sentences, training voices.
+    Train,
+    /// Validation sentences, training voices.
+    Val,
+    /// Test sentences, held-out voices.
+    Test,
+}
+
+impl From<SpeechSplitArg> for speech::Split {
+    fn from(s: SpeechSplitArg) -> speech::Split {
+        match s {
+            SpeechSplitArg::Train => speech::Split::Train,
+            SpeechSplitArg::Val => speech::Split::Val,
+            SpeechSplitArg::Test => speech::Split::Test,
+        }
+    }
+}
+
+/// `edgetrim datagen speech` options.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  edgetrim datagen speech --split train --seed 1 --count 12000 --out data/speech/train
+  edgetrim datagen speech --split test --seed 3 --count 600 --noise --out data/speech/test-noisy
+
+The folder holds wav/NNNNNN.wav (16 kHz mono 16-bit PCM) and transcripts.tsv, one
+`id<TAB>voice<TAB>text` line per utterance (text: lowercase a-z, apostrophe, single spaces).
+Sentences are split by a hash of their text, so no sentence is in two splits; test voices
+(base voices en-gb-x-gbcwmd and en-us-nyc, variants +m4, +f3, +klatt3) never occur in train
+or val. Needs espeak-ng (bash scripts/setup-speech.sh). The same flags always give
+byte-identical output.")]
+pub struct SpeechArgs {
+    /// Which sentences and voices.
+    #[arg(long, value_enum)]
+    pub split: SpeechSplitArg,
+    /// Data set seed; with --split and the utterance index it determines every utterance.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// How many utterances to write.
+    #[arg(long, value_name = "N")]
+    pub count: usize,
+    /// Add road noise (white, pink or brown at 10-30 dB SNR) and, sometimes, reverb.
+    #[arg(long)]
+    pub noise: bool,
+    /// The folder to create.
+    #[arg(long, short, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// espeak-ng runs as a separate process per utterance; two workers keep two cores busy.
+const SPEECH_WORKERS: usize = 2;
+
 /// Largest accepted --size; larger scenes take seconds per image.
 const MAX_SIZE: usize = 4096;
 /// Largest accepted --images / --video count.
@@ -98,7 +156,38 @@ const MAX_COUNT: usize = 10_000_000;
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     match args.what {
         What::Pavement(args) => pavement(args, out),
+        What::Speech(args) => speech(args, out),
     }
+}
+
+fn speech(args: SpeechArgs, out: &mut dyn Write) -> Result<()> {
+    check_count("--count", args.count)?;
+    check_dir_target(&args.out)?;
+    let version = speech::voices::espeak_version()?;
+    let split = speech::Split::from(args.split);
+    let started = Instant::now();
+    let mut progress = Progress::new("utterances", args.count);
+    let options = speech::dataset::Options {
+        split,
+        seed: args.seed,
+        count: args.count,
+        noisy: args.noise,
+        workers: SPEECH_WORKERS,
+    };
+    let audio = speech::dataset::write_speech(&args.out, options, |i| progress.update(i))
+        .with_context(|| format!("cannot write the speech data set {}", args.out.display()))?;
+    progress.finish();
+    let secs = started.elapsed().as_secs_f64();
+    writeln!(
+        out,
+        "wrote {} {} utterances ({audio:.0} s of 16 kHz audio{}) to {} in {secs:.1} s ({:.1} utterances/s; {version})",
+        args.count,
+        split.name(),
+        if args.noise { ", with noise" } else { "" },
+        args.out.display(),
+        args.count as f64 / secs.max(1e-9)
+    )?;
+    Ok(())
 }
 
 fn pavement(args: PavementArgs, out: &mut dyn Write) -> Result<()> {

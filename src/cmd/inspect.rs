@@ -10,7 +10,7 @@ use crate::cmd::{parse_model, read_model};
 use crate::human;
 use crate::inputs::{self, ShapeOverride};
 use anyhow::{bail, Result};
-use edgetrim_runtime::{Model, Session};
+use edgetrim_runtime::{Model, Session, Target};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -101,13 +101,42 @@ fn describe(vi: edgetrim_runtime::onnx::ValueInfo<'_>) -> TensorDesc {
     }
 }
 
-/// Plans the model to fill in shapes, MACs and the arena.
-fn plan(model: &Model<'_>, overrides: &[ShapeOverride], report: &mut Report) -> Result<()> {
+/// Plans `model` for `target` with the `--input-shape` overrides into `arena`, resized to
+/// the exact size first: how `inspect` and `pack` both plan.
+pub fn plan_session<'a>(
+    model: &Model<'a>,
+    overrides: &[ShapeOverride],
+    target: Target,
+    arena: &'a mut Vec<u8>,
+) -> Result<Session<'a>> {
     let shapes = inputs::resolve_shapes(model, overrides)?;
     let shape_refs: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
-    let arena = Session::arena_report(model, &shape_refs)?;
-    let mut bytes = vec![0u8; arena.total + edgetrim_runtime::arena::ALIGN];
-    let session = Session::new(model, &shape_refs, &mut bytes)?;
+    let report = Session::arena_report_for(model, &shape_refs, target)?;
+    // A Vec<u8> is not 16-byte aligned: ALIGN spare bytes let the plan align itself.
+    arena.resize(report.total + edgetrim_runtime::arena::ALIGN, 0);
+    Ok(Session::with_target(model, &shape_refs, arena, target)?)
+}
+
+/// Fails, naming every op the runtime lacks, when any node uses one.
+pub fn refuse_unsupported(model: &Model<'_>) -> Result<()> {
+    let mut ops: Vec<&str> = model.unsupported_ops().map(|n| n.op_type()).collect();
+    if ops.is_empty() {
+        return Ok(());
+    }
+    let nodes = ops.len();
+    ops.sort_unstable();
+    ops.dedup();
+    bail!(
+        "{nodes} node(s) use ops the nano runtime does not support: {}",
+        ops.join(", ")
+    )
+}
+
+/// Plans the model to fill in shapes, MACs and the arena.
+fn plan(model: &Model<'_>, overrides: &[ShapeOverride], report: &mut Report) -> Result<()> {
+    let mut bytes = Vec::new();
+    let session = plan_session(model, overrides, Target::native(), &mut bytes)?;
+    let arena = session.report();
     report.macs = Some(session.total_macs());
     for (desc, spec) in report.inputs.iter_mut().zip(session.inputs()) {
         desc.shape = Some(spec.shape.dims().to_vec());
@@ -276,16 +305,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         print_text(out, &report)?;
     }
     out.flush()?;
-    if !report.unsupported.is_empty() {
-        let mut ops: Vec<&str> = report.unsupported.iter().map(|u| u.op.as_str()).collect();
-        ops.sort_unstable();
-        ops.dedup();
-        bail!(
-            "{} node(s) use ops the nano runtime does not support: {}",
-            report.unsupported.len(),
-            ops.join(", ")
-        );
-    }
+    refuse_unsupported(&model)?;
     if let Some(e) = report.plan_error {
         bail!("cannot plan {}: {e}", report.model);
     }

@@ -12,10 +12,14 @@
 //! byte-identical images on every machine. The splits draw from disjoint seed streams, and
 //! [`Split::Shifted`] also uses another [`Style`] (lighting, palette, texture) to measure
 //! generalisation. [`write`] turns scenes into YOLO-format folders and Y4M road videos.
+//!
+//! [`speech`] is the audio counterpart: a road inspector's spoken commands synthesised by
+//! espeak-ng, for the streaming speech recogniser.
 
 pub mod damage;
 pub mod rng;
 pub mod scene;
+pub mod speech;
 pub mod world;
 pub mod write;
 

@@ -46,7 +46,7 @@ pub fn data_yaml(split: Split, seed: u64) -> String {
 }
 
 /// A temporary sibling of `path`, unique to this process.
-fn temp_sibling(path: &Path) -> PathBuf {
+pub(crate) fn temp_sibling(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -17,6 +17,8 @@ use core::cmp::Ordering;
 use crate::letterbox::Letterbox;
 use crate::{check_len, Error};
 
+pub mod head;
+
 /// The strides of the P3/P4/P5 detection levels of YOLOv8/v9/v10 and YOLO9tr.
 pub const STRIDES: [usize; 3] = [8, 16, 32];
 

@@ -104,3 +104,69 @@ def metadata():
         "log_floor": LOG_FLOOR,
         "stack": STACK,
     }
+
+
+def _espeak(voice, text):
+    """16 kHz float samples of `text` spoken by espeak-ng (22,050 Hz, band-limited resample)."""
+    import io
+    import subprocess
+    import wave
+
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", "160", "--stdout", text], check=True, capture_output=True
+    ).stdout
+    # espeak-ng streams: its header sizes are placeholders, so take the data to the end.
+    with wave.open(io.BytesIO(wav)) as w:
+        rate = w.getframerate()
+    x = np.frombuffer(wav[wav.index(b"data") + 8 :], dtype="<i2").astype(np.float64) / 32768.0
+    n_out = int(round(x.size * SAMPLE_RATE / rate))
+    spectrum = np.fft.rfft(x)[: n_out // 2 + 1]
+    return np.fft.irfft(spectrum, n=n_out) * n_out / x.size
+
+
+def write_fixture(out_dir):
+    """The front-end parity fixture: int16 PCM (`pcm.i16`) and its stacked features
+    (`features.f32`, [T, FEATURE_DIM]), both raw little-endian, plus `fixture.json`.
+
+    The signal runs through what a device meets: digital silence (the log floor), clean speech,
+    louder speech in coloured noise (high-passed brown, 15 dB SNR) that clips, and a full-scale
+    square wave.
+    """
+    import json
+    import subprocess
+    from pathlib import Path
+
+    rng = np.random.default_rng(0)
+    clean = 0.5 * _espeak("en-us", "pothole left lane")
+    speech = _espeak("en-gb-scotland+f3", "severity three")
+    pink = np.cumsum(rng.standard_normal(speech.size + 4096)) * 0.02
+    pink = pink[4096:] - np.convolve(pink, np.ones(64) / 64, mode="same")[4096:]
+    pink *= np.sqrt(np.mean(speech**2) / np.mean(pink**2) / 10**1.5)
+    noisy = (speech + pink) * (1.3 / np.abs(speech + pink).max())
+    square = np.where(np.arange(1600) // 20 % 2 == 0, 1.0, -1.0)
+    signal = np.concatenate([np.zeros(3200), clean, noisy, square])
+    pcm = np.clip(np.round(signal * 32768.0), -32768, 32767).astype("<i2")
+    feats = features(pcm).astype("<f4")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "pcm.i16").write_bytes(pcm.tobytes())
+    (out / "features.f32").write_bytes(feats.tobytes())
+    version = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout
+    meta = {
+        "samples": int(pcm.size),
+        "vectors": int(feats.shape[0]),
+        "feature_dim": FEATURE_DIM,
+        "made_by": "python3 -m rnnt.features --fixture (models/train)",
+        "espeak": version.split("  Data at")[0].strip(),
+        **metadata(),
+    }
+    (out / "fixture.json").write_text(json.dumps(meta, indent=1) + "\n")
+    print(f"wrote {pcm.size} samples and {feats.shape[0]} feature vectors to {out}")
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="The speech front-end's parity fixture.")
+    parser.add_argument("--fixture", metavar="OUT_DIR", required=True, help="folder to write")
+    write_fixture(parser.parse_args().fixture)

@@ -1,0 +1,201 @@
+//! Who speaks: espeak-ng voices (a regional base voice plus a variant) with a random speed,
+//! pitch and word gap, and the call that synthesises one utterance.
+//!
+//! The test split must measure how a recogniser copes with a speaker it never heard, so two
+//! base voices and one variant of each family (male, female, Klatt) are held out: train and
+//! val use only the other combinations, and every test voice has at least one held-out part
+//! (a held-out base, a held-out variant, or both), so no test voice string ever occurs in
+//! training.
+//!
+//! espeak-ng 1.51 ignores a variant on `en-gb` (it resolves to the same output as plain
+//! `en-gb`), so the British base voice is written `en`, which is the same voice and honours
+//! variants. `+klatt6` is left out because it synthesises exactly what `+klatt` does.
+
+use super::Split;
+use crate::datagen::rng::Rng;
+use std::io;
+use std::process::{Command, Stdio};
+
+/// The synthesiser's program name, looked up on `PATH`.
+pub const ESPEAK: &str = "espeak-ng";
+
+/// Regional English base voices (espeak-ng names).
+pub const BASES: [&str; 8] = [
+    "en-us",
+    "en",
+    "en-gb-scotland",
+    "en-gb-x-rp",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-029",
+    "en-us-nyc",
+];
+
+/// Base voices only the test split uses.
+pub const TEST_BASES: [&str; 2] = ["en-gb-x-gbcwmd", "en-us-nyc"];
+
+/// Voice variants (`""` is the base voice's own); each changes formants, pitch range and
+/// breathiness, the Klatt ones also the synthesis model.
+pub const VARIANTS: [&str; 18] = [
+    "", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2",
+    "klatt3", "klatt4", "klatt5",
+];
+
+/// Variants only the test split uses: one male, one female, one Klatt.
+pub const TEST_VARIANTS: [&str; 3] = ["m4", "f3", "klatt3"];
+
+/// The espeak-ng voice string of a base and a variant: `en-gb-scotland+f3`, or just the base.
+pub fn voice_name(base: &str, variant: &str) -> String {
+    if variant.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}+{variant}")
+    }
+}
+
+/// The voices a split draws from, in a fixed order: train and val use every combination
+/// without a held-out part; test every combination with one.
+pub fn voices(split: Split) -> Vec<String> {
+    let mut out = Vec::new();
+    for base in BASES {
+        for variant in VARIANTS {
+            let held_out = TEST_BASES.contains(&base) || TEST_VARIANTS.contains(&variant);
+            if held_out == (split == Split::Test) {
+                out.push(voice_name(base, variant));
+            }
+        }
+    }
+    out
+}
+
+/// How one utterance is spoken.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Speaker {
+    /// espeak-ng voice string (`-v`).
+    pub voice: String,
+    /// Words per minute (`-s`).
+    pub speed: u32,
+    /// Pitch, 0 to 99 (`-p`).
+    pub pitch: u32,
+    /// Extra pause between words in units of 10 ms (`-g`); 0 most of the time.
+    pub word_gap: u32,
+}
+
+impl Speaker {
+    /// Draws a voice of `split` and its prosody.
+    pub fn draw(split: Split, rng: &mut Rng) -> Speaker {
+        let pool = voices(split);
+        let voice = pool[rng.below(pool.len())].clone();
+        let speed = 130 + rng.below(71) as u32;
+        let pitch = 30 + rng.below(41) as u32;
+        let word_gap = if rng.chance(0.3) {
+            1 + rng.below(5) as u32
+        } else {
+            0
+        };
+        Speaker {
+            voice,
+            speed,
+            pitch,
+            word_gap,
+        }
+    }
+
+    /// Synthesises `text` with espeak-ng and returns its WAV bytes (22,050 Hz mono 16-bit).
+    /// A missing program is an error that says how to install it.
+    pub fn synthesise(&self, text: &str) -> io::Result<Vec<u8>> {
+        let output = Command::new(ESPEAK)
+            .args(["-v", &self.voice])
+            .args(["-s", &self.speed.to_string()])
+            .args(["-p", &self.pitch.to_string()])
+            .args(["-g", &self.word_gap.to_string()])
+            .arg("--stdout")
+            .arg(text)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(not_installed)?;
+        if !output.status.success() || output.stdout.is_empty() {
+            return Err(io::Error::other(format!(
+                "{ESPEAK} -v {} failed on {text:?} ({}): {}",
+                self.voice,
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        Ok(output.stdout)
+    }
+}
+
+/// Checks that espeak-ng runs and returns its version line.
+pub fn espeak_version() -> io::Result<String> {
+    let output = Command::new(ESPEAK)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(not_installed)?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // "eSpeak NG text-to-speech: 1.51  Data at: /usr/lib/...": keep the name and version.
+    Ok(text
+        .split("  Data at")
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_owned())
+}
+
+/// Turns "program not found" into an error naming the program and the install script.
+fn not_installed(err: io::Error) -> io::Error {
+    if err.kind() == io::ErrorKind::NotFound {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "{ESPEAK} is not installed (it synthesises the speech): run `bash scripts/setup-speech.sh` (or `apt-get install espeak-ng`)"
+            ),
+        )
+    } else {
+        io::Error::new(err.kind(), format!("cannot run {ESPEAK}: {err}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn test_voices_are_never_used_in_training_and_every_one_has_a_held_out_part() {
+        let train: HashSet<String> = voices(Split::Train).into_iter().collect();
+        assert_eq!(voices(Split::Val), voices(Split::Train));
+        assert_eq!(train.len(), 6 * 15);
+        let test = voices(Split::Test);
+        assert_eq!(test.len(), 8 * 18 - 6 * 15);
+        for voice in &test {
+            assert!(!train.contains(voice), "{voice}");
+            let (base, variant) = voice.split_once('+').unwrap_or((voice, ""));
+            assert!(
+                TEST_BASES.contains(&base) || TEST_VARIANTS.contains(&variant),
+                "{voice}"
+            );
+        }
+        for voice in &train {
+            assert!(TEST_BASES.iter().all(|b| !voice.starts_with(b)), "{voice}");
+            assert!(
+                TEST_VARIANTS
+                    .iter()
+                    .all(|v| !voice.ends_with(&format!("+{v}"))),
+                "{voice}"
+            );
+        }
+    }
+
+    #[test]
+    fn prosody_stays_in_range() {
+        let mut rng = Rng::new(5);
+        for _ in 0..500 {
+            let s = Speaker::draw(Split::Train, &mut rng);
+            assert!((130..=200).contains(&s.speed) && (30..=70).contains(&s.pitch));
+            assert!(s.word_gap <= 5);
+        }
+    }
+}
