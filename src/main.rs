@@ -5,10 +5,12 @@
 //! (printed as one `edgetrim: ...` line on stderr), 2 for command-line usage errors (clap).
 
 mod annotate;
+mod asr;
 mod backend;
 mod cmd;
 mod detector;
 mod human;
+mod ihex;
 mod inputs;
 mod latency;
 mod npy;
@@ -39,8 +41,14 @@ Examples:
   edgetrim run model.onnx --input x.npy --output-dir out/
   edgetrim bench model.onnx --backend both       FPS and latency, nano vs tract
   edgetrim datagen pavement --images 100 --out data/train   synthetic road-damage data
+  edgetrim datagen speech --split train --count 1000 --out data/speech/train   spoken commands
   edgetrim eval-detect models/zoo/yolo9tr-s.onnx --data data/test   mAP50, mAP50-95
   edgetrim fps models/zoo/yolo9tr-s.onnx --video road.y4m --out annotated.y4m
+  edgetrim asr models/zoo/rnnt-todm --wav note.wav       streaming transcript, RTF, latency
+  edgetrim eval-asr models/zoo/rnnt-todm --data data/speech/test   WER, CER, RTF
+  edgetrim slices models/zoo/rnnt-todm --eval asr:data/speech/test --plot slices.svg
+  edgetrim pack model.onnx --target cortex-m4 -o model.bin    flashable image: header, CRC, arena
+  edgetrim verify model.bin                      is the image intact and runnable?
 
 Run `edgetrim help <command>` for each command's options and more examples."
 )]
@@ -59,14 +67,25 @@ enum Command {
     Run(cmd::run::Args),
     /// Measure FPS and latency percentiles, optionally against tract and per node.
     Bench(cmd::bench::Args),
-    /// Generate synthetic data: pavement-damage images (YOLO format) and road videos (Y4M).
+    /// Generate synthetic data: pavement-damage images (YOLO format), road videos (Y4M) and
+    /// spoken inspection commands (WAV + transcripts).
     Datagen(cmd::datagen::Args),
     /// Measure a YOLO detector's COCO mAP50 / mAP50-95 on a YOLO-format folder.
     EvalDetect(cmd::eval_detect::Args),
     /// Run a detector on a video: FPS, per-stage latency, annotated output.
     Fps(cmd::fps::Args),
+    /// Transcribe a WAV (or a stream on stdin) with a streaming RNN-T model folder.
+    Asr(cmd::asr::Args),
+    /// Measure a streaming RNN-T's WER, CER and real-time factor on a speech folder.
+    EvalAsr(cmd::eval_asr::Args),
+    /// List a supernet folder's slices with their size, MACs and arena (and WER with --eval).
+    Slices(cmd::slices::Args),
     /// The main job on bundled defaults: compress YOLO9tr, mAP and FPS before and after.
     Demo(cmd::demo::Args),
+    /// Pack a model as a flashable image (raw, Intel HEX or a Rust module) with a checked header.
+    Pack(cmd::pack::Args),
+    /// Check a packed model image (header, CRC, payload, arena figure); exit 0 if valid.
+    Verify(cmd::verify::Args),
 }
 
 /// Whether `err` is a closed stdout (e.g. `edgetrim inspect m.onnx | head`), which is not
@@ -93,7 +112,12 @@ fn main() -> ExitCode {
         Command::Datagen(args) => cmd::datagen::run(args, &mut out),
         Command::EvalDetect(args) => cmd::eval_detect::run(args, &mut out),
         Command::Fps(args) => cmd::fps::run(args, &mut out),
+        Command::Asr(args) => cmd::asr::run(args, &mut out),
+        Command::EvalAsr(args) => cmd::eval_asr::run(args, &mut out),
+        Command::Slices(args) => cmd::slices::run(args, &mut out),
         Command::Demo(args) => cmd::demo::run(args, &mut out),
+        Command::Pack(args) => cmd::pack::run(args, &mut out),
+        Command::Verify(args) => cmd::verify::run(args, &mut out),
     }
     .and_then(|()| Ok(out.flush()?));
     match result {

@@ -13,6 +13,10 @@
 //! Floating-point math goes through `libm`, never a platform intrinsic.
 //!
 //! Modules:
+//! - [`asr`]: the streaming RNN-T recogniser: audio chunks in, greedy-decoded tokens out,
+//!   driving the encoder, predictor and joiner graphs on `edgetrim-runtime` (or any backend).
+//! - [`audio`]: the streaming log-mel front-end of the speech recogniser (16 kHz int16 →
+//!   stacked 40-bin log-mel vectors), matching the training features frame for frame.
 //! - [`letterbox`]: RGB8 / YUV420 frame → normalised NCHW input, and the [`letterbox::Letterbox`]
 //!   transform that maps network boxes back to frame pixels.
 //! - [`yolo`]: anchor-free YOLOv8/v9/v10 head decoding (pre-decoded boxes or raw DFL),
@@ -24,6 +28,8 @@
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![deny(missing_docs)]
 
+pub mod asr;
+pub mod audio;
 #[cfg(feature = "datagen")]
 pub mod datagen;
 #[cfg(feature = "std")]
@@ -55,6 +61,45 @@ pub enum Error {
         /// 1-based line number.
         line: usize,
     },
+    /// A model metadata entry this crate reads has a value it cannot use.
+    Metadata {
+        /// The metadata key.
+        key: &'static str,
+    },
+    /// A model lacks a metadata entry this crate needs.
+    MetadataMissing {
+        /// The metadata key.
+        key: &'static str,
+    },
+    /// A graph's inputs or outputs are not what the recogniser drives (a missing tensor, a
+    /// state without its `_out` twin, an unexpected type or shape).
+    Graph {
+        /// Which graph.
+        graph: asr::Role,
+        /// The tensor at fault.
+        tensor: edgetrim_runtime::Name,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The runtime refused or failed one of the recogniser's graphs (the error names the
+    /// node or tensor; carrying the graph too would make every `Result` of this crate larger).
+    Runtime(edgetrim_runtime::Error),
+    /// The arena is too small for one of the recogniser's graphs.
+    Arena {
+        /// Which graph did not fit.
+        graph: asr::Role,
+        /// Bytes that graph needs (at least; exact once its plan tables fitted).
+        needed: usize,
+        /// Bytes that were left for it.
+        got: usize,
+    },
+    /// A fixed capacity was exceeded (the transcript buffer, the number of LSTM states).
+    Capacity {
+        /// What ran out.
+        what: &'static str,
+        /// Its capacity.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -70,6 +115,19 @@ impl fmt::Display for Error {
                 f,
                 "label line {line}: expected `class cx cy w h` with normalised coordinates"
             ),
+            Error::Metadata { key } => write!(f, "model metadata {key}: value out of range"),
+            Error::MetadataMissing { key } => write!(f, "model metadata {key} is missing"),
+            Error::Graph {
+                graph,
+                tensor,
+                reason,
+            } => write!(f, "{graph} tensor {tensor}: {reason}"),
+            Error::Runtime(error) => write!(f, "{error}"),
+            Error::Arena { graph, needed, got } => write!(
+                f,
+                "arena too small for the {graph}: it needs {needed} bytes, {got} were left"
+            ),
+            Error::Capacity { what, limit } => write!(f, "{what}: capacity of {limit} exceeded"),
         }
     }
 }

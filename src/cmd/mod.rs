@@ -1,13 +1,19 @@
 //! One module per subcommand; each exposes clap `Args` and `run(args, out)`.
 
+pub mod asr;
 pub mod bench;
 pub mod compress;
+pub mod compress_folder;
 pub mod datagen;
 pub mod demo;
+pub mod eval_asr;
 pub mod eval_detect;
 pub mod fps;
 pub mod inspect;
+pub mod pack;
 pub mod run;
+pub mod slices;
+pub mod verify;
 
 use anyhow::{Context, Result};
 use std::path::Path;
