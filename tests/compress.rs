@@ -324,3 +324,126 @@ fn bad_int8_flags_fail_in_one_line_and_write_nothing() {
         "images need a model with one 1x3xSxS input",
     );
 }
+
+/// x[1,3,8,8] → Conv(3→8) → Relu → Conv(8→4) → z: the smallest model with a prunable layer.
+fn two_convs() -> ModelBuilder {
+    let mut m = ModelBuilder::new(13);
+    m.input("x", dt::FLOAT, &[1, 3, 8, 8]);
+    let w: Vec<f32> = (0..216)
+        .map(|i| ((i * 29) % 23) as f32 * 0.04 - 0.45)
+        .collect();
+    m.init_f32("w", &[8, 3, 3, 3], &w);
+    m.init_f32("b", &[8], &[0.1, -0.2, 0.0, 0.3, 0.2, -0.1, 0.05, 0.0]);
+    let w2: Vec<f32> = (0..32)
+        .map(|i| ((i * 13) % 7) as f32 * 0.1 - 0.35)
+        .collect();
+    m.init_f32("w2", &[4, 8, 1, 1], &w2);
+    m.node("Conv", &["x", "w", "b"], &["c"], vec![]);
+    m.node("Relu", &["c"], &["y"], vec![]);
+    m.node("Conv", &["y", "w2"], &["z"], vec![]);
+    m.output("z", dt::FLOAT);
+    m
+}
+
+#[test]
+fn prune_channels_and_weights_report_what_they_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.onnx", &two_convs().build());
+    let npy = dir.path().join("npy");
+    std::fs::create_dir(&npy).unwrap();
+    for k in 0..4 {
+        let data: Vec<f32> = (0..192)
+            .map(|i| ((i * (k + 5)) % 13) as f32 / 12.0)
+            .collect();
+        write_npy(&npy.join(format!("{k}.npy")), &data);
+    }
+    let out = dir.path().join("out.onnx");
+    let out_s = out.to_str().unwrap();
+    let report = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["compress", &input, "-o", out_s, "--json"];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&assert_ok(&edgetrim(&args))).expect("JSON report")
+    };
+    let npy_s = npy.to_str().unwrap();
+    let r = report(&["--prune", "channels=0.5", "--calib", npy_s]);
+    let rows = r["rows"].as_array().unwrap();
+    let passes: Vec<&str> = rows.iter().map(|r| r["pass"].as_str().unwrap()).collect();
+    assert_eq!(passes, ["original", "clean", "prune-channels", "layout"]);
+    let (clean, pruned) = (&rows[1], &rows[2]);
+    assert_eq!(pruned["params"], 4 * 27 + 4 + 4 * 4 + 4, "{pruned}");
+    assert!(pruned["macs"].as_u64() < clean["macs"].as_u64(), "{pruned}");
+    assert!(pruned["cosine"].as_f64().unwrap() > 0.5, "{pruned}");
+    let summary = pruned["summary"].as_str().unwrap();
+    assert!(summary.starts_with("4 of 12 channels removed"), "{summary}");
+    assert!(
+        summary.contains("of 1 layers refit by least squares on 4 calibration inputs"),
+        "{summary}"
+    );
+    // Weight pruning: half of each layer's weights are zero, reported per layer.
+    let r = report(&["--prune", "weights=0.5"]);
+    let sparsity = &r["rows"][2]["sparsity"];
+    assert_eq!(r["rows"][2]["pass"], "prune-weights");
+    assert_eq!(
+        sparsity["zeros"].as_u64().unwrap() * 2,
+        sparsity["weights"].as_u64().unwrap()
+    );
+    assert_eq!(sparsity["layers"].as_array().unwrap().len(), 2);
+    assert!(
+        r["rows"][0].get("sparsity").is_none(),
+        "dense models carry no sparsity"
+    );
+    let table = assert_ok(&edgetrim(&[
+        "compress",
+        &input,
+        "-o",
+        out_s,
+        "--prune",
+        "weights=0.5",
+    ]));
+    assert!(table.contains("50.0% of 248 weights are zero"), "{table}");
+    assert!(table.contains(" 50.0% of       216  Conv_"), "{table}");
+}
+
+#[test]
+fn bad_prune_flags_fail_in_one_line_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.onnx", &two_convs().build());
+    let out = dir.path().join("out.onnx");
+    let out_s = out.to_str().unwrap();
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["--prune", "channels=1.5"],
+            "--prune channels=1.5: the ratio must be a number in [0, 1)",
+        ),
+        (
+            &["--prune", "channels"],
+            "--prune channels: expected channels=R or weights=R",
+        ),
+        (
+            &["--prune", "filters=0.3"],
+            "--prune filters=0.3: unknown kind \"filters\"",
+        ),
+        (
+            &["--prune", "channels=0.3,importance=l3"],
+            "--prune channels=0.3,importance=l3: channels: importance=l3 not supported",
+        ),
+        (
+            &["--prune", "channels=0.2", "--prune", "channels=0.3"],
+            "--prune channels=0.3: channels=R is given twice",
+        ),
+        (
+            &["--no-reconstruct"],
+            "--no-reconstruct only applies to --prune channels=R",
+        ),
+        (
+            &["--prune", "weights=0.5", "--calib", "/tmp"],
+            "--calib only applies to --quantize int8 and --prune channels=R",
+        ),
+    ];
+    for (flags, expected) in cases {
+        let mut args = vec!["compress", &input, "-o", out_s];
+        args.extend_from_slice(flags);
+        assert_refused(&edgetrim(&args), expected);
+        assert!(!out.exists(), "{flags:?} left a file behind");
+    }
+}

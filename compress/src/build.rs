@@ -44,6 +44,8 @@ pub enum Attr {
     Ints(Vec<i64>),
     /// FLOATS
     Floats(Vec<f32>),
+    /// STRINGS
+    Strings(Vec<String>),
     /// TENSOR
     Tensor(TensorProto),
 }
@@ -73,6 +75,10 @@ fn attribute(name: &str, value: Attr) -> AttributeProto {
         Attr::Floats(v) => {
             a.floats = v;
             AttributeType::Floats
+        }
+        Attr::Strings(v) => {
+            a.strings = v.into_iter().map(String::into_bytes).collect();
+            AttributeType::Strings
         }
         Attr::Tensor(t) => {
             a.t = Some(t);

@@ -32,6 +32,15 @@ pub enum Error {
     },
     /// The encoded model could not be laid out.
     Layout(String),
+    /// A `metadata_props` entry is malformed (e.g. the slicing rules name an unknown dim).
+    Metadata {
+        /// The metadata key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A slice the model cannot give (depth beyond its layers, width outside (0, 1]).
+    Slice(String),
 }
 
 impl fmt::Display for Error {
@@ -42,6 +51,8 @@ impl fmt::Display for Error {
             Error::Node { node, op, reason } => write!(f, "node {node} ({op}): {reason}"),
             Error::Tensor { name, reason } => write!(f, "tensor {name}: {reason}"),
             Error::Layout(what) => write!(f, "layout: {what}"),
+            Error::Metadata { key, reason } => write!(f, "metadata {key}: {reason}"),
+            Error::Slice(what) => write!(f, "slice: {what}"),
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::build::value_info;
 use edgetrim_runtime::arena::ALIGN;
 use edgetrim_runtime::{DType, Model, Session, TensorRef};
 use prost::Message;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use tract_onnx::pb::{GraphProto, ModelProto, NodeProto, TensorProto};
 
 /// One input of a node evaluated alone.
@@ -35,7 +35,7 @@ pub fn to_proto(name: &str, t: TensorRef<'_>) -> TensorProto {
 }
 
 /// A planned session over `bytes` with its arena, or the runtime's error as text.
-fn with_session<T>(
+pub fn with_session<T>(
     bytes: &[u8],
     shapes: &[&[usize]],
     f: impl FnOnce(&mut Session<'_>) -> Result<T, String>,
@@ -117,6 +117,32 @@ pub fn edge_shapes(
     .ok()
 }
 
+/// A copy of `model` whose graph outputs are `outputs`, without the nodes and initializers
+/// they do not depend on: the model a calibration loop runs to record those edges. (All
+/// nodes stay when one holds a subgraph, whose reads from the outer scope are implicit.)
+pub fn probe(model: &ModelProto, outputs: &[String]) -> Vec<u8> {
+    let mut probe = model.clone();
+    if let Some(g) = probe.graph.as_mut() {
+        g.output = outputs.iter().map(|n| value_info(n, 0, None)).collect();
+        if g.node
+            .iter()
+            .all(|n| crate::graph::subgraphs(n).next().is_none())
+        {
+            let mut needed: HashSet<&str> = outputs.iter().map(String::as_str).collect();
+            let mut keep = vec![false; g.node.len()];
+            for (i, n) in g.node.iter().enumerate().rev() {
+                if n.output.iter().any(|o| needed.contains(o.as_str())) {
+                    keep[i] = true;
+                    needed.extend(n.input.iter().map(String::as_str));
+                }
+            }
+            crate::graph::retain_nodes(g, &keep);
+            crate::graph::drop_unused_initializers(g);
+        }
+    }
+    probe.encode_to_vec()
+}
+
 /// What one run of a whole model produced and cost.
 #[derive(Clone, Debug)]
 pub struct Measured {
@@ -148,6 +174,11 @@ fn values(t: TensorRef<'_>) -> Vec<f64> {
             .collect(),
         _ => t.i64s().map(|v| v as f64).collect(),
     }
+}
+
+/// Multiply-accumulates of one run of `bytes`, from the plan alone (nothing runs).
+pub fn macs(bytes: &[u8], shapes: &[&[usize]]) -> Result<u64, String> {
+    with_session(bytes, shapes, |s| Ok(s.total_macs()))
 }
 
 /// Deterministic pseudo-random input bytes for graph input `k`: uniform in [-1, 1) for

@@ -320,6 +320,43 @@ pub fn f32s(t: &TensorProto) -> Result<Vec<f32>> {
         .collect())
 }
 
+/// An integer tensor's elements (int64 or int32, typed fields or raw data): shapes, axes,
+/// split sizes, slice bounds.
+pub fn i64s(t: &TensorProto) -> Result<Vec<i64>> {
+    let mut t = t.clone();
+    to_raw(&mut t)?;
+    match t.data_type {
+        dt::INT64 => Ok(t
+            .raw_data
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect()),
+        dt::INT32 => Ok(t
+            .raw_data
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]).into())
+            .collect()),
+        _ => Err(Error::Tensor {
+            name: t.name.clone(),
+            reason: "expected int64 or int32 data".into(),
+        }),
+    }
+}
+
+/// Removes initializers no node reads any more (replaced weights, sliced constants) unless
+/// they are graph inputs or outputs; returns how many.
+pub fn drop_unused_initializers(g: &mut GraphProto) -> usize {
+    let uses = Uses::of(g);
+    let graph_inputs: HashSet<String> = g.input.iter().map(|v| v.name.clone()).collect();
+    let before = g.initializer.len();
+    g.initializer.retain(|t| {
+        !uses.readers(&t.name).is_empty()
+            || uses.is_fixed(&t.name)
+            || graph_inputs.contains(&t.name)
+    });
+    before - g.initializer.len()
+}
+
 /// Parameter count and bytes of a graph: initializers plus `Constant` node values.
 pub fn params(g: &GraphProto) -> (u64, u64) {
     let constants = g

@@ -6,7 +6,8 @@
 //! [`build`] writes ONNX graphs from Rust. [`passes`] holds the compression passes (clean,
 //! fp16, int8, layout) and the [`passes::Pipeline`] that runs them in order; [`report`] measures
 //! each intermediate model on edgetrim's runtime ([`exec`]). [`graph`] has the graph
-//! queries and edits the passes share.
+//! queries and edits the passes share. [`slice`] cuts a subnet out of a supernet by the
+//! rules its exporter wrote into the metadata; [`budget`] says what a device affords.
 //!
 //! ```no_run
 //! use edgetrim_compress::passes::{Context, Pass, Pipeline};
@@ -17,12 +18,14 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod budget;
 pub mod build;
 pub mod error;
 pub mod exec;
 pub mod graph;
 pub mod passes;
 pub mod report;
+pub mod slice;
 
 pub use error::{Error, Result};
 

@@ -9,6 +9,7 @@
 
 use crate::exec;
 use crate::graph;
+use crate::passes::prune::weights::{self, Sparsity};
 use crate::passes::{self, Context, Stage};
 use serde::Serialize;
 
@@ -39,6 +40,9 @@ pub struct Row {
     pub sqnr_db: Option<f64>,
     /// Why the runtime could not measure this model.
     pub error: Option<String>,
+    /// Zero weights, overall and per layer, when at least 1 % of the weights are zero.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sparsity: Option<Sparsity>,
 }
 
 /// The whole report.
@@ -97,6 +101,11 @@ pub fn fidelity(reference: &[Vec<f64>], got: &[Vec<f64>]) -> Option<Fidelity> {
 }
 
 fn row(pass: &str, summary: &str, nodes: usize, params: u64, bytes: &[u8]) -> Row {
+    let sparsity = passes::decode(bytes)
+        .ok()
+        .and_then(|m| m.graph)
+        .map(|g| weights::sparsity(&g))
+        .filter(|s| s.zeros * 100 >= s.weights && s.zeros > 0);
     Row {
         pass: pass.to_string(),
         summary: summary.to_string(),
@@ -109,6 +118,7 @@ fn row(pass: &str, summary: &str, nodes: usize, params: u64, bytes: &[u8]) -> Ro
         cosine: None,
         sqnr_db: None,
         error: None,
+        sparsity,
     }
 }
 

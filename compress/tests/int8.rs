@@ -214,10 +214,7 @@ fn given_calibration_inputs_are_used_and_checked() {
         .flat_map(|v| v.to_le_bytes())
         .collect();
     let ctx = |samples| Context {
-        int8: int8::Options {
-            samples: Some(samples),
-            ..Default::default()
-        },
+        calib: Some(samples),
         ..Context::default()
     };
     let q = compress(&original, CLEAN_INT8, &ctx(vec![vec![big]]));

@@ -4,22 +4,12 @@
 
 mod common;
 
-use common::{abs_diff, compress, count, decode, nano, rel_diff, tract};
+use common::{abs_diff, compress, count, decode, nano, rel_diff, tract, vals};
 use edgetrim_compress::build::{dt, tensor_i64, Attr, ModelBuilder};
 use edgetrim_compress::passes::{layout, Context, Pass, Pipeline};
 use edgetrim_compress::Error;
 
 const CLEAN: &[Pass] = &[Pass::Clean];
-
-/// Deterministic values in [-1, 1) (+ `offset`).
-fn vals(n: usize, seed: u32, offset: f32) -> Vec<f32> {
-    (0..n as u32)
-        .map(|i| {
-            ((i.wrapping_mul(2654435761) ^ seed.wrapping_mul(40503)) % 2000) as f32 / 1000.0 - 1.0
-                + offset
-        })
-        .collect()
-}
 
 fn bn_params(m: &mut ModelBuilder, prefix: &str, c: usize) {
     m.init_f32(&format!("{prefix}.scale"), &[c], &vals(c, 11, 1.5));

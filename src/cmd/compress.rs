@@ -5,16 +5,16 @@
 //! as measured by the nano runtime: size, MACs, arena, and how far its outputs moved from
 //! the original's on the same input (seeded random, or the first calibration input).
 //!
-//! `--quantize int8` calibrates on `--calib`: `.npy` files, or images letterboxed here to
-//! the model's square input (the library only ever sees tensors).
+//! `--quantize int8` and `--prune channels=R` calibrate on `--calib`: `.npy` files, or
+//! images letterboxed here to the model's square input (the library only ever sees
+//! tensors).
 
 use crate::cmd::{parse_model, read_model, write_atomic};
 use crate::human;
 use crate::inputs::{self, ShapeOverride};
-use anyhow::{bail, Context as _, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 use edgetrim_compress::passes::calib::Method;
-use edgetrim_compress::passes::int8::{self, RANDOM_SAMPLES};
-use edgetrim_compress::passes::{self, Context, Pass, Pipeline};
+use edgetrim_compress::passes::{self, int8, prune, Context, Pass, Pipeline, RANDOM_SAMPLES};
 use edgetrim_compress::report::{self, Report, Row};
 use edgetrim_models::letterbox::{letterbox, Image};
 use edgetrim_runtime::Model;
@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
 Without --clean or --align, both run (so `--quantize fp16` alone means clean, fp16, align).
-Passes always run in the order clean, quantize, align, whatever the order of the flags.
+Passes always run in the order clean, prune, quantize, align, whatever the order of the flags.
 
 Examples:
   edgetrim compress yolo.onnx -o yolo-small.onnx
@@ -33,6 +33,24 @@ Examples:
   edgetrim compress cls.onnx -o cls-clean.onnx --input-shape x=1x3x48x192 --report cost.json
   edgetrim compress yolo.onnx -o yolo-int8.onnx --quantize int8 --calib images:data/val
   edgetrim compress cls.onnx -o cls-int8.onnx --quantize int8 --calib samples/ --keep-float '*fc*'
+  edgetrim compress yolo.onnx -o yolo-p30.onnx --prune channels=0.3 --quantize int8 --calib images:data/val
+  edgetrim compress cls.onnx -o cls-sparse.onnx --prune weights=0.5,scope=global
+
+--prune channels=R[,importance=output|l1|l2][,scope=sensitivity|layer|global]: removes about
+the share R of the output channels of Conv/Gemm layers, least important first, together with
+everything that must shrink with them (residual Adds, Concat and Split offsets, depthwise and
+grouped convs, the readers' input channels). Channels that reach an op it does not
+understand (Reshape, MatMul attention, graph outputs) stay. importance=output (default)
+ranks channels by the energy they feed into their readers on --calib, l1/l2 by the norm of
+their weights. scope=sensitivity (default) prunes each layer alone at a few ratios on --calib
+and spends the MACs that R of every layer would save where the outputs move least;
+scope=layer prunes R of every layer, scope=global ranks all channels together. The readers'
+weights are then refit by least squares on --calib (ThiNet / He et al. 2017, ridge chosen on
+held-out inputs) and their biases matched to the original mean outputs; --no-reconstruct
+skips that.
+--prune weights=R[,scope=layer|global]: sets the share R of the Conv/Gemm/MatMul weights with
+the smallest magnitudes to zero. The zeros are still stored: the file only shrinks once
+compressed (the summary gives the deflated sizes).
 
 --calib DIR: .npy files, one calibration input each (single-input models), or one
 subfolder per calibration input holding one .npy per graph input (in input order, by file
@@ -42,13 +60,34 @@ letterboxed to the model's 1x3xSxS input in [0, 1]. Without --calib, int8 calibr
 report compares the models on the first calibration input.
 
 --input-shape also lets clean fold shape arithmetic (Shape, Gather, Concat, ...) for that
-shape, and pins it in the written model.")]
+shape, and pins it in the written model.
+
+A model folder (encoder.onnx, predictor.onnx, joiner.onnx, tokens.txt: a streaming RNN-T)
+is compressed into a folder: every graph goes through the passes, and
+--slice depth=D,width=W first cuts that subnet out of all three graphs by the slicing rules in
+their metadata (D layers, the share W of every hidden width). --slice auto --budget
+flash=SIZE[,macs=N][,ram=SIZE] picks the largest slice (by parameters, then depth) of depths
+1..L and widths 0.25..1 in steps of 1/8 whose ONNX files, MACs per second of audio and
+recogniser arena fit; when the export lists the subnets the supernet was trained as
+(edgetrim.train.widths, edgetrim.train.min_depth), only those are candidates. Sizes: 512KiB, 1.5MiB, 300kB; counts: 20M. For int8,
+--calib speech:DIR runs the recogniser over the first recordings of a speech folder and
+calibrates every graph on its own inputs; --calib DIR takes DIR/encoder/, DIR/predictor/,
+DIR/joiner/ in the layout above.
+  edgetrim compress models/zoo/rnnt-todm --slice depth=3,width=0.5 -o rnnt-d3w05
+  edgetrim compress models/zoo/rnnt-todm --slice auto --budget flash=1MiB,macs=20M -o rnnt-fit \\
+      --quantize int8 --calib speech:data/speech/val")]
 pub struct Args {
-    /// The ONNX model to compress.
+    /// The ONNX model to compress, or a model folder (see below).
     pub model: PathBuf,
-    /// Where to write the compressed model.
-    #[arg(short, long, value_name = "OUT.onnx")]
+    /// Where to write the compressed model (a folder for a model folder).
+    #[arg(short, long, value_name = "OUT.onnx|OUT_DIR")]
     pub output: PathBuf,
+    /// Model folders: cut a subnet out of the supernet, depth=D,width=W or auto.
+    #[arg(long, value_name = "SPEC")]
+    pub slice: Option<String>,
+    /// With --slice auto: what the device affords, flash=SIZE[,macs=N][,ram=SIZE].
+    #[arg(long, value_name = "LIMITS")]
+    pub budget: Option<String>,
     /// Fold constants and BatchNorm, remove Identity and dead nodes (numerically equivalent).
     #[arg(long)]
     pub clean: bool,
@@ -65,6 +104,12 @@ pub struct Args {
     /// float under int8; repeatable.
     #[arg(long = "keep-float", value_name = "PATTERN")]
     pub keep_float: Vec<String>,
+    /// Prune: channels=R (structured) or weights=R (zeros), options after commas; repeatable.
+    #[arg(long = "prune", value_name = "SPEC")]
+    pub prune: Vec<String>,
+    /// With --prune channels=R: skip the least-squares reconstruction of the readers' weights.
+    #[arg(long = "no-reconstruct")]
+    pub no_reconstruct: bool,
     /// Order initializers by first use and align their data to 16 bytes in the file.
     #[arg(long)]
     pub align: bool,
@@ -80,12 +125,13 @@ pub struct Args {
 }
 
 /// The passes the flags ask for (clean and layout when neither is named).
-fn pipeline(args: &Args) -> Result<Pipeline> {
+pub(crate) fn pipeline(args: &Args) -> Result<Pipeline> {
     let mut passes = Vec::new();
     let default = !args.clean && !args.align;
     if args.clean || default {
         passes.push(Pass::Clean);
     }
+    passes.extend(prune_options(args)?.0);
     if let Some(scheme) = &args.quantize {
         match scheme.as_str() {
             "fp16" => passes.push(Pass::Fp16),
@@ -93,9 +139,14 @@ fn pipeline(args: &Args) -> Result<Pipeline> {
             other => bail!("--quantize {other}: unknown scheme (supported: fp16, int8)"),
         }
     }
+    if args.calib.is_some()
+        && !passes.contains(&Pass::Int8)
+        && !passes.contains(&Pass::PruneChannels)
+    {
+        bail!("--calib only applies to --quantize int8 and --prune channels=R");
+    }
     if !passes.contains(&Pass::Int8) {
         let int8_flag = [
-            (args.calib.is_some(), "--calib"),
             (args.calib_method != "minmax", "--calib-method"),
             (!args.keep_float.is_empty(), "--keep-float"),
         ];
@@ -107,6 +158,35 @@ fn pipeline(args: &Args) -> Result<Pipeline> {
         passes.push(Pass::Layout);
     }
     Ok(Pipeline::new(passes))
+}
+
+/// The pruning passes `--prune` asks for, and their options.
+fn prune_options(args: &Args) -> Result<(Vec<Pass>, prune::Options)> {
+    let mut passes = Vec::new();
+    let mut opts = prune::Options::default();
+    for spec in &args.prune {
+        let (pass, twice) = match spec.parse().map_err(|e| anyhow!("--prune {spec}: {e}"))? {
+            prune::Spec::Channels(c) => {
+                opts.channels = c;
+                (Pass::PruneChannels, "channels")
+            }
+            prune::Spec::Weights(w) => {
+                opts.weights = w;
+                (Pass::PruneWeights, "weights")
+            }
+        };
+        if passes.contains(&pass) {
+            bail!("--prune {spec}: {twice}=R is given twice");
+        }
+        passes.push(pass);
+    }
+    if args.no_reconstruct {
+        if !passes.contains(&Pass::PruneChannels) {
+            bail!("--no-reconstruct only applies to --prune channels=R");
+        }
+        opts.channels.reconstruct = false;
+    }
+    Ok((passes, opts))
 }
 
 /// Input shapes for shape folding and measurement: the overrides, else the declared shapes
@@ -123,7 +203,11 @@ fn input_shapes(args: &Args, bytes: &[u8]) -> Result<Option<Vec<Vec<usize>>>> {
 }
 
 /// The calibration inputs `--calib` names, as raw bytes per graph input.
-fn calibration(spec: &str, model: &Model<'_>, shapes: &[Vec<usize>]) -> Result<Vec<Vec<Vec<u8>>>> {
+pub(crate) fn calibration(
+    spec: &str,
+    model: &Model<'_>,
+    shapes: &[Vec<usize>],
+) -> Result<Vec<Vec<Vec<u8>>>> {
     if let Some(dir) = spec.strip_prefix("images:") {
         return calibration_images(Path::new(dir), shapes);
     }
@@ -207,10 +291,10 @@ fn opt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
     v.map_or_else(|| "-".into(), f)
 }
 
-fn print_table(out: &mut dyn Write, report: &Report) -> Result<()> {
+pub(crate) fn print_table(out: &mut dyn Write, report: &Report) -> Result<()> {
     writeln!(
         out,
-        "{:<9} {:>6} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9} {:>8}",
+        "{:<14} {:>6} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9} {:>8}",
         "pass", "nodes", "params", "size", "MACs", "arena", "max|diff|", "cosine", "SQNR dB"
     )?;
     for r in &report.rows {
@@ -221,7 +305,7 @@ fn print_table(out: &mut dyn Write, report: &Report) -> Result<()> {
         };
         writeln!(
             out,
-            "{:<9} {:>6} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9} {:>8}",
+            "{:<14} {:>6} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9} {:>8}",
             r.pass,
             r.nodes,
             human::count(r.params),
@@ -235,11 +319,32 @@ fn print_table(out: &mut dyn Write, report: &Report) -> Result<()> {
     }
     writeln!(out)?;
     for r in report.rows.iter().filter(|r| !r.summary.is_empty()) {
-        writeln!(out, "{:<9} {}", r.pass, r.summary)?;
+        writeln!(out, "{:<14} {}", r.pass, r.summary)?;
+    }
+    for r in &report.rows {
+        let Some(s) = &r.sparsity else { continue };
+        writeln!(
+            out,
+            "{:<14} {:.1}% of {} weights are zero",
+            r.pass,
+            100.0 * s.share(),
+            human::count(s.weights)
+        )?;
+        if r.pass == Pass::PruneWeights.name() {
+            for l in &s.layers {
+                let share = 100.0 * l.zeros as f64 / l.weights.max(1) as f64;
+                writeln!(
+                    out,
+                    "  {share:>5.1}% of {:>9}  {}",
+                    human::count(l.weights),
+                    l.node
+                )?;
+            }
+        }
     }
     for r in &report.rows {
         if let Some(e) = &r.error {
-            writeln!(out, "{:<9} not measured: {e}", r.pass)?;
+            writeln!(out, "{:<14} not measured: {e}", r.pass)?;
         }
     }
     Ok(())
@@ -249,31 +354,45 @@ fn final_row(report: &Report) -> Result<&Row> {
     report.last().context("no pass ran")
 }
 
-/// The int8 pass's options from the flags (calibration inputs loaded and checked).
-fn int8_options(args: &Args, bytes: &[u8], shapes: Option<&[Vec<usize>]>) -> Result<int8::Options> {
+/// The int8 pass's options from the flags.
+pub(crate) fn int8_options(args: &Args) -> Result<int8::Options> {
     let method: Method = args
         .calib_method
         .parse()
-        .map_err(|e| anyhow::anyhow!("--calib-method: {e}"))?;
-    let samples = match &args.calib {
-        None => None,
-        Some(spec) => {
-            let model = parse_model(&args.model, bytes)?;
-            let Some(shapes) = shapes else {
-                bail!("--calib: the model's input shapes are not fixed: give --input-shape");
-            };
-            Some(calibration(spec, &model, shapes)?)
-        }
-    };
+        .map_err(|e| anyhow!("--calib-method: {e}"))?;
     Ok(int8::Options {
         method,
         keep_float: args.keep_float.clone(),
-        samples,
     })
+}
+
+/// The calibration inputs `--calib` names, loaded and checked against the model.
+fn calib_samples(
+    args: &Args,
+    bytes: &[u8],
+    shapes: Option<&[Vec<usize>]>,
+) -> Result<Option<Vec<Vec<Vec<u8>>>>> {
+    let Some(spec) = &args.calib else {
+        return Ok(None);
+    };
+    let model = parse_model(&args.model, bytes)?;
+    let Some(shapes) = shapes else {
+        bail!("--calib: the model's input shapes are not fixed: give --input-shape");
+    };
+    Ok(Some(calibration(spec, &model, shapes)?))
 }
 
 /// Runs `edgetrim compress`.
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
+    if args.model.is_dir() {
+        return crate::cmd::compress_folder::run(&args, out);
+    }
+    if args.slice.is_some() || args.budget.is_some() {
+        bail!(
+            "--slice and --budget apply to a model folder (encoder.onnx, predictor.onnx, joiner.onnx), not to the file {}",
+            args.model.display()
+        );
+    }
     let pipeline = pipeline(&args)?;
     let bytes = read_model(&args.model)?;
     let model_name = args.model.display().to_string();
@@ -281,16 +400,18 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     passes::decode(&bytes).with_context(|| model_name.clone())?;
     let mut ctx = Context {
         input_shapes: input_shapes(&args, &bytes)?,
+        prune: prune_options(&args)?.1,
         ..Context::default()
     };
     if pipeline.passes().contains(&Pass::Int8) {
-        ctx.int8 = int8_options(&args, &bytes, ctx.input_shapes.as_deref())?;
+        ctx.int8 = int8_options(&args)?;
     }
+    ctx.calib = calib_samples(&args, &bytes, ctx.input_shapes.as_deref())?;
     let stages = pipeline
         .run(&bytes, &ctx)
         .with_context(|| model_name.clone())?;
     let compressed = &stages.last().context("no pass ran")?.bytes;
-    let probe = ctx.int8.samples.as_ref().and_then(|s| s.first());
+    let probe = ctx.calib.as_ref().and_then(|s| s.first());
     let report = report::build(&bytes, &stages, &ctx, probe.map(Vec::as_slice));
     write_atomic(&args.output, compressed)?;
     if let Some(path) = &args.report {
@@ -301,11 +422,18 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         crate::cmd::print_json(out, &report)?;
     } else {
         print_table(out, &report)?;
-        if pipeline.passes().contains(&Pass::Int8) && ctx.int8.samples.is_none() {
+        let calibrated = if pipeline.passes().contains(&Pass::Int8) {
+            Some("int8 calibrated")
+        } else if pipeline.passes().contains(&Pass::PruneChannels) {
+            Some("channel pruning measured the activations")
+        } else {
+            None
+        };
+        if let (Some(what), None) = (calibrated, &ctx.calib) {
             writeln!(
                 out,
-                "\nwarning: int8 calibrated on {RANDOM_SAMPLES} random inputs, a placeholder: \
-                 pass --calib with real data for usable activation ranges"
+                "\nwarning: {what} on {RANDOM_SAMPLES} random inputs, a placeholder: \
+                 pass --calib with real data"
             )?;
         }
         let last = final_row(&report)?;

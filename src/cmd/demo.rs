@@ -153,7 +153,7 @@ fn compress(args: &Args, size: usize, calib: &Path) -> Result<(PathBuf, Vec<Stri
         input_shapes: Some(shapes.clone()),
         ..Context::default()
     };
-    ctx.int8.samples = Some(crate::cmd::compress::calibration_images(calib, &shapes)?);
+    ctx.calib = Some(crate::cmd::compress::calibration_images(calib, &shapes)?);
     let stages = Pipeline::new(vec![Pass::Clean, Pass::Int8, Pass::Layout])
         .run(&bytes, &ctx)
         .with_context(|| format!("compressing {}", args.model.display()))?;

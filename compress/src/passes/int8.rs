@@ -42,9 +42,6 @@ use tract_onnx::pb::{
     attribute_proto::AttributeType, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto,
 };
 
-/// Calibration samples drawn when none are given (seeded uniform noise in [-1, 1)).
-pub const RANDOM_SAMPLES: usize = 16;
-
 /// What the int8 pass is told.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -53,10 +50,6 @@ pub struct Options {
     /// Nodes whose name matches one of these stay float: a substring, or a glob with `*`
     /// and `?` matched against the whole name.
     pub keep_float: Vec<String>,
-    /// Calibration inputs: per sample, the raw little-endian bytes of each real graph input
-    /// in order. `None`: [`RANDOM_SAMPLES`] seeded random inputs — a placeholder whose
-    /// ranges fit noise, not the model's data.
-    pub samples: Option<Vec<Vec<Vec<u8>>>>,
 }
 
 /// Whether `name` matches `pattern` (glob when it has `*` or `?`, else substring).
@@ -220,11 +213,11 @@ pub fn run(model: &mut ModelProto, ctx: &Context) -> Result<String> {
     }
     g.node = nodes;
     g.initializer.extend(new_inits);
-    let removed = drop_unused_initializers(g);
+    let removed = graph::drop_unused_initializers(g);
     graph::check_order(g)?;
 
-    let n = opts.samples.as_ref().map_or(RANDOM_SAMPLES, Vec::len);
-    let source = if opts.samples.is_some() {
+    let n = ctx.calib_count();
+    let source = if ctx.calib.is_some() {
         format!("{n} given inputs")
     } else {
         format!("{n} RANDOM inputs (placeholder: pass --calib for real ranges)")
@@ -361,27 +354,11 @@ fn calibrate(model: &ModelProto, ctx: &Context, acts: &[String]) -> Result<Vec<O
     }
     let bytes = probe.encode_to_vec();
     let shapes = ctx.shape_refs();
-    let samples = opts.samples.as_ref().map_or(RANDOM_SAMPLES, Vec::len);
+    let samples = ctx.calib_count();
     if samples == 0 {
         return Err(Error::Unsupported("int8: no calibration inputs".into()));
     }
-    let input =
-        |s: usize, k: usize, dtype: edgetrim_runtime::DType, volume: usize| match &opts.samples {
-            None => Ok(exec::random_input(dtype, volume, k + 64 * (s + 1))),
-            Some(given) => {
-                let data = given[s].get(k).ok_or_else(|| {
-                    format!("calibration input {s} has no data for graph input {k}")
-                })?;
-                let want = volume * dtype.size();
-                if data.len() != want {
-                    return Err(format!(
-                        "calibration input {s}: graph input {k} has {} bytes, {want} expected",
-                        data.len()
-                    ));
-                }
-                Ok(data.clone())
-            }
-        };
+    let input = |s: usize, k: usize, dtype, volume| ctx.calib_input(s, k, dtype, volume);
     let fail = |e: String| Error::Unsupported(format!("int8 calibration: {e}"));
     let mut stats: Vec<Option<Stats>> = vec![None; acts.len()];
     exec::run_samples(&bytes, &shapes, samples, input, |i, v| {
@@ -519,20 +496,6 @@ fn quantize_bias(
     inits.push(crate::build::tensor_f32(&s, sdims, &scales));
     let axis = per_axis.then_some(0);
     Ok(Some(node(&name, "DequantizeLinear", &[&q, &s], &out, axis)))
-}
-
-/// Removes initializers no node reads any more (the float weights that were replaced);
-/// returns how many.
-fn drop_unused_initializers(g: &mut GraphProto) -> usize {
-    let uses = Uses::of(g);
-    let graph_inputs: HashSet<String> = g.input.iter().map(|v| v.name.clone()).collect();
-    let before = g.initializer.len();
-    g.initializer.retain(|t| {
-        !uses.readers(&t.name).is_empty()
-            || uses.is_fixed(&t.name)
-            || graph_inputs.contains(&t.name)
-    });
-    before - g.initializer.len()
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! The compression passes and the pipeline that runs them in order.
 //!
 //! A pass rewrites a decoded `ModelProto` in place. Passes run in one fixed order
-//! (clean → quantize → layout) whatever order they were asked for in, because each one
-//! assumes the previous ones ran: quantizing is only worth doing on a cleaned graph
-//! (BatchNorm folded into the weights it scales), and layout must see the final
-//! initializers. After each pass the model is encoded, so the report can price and run
+//! (clean → prune → quantize → layout) whatever order they were asked for in, because each
+//! one assumes the previous ones ran: pruning and quantizing are only worth doing on a
+//! cleaned graph (BatchNorm folded into the weights it scales), quantization must calibrate
+//! the pruned model, and layout must see the final initializers. After each pass the model is encoded, so the report can price and run
 //! every intermediate model, not only the final one.
 //!
 //! Every pass is deterministic: no hash-map iteration decides an order, so the same input
@@ -15,6 +15,7 @@ pub mod clean;
 pub mod fp16;
 pub mod int8;
 pub mod layout;
+pub mod prune;
 
 use crate::error::{Error, Result};
 use crate::graph;
@@ -22,14 +23,19 @@ use prost::Message;
 use tract_onnx::pb::ModelProto;
 
 /// One compression pass. The declaration order is the run order ([`Pipeline::new`] sorts
-/// by it): structural passes (clean, later prune) first, then weight storage (fp16, later
-/// int8), and layout last since it must see the final initializers.
+/// by it): structural passes (clean, prune) first, then weight storage (fp16, int8), and
+/// layout last since it must see the final initializers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum Pass {
     /// Constant nodes → initializers, Identity/dead-node removal, BatchNorm folding,
     /// constant folding. Numerically equivalent.
     Clean,
+    /// Structured pruning: output channels of Conv/Gemm removed with everything coupled to
+    /// them, then the readers' weights rebuilt by least squares ([`prune`]).
+    PruneChannels,
+    /// Unstructured pruning: the smallest weights set to zero ([`prune::weights`]).
+    PruneWeights,
     /// float32 weights stored as float16.
     Fp16,
     /// Post-training int8 quantization to QDQ (calibrated activations, per-channel
@@ -45,6 +51,8 @@ impl Pass {
     pub fn name(self) -> &'static str {
         match self {
             Pass::Clean => "clean",
+            Pass::PruneChannels => "prune-channels",
+            Pass::PruneWeights => "prune-weights",
             Pass::Fp16 => "fp16",
             Pass::Int8 => "int8",
             Pass::Layout => "layout",
@@ -55,6 +63,8 @@ impl Pass {
     pub fn apply(self, model: &mut ModelProto, ctx: &Context) -> Result<String> {
         match self {
             Pass::Clean => clean::run(model, ctx),
+            Pass::PruneChannels => prune::run(model, ctx),
+            Pass::PruneWeights => prune::weights::run(model, &ctx.prune.weights),
             Pass::Fp16 => fp16::run(model),
             Pass::Int8 => int8::run(model, ctx),
             Pass::Layout => layout::run(model),
@@ -68,9 +78,19 @@ pub struct Context {
     /// One shape per real graph input (in order), when known: enables shape folding in
     /// clean (which then pins these shapes in the model's declared inputs).
     pub input_shapes: Option<Vec<Vec<usize>>>,
-    /// Calibration inputs and choices of the int8 pass.
+    /// Calibration inputs: per sample, the raw little-endian bytes of each real graph input
+    /// in order; read by int8 (activation ranges) and channel pruning (reconstruction).
+    /// `None`: [`RANDOM_SAMPLES`] seeded random inputs — a placeholder that fits noise,
+    /// not the model's data.
+    pub calib: Option<Vec<Vec<Vec<u8>>>>,
+    /// Choices of the int8 pass.
     pub int8: int8::Options,
+    /// Choices of the pruning passes.
+    pub prune: prune::Options,
 }
+
+/// Calibration samples drawn when none are given (seeded uniform noise in [-1, 1)).
+pub const RANDOM_SAMPLES: usize = 16;
 
 impl Context {
     /// The input shapes as slices (`&[]` when unknown: the runtime uses declared shapes).
@@ -80,6 +100,42 @@ impl Context {
             .flatten()
             .map(Vec::as_slice)
             .collect()
+    }
+
+    /// How many calibration samples there are ([`RANDOM_SAMPLES`] without `calib`).
+    pub fn calib_count(&self) -> usize {
+        self.calib.as_ref().map_or(RANDOM_SAMPLES, Vec::len)
+    }
+
+    /// The raw bytes of graph input `k` (`volume` elements of `dtype`) in calibration
+    /// sample `sample`: the given data, checked against the size the model expects, or
+    /// seeded noise. The input callback of [`crate::exec::run_samples`].
+    pub fn calib_input(
+        &self,
+        sample: usize,
+        k: usize,
+        dtype: edgetrim_runtime::DType,
+        volume: usize,
+    ) -> std::result::Result<Vec<u8>, String> {
+        let Some(given) = &self.calib else {
+            return Ok(crate::exec::random_input(
+                dtype,
+                volume,
+                k + 64 * (sample + 1),
+            ));
+        };
+        let data = given
+            .get(sample)
+            .and_then(|s| s.get(k))
+            .ok_or_else(|| format!("calibration input {sample} has no data for graph input {k}"))?;
+        let want = volume * dtype.size();
+        if data.len() != want {
+            return Err(format!(
+                "calibration input {sample}: graph input {k} has {} bytes, {want} expected",
+                data.len()
+            ));
+        }
+        Ok(data.clone())
     }
 }
 

@@ -16,6 +16,16 @@ pub fn compress(bytes: &[u8], list: &[Pass], ctx: &Context) -> Vec<u8> {
     stages.last().expect("a stage").bytes.clone()
 }
 
+/// Deterministic values in [-1, 1) (+ `offset`).
+pub fn vals(n: usize, seed: u32, offset: f32) -> Vec<f32> {
+    (0..n as u32)
+        .map(|i| {
+            ((i.wrapping_mul(2654435761) ^ seed.wrapping_mul(40503)) % 2000) as f32 / 1000.0 - 1.0
+                + offset
+        })
+        .collect()
+}
+
 /// Decodes model bytes.
 pub fn decode(bytes: &[u8]) -> ModelProto {
     passes::decode(bytes).expect("decode")
