@@ -3,6 +3,7 @@
     python3 -m rnnt features --data DIR                       (cache log-mel of DIR/{train,val,test})
     python3 -m rnnt train --data DIR --out RUN [--epochs N] [--hours H]          (the supernet)
     python3 -m rnnt train --data DIR --out RUN --slice depth=2,width=0.5 ...     (a baseline)
+    python3 -m rnnt train ... --device cuda --init OLD/best.pt --hours 0.1      (warm start on a GPU)
     python3 -m rnnt eval --ckpt RUN/best.pt --data DIR/test [--slice depth=3,width=0.75 ...]
     python3 -m rnnt export --ckpt RUN/best.pt [--slice depth=3,width=0.75] -o MODEL_DIR
     python3 -m rnnt export --untrained layers=3,hidden=8 --seed 0 [--slice ...] -o MODEL_DIR  (fixtures)
@@ -18,6 +19,7 @@ Rust recogniser is tested against). The export format and its slicing rules are 
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -29,7 +31,7 @@ from .model import Dims, Slice, macs_per_second, param_count
 def cmd_features(args):
     for split in ("train", "val", "test"):
         if (Path(args.data) / split).exists():
-            SpeechSet(Path(args.data) / split)
+            SpeechSet(Path(args.data) / split, args.workers)
 
 
 def cmd_eval(args):
@@ -59,6 +61,7 @@ def parser():
     sub = p.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("features")
     f.add_argument("--data", required=True)
+    f.add_argument("--workers", type=int, default=os.cpu_count(), help="analysis processes")
     d = Dims()
     t = sub.add_parser("train")
     t.add_argument("--data", required=True, help="folder with train/ and val/ speech folders")
@@ -82,6 +85,11 @@ def parser():
     t.add_argument("--warmup", type=int, default=200, help="warm-up steps")
     t.add_argument("--save-every", type=int, default=100, help="steps between checkpoints inside an epoch")
     t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--device", default="cpu", help="torch device to train on (cpu, cuda)")
+    t.add_argument("--init", help="warm start from this checkpoint's weights (same dims; fresh optimizer and schedule)")
+    t.add_argument("--anneal-in-time", action="store_true",
+                   help="with --hours: decay the learning rate over the time box if it ends before the epochs")
+    t.add_argument("--eval-every", type=int, default=1, help="validate every N epochs (and after the last)")
     t.add_argument("--seed", type=int, default=0)
     e = sub.add_parser("eval")
     e.add_argument("--ckpt", required=True)

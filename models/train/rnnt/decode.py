@@ -20,7 +20,7 @@ def greedy(model, x, frames, s, max_symbols=MAX_SYMBOLS):
     """Batched greedy decoding of subnet s: features [B, T, 160] -> list of token-id lists."""
     B = x.shape[0]
     enc = model.encode(x, s)
-    pred, state = model.predict(torch.full((B, 1), BLANK, dtype=torch.int64), s)
+    pred, state = model.predict(torch.full((B, 1), BLANK, dtype=torch.int64, device=x.device), s)
     out = [[] for _ in range(B)]
     for t in range(int(frames.max())):
         active = frames > t
@@ -63,6 +63,8 @@ def transcribe(model, dataset, s, batch=64):
     hyps = [""] * len(dataset)
     for idx in dataset.batches(batch):
         x, frames, _, _ = dataset.collate(idx)
+        device = next(model.parameters()).device
+        x, frames = x.to(device), frames.to(device)
         for i, ids in zip(idx, greedy(model, x, frames, s)):
             hyps[i] = decode_ids(ids)
     return hyps

@@ -11,7 +11,12 @@ subnets underfit rather than overfit.
 
 Resumes from RUN/last.pt, which is also written every `--save-every` steps inside an epoch
 (with the batch position and the random streams, so a resumed run follows the same batches);
-`--hours` stops at the first checkpoint after that much time.
+`--hours` stops at the first checkpoint after that much time, validating the weights (and updating
+best.pt) at the stop; with `--anneal-in-time` the cosine learning-rate decay runs over whichever
+ends first, the epochs or the hours, so a fixed-time run on a lent accelerator (`--device cuda`,
+scripts/train-rnnt-gpu.sh) ends annealed. On CUDA, dropout draws from the GPU's random stream,
+which the mid-epoch checkpoint does not hold: a resumed GPU run follows the same batches but not
+bit for bit the same dropout masks.
 RUN/history.json has the losses and validation WER/CER per epoch; RUN/best.pt holds the EMA
 weights with the best validation WER of the full model.
 """
@@ -107,6 +112,7 @@ def train(args):
     out.mkdir(parents=True, exist_ok=True)
     last = out / "last.pt"
     t0 = time.time()
+    device = torch.device(args.device)
     train_set = SpeechSet(Path(args.data) / "train")
     val_set = SpeechSet(Path(args.data) / "val")
     print(f"loaded {len(train_set)} train / {len(val_set)} val utterances in {time.time() - t0:.0f} s", flush=True)
@@ -118,12 +124,16 @@ def train(args):
     own = Slice.parse(args.slice) if args.slice else None
     model = RNNT(full.sliced(own) if own else full)
     model.mean, model.inv_std = train_set.stats()
+    if args.init and not last.exists():  # warm start: weights only, fresh optimizer and schedule
+        model.load_state_dict(torch.load(args.init, weights_only=False, map_location="cpu")["ema"])
+        print(f"initialised from {args.init}", flush=True)
     fill = model.mean.view(-1, train_set.logmel.shape[1])[0].clone()
+    model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     ema = EMA(model)
     state = {"epoch": 0, "step": 0, "best_wer": 2.0, "history": [], "train_seconds": 0.0, "config": config}
     if last.exists():
-        ck = torch.load(last, weights_only=False)
+        ck = torch.load(last, weights_only=False, map_location=device)
         if ck["state"]["config"] != config:
             raise SystemExit(f"{last} was trained with {ck['state']['config']}, not {config}: use another --out")
         model.load_state_dict(ck["model"])
@@ -137,6 +147,7 @@ def train(args):
     steps_per_epoch = math.ceil(len(train_set) / args.batch)
     total = steps_per_epoch * args.epochs
     deadline = time.time() + args.hours * 3600 if args.hours else None
+    budget_start = time.time()
     while state["epoch"] < args.epochs:
         model.train()
         start = time.time()
@@ -156,10 +167,14 @@ def train(args):
         for i in range(first, len(batches)):
             idx = batches[i]
             step = state["step"]
-            lr = args.lr * min(1.0, (step + 1) / args.warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / total)))
+            progress = step / total
+            if deadline is not None and args.anneal_in_time:  # the decay also ends with the time box
+                progress = max(progress, (time.time() - budget_start) / (deadline - budget_start))
+            progress = min(progress, 1.0)
+            lr = args.lr * min(1.0, (step + 1) / args.warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
             for g in opt.param_groups:
                 g["lr"] = lr
-            x, frames, targets, labels = train_set.collate(idx, augment=fill, generator=gen)
+            x, frames, targets, labels = (t.to(device) for t in train_set.collate(idx, augment=fill, generator=gen))
             opt.zero_grad(set_to_none=True)
             teacher = None
             for j, s in enumerate(sample_slices(config, rng) if own is None else [model.full()]):
@@ -190,25 +205,27 @@ def train(args):
                              "optimizer": opt.state_dict(), "state": state}, last)
                 del state["partial"]
                 if out_of_time:
+                    validate_at_stop(ema.model, val_set, config, state, out)
                     print(f"stopping in epoch {state['epoch'] + 1} at batch {i + 1}: --hours {args.hours} reached; "
                           "rerun the same command to resume", flush=True)
                     return
         state["epoch"] += 1
         seconds = time.time() - start
         state["train_seconds"] += seconds
+        stopping = state["epoch"] >= args.epochs or (deadline is not None and time.time() > deadline)
         val = {}
-        for s in eval_slices(config):
-            rates, _ = evaluate(ema.model, val_set, s)
-            val[str(s)] = rates
-        full_wer = val[str(eval_slices(config)[0])]["wer"]
+        if state["epoch"] % args.eval_every == 0 or stopping:
+            for s in eval_slices(config):
+                rates, _ = evaluate(ema.model, val_set, s)
+                val[str(s)] = rates
         state["history"].append({"epoch": state["epoch"], "loss": {k: v / count for k, v in sums.items()},
                                  "val": val, "train_seconds": seconds, "seconds": time.time() - start})
         print(f"epoch {state['epoch']}: " + "; ".join(f"{k} WER {v['wer']:.4f} CER {v['cer']:.4f}" for k, v in val.items())
               + f" ({seconds:.0f} s train, {time.time() - start:.0f} s total)", flush=True)
         ck = {"model": model.state_dict(), "ema": ema.model.state_dict(), "ema_updates": ema.updates,
               "optimizer": opt.state_dict(), "state": state}
-        if full_wer <= state["best_wer"]:
-            state["best_wer"] = full_wer
+        if val and val[str(eval_slices(config)[0])]["wer"] <= state["best_wer"]:
+            state["best_wer"] = val[str(eval_slices(config)[0])]["wer"]
             save_atomic({"ema": ema.model.state_dict(), "state": state}, out / "best.pt")
         save_atomic(ck, last)
         (out / "history.json").write_text(json.dumps(state, indent=1))
@@ -219,10 +236,23 @@ def train(args):
     print(f"done: best val WER {state['best_wer']:.4f}, {state['train_seconds'] / 60:.0f} min of training", flush=True)
 
 
+def validate_at_stop(model, val_set, config, state, out):
+    """Validation of the full model when `--hours` stops a run inside an epoch (best.pt kept if
+    it is the best so far), so a time-boxed run always leaves its final weights judged."""
+    s = eval_slices(config)[0]
+    rates, _ = evaluate(model, val_set, s)
+    print(f"at the stop: {s} WER {rates['wer']:.4f} CER {rates['cer']:.4f}", flush=True)
+    state.setdefault("stops", []).append({"epoch": state["epoch"], "step": state["step"], "val": {str(s): rates}})
+    if rates["wer"] <= state["best_wer"]:
+        state["best_wer"] = rates["wer"]
+        save_atomic({"ema": model.state_dict(), "state": state}, out / "best.pt")
+    (out / "history.json").write_text(json.dumps(state, indent=1))
+
+
 def load(path):
     """A checkpoint (best.pt or last.pt) -> (EMA model, its slice config); a baseline's model is
     the dense subnet it was trained as."""
-    ck = torch.load(path, weights_only=False)
+    ck = torch.load(path, weights_only=False, map_location="cpu")
     config = ck["state"]["config"]
     full = Dims(**config["dims"])
     dims = full.sliced(Slice.parse(config["slice"])) if config["slice"] else full
