@@ -21,10 +21,8 @@ RUN/history.json has the losses and validation WER/CER per epoch; RUN/best.pt ho
 weights with the best validation WER of the full model.
 """
 
-import copy
 import json
 import math
-import os
 import random
 import time
 from dataclasses import asdict
@@ -32,35 +30,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+from trainkit import EMA, save_atomic
 
 from .data import SpeechSet
 from .decode import evaluate
 from .loss import alpha_divergence, lattice_mask, rnnt_nll
 from .model import RNNT, Dims, Slice, param_count
-
-
-class EMA:
-    """Exponential moving average of the weights (evaluated, checkpointed as best.pt, exported)."""
-
-    def __init__(self, model, decay=0.999, tau=500):
-        self.model = copy.deepcopy(model).eval()
-        self.decay, self.tau, self.updates = decay, tau, 0
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model):
-        self.updates += 1
-        d = self.decay * (1 - math.exp(-self.updates / self.tau))
-        msd = model.state_dict()
-        for k, v in self.model.state_dict().items():
-            v.mul_(d).add_(msd[k].detach(), alpha=1 - d)
-
-
-def save_atomic(obj, path):
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 @lru_cache(maxsize=None)
@@ -130,7 +105,7 @@ def train(args):
     fill = model.mean.view(-1, train_set.logmel.shape[1])[0].clone()
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    ema = EMA(model)
+    ema = EMA(model, decay=0.999, tau=500)
     state = {"epoch": 0, "step": 0, "best_wer": 2.0, "history": [], "train_seconds": 0.0, "config": config}
     if last.exists():
         ck = torch.load(last, weights_only=False, map_location=device)

@@ -10,7 +10,6 @@ session continues where it stopped; `--hours` stops cleanly (checkpoint saved) a
 """
 
 import argparse
-import copy
 import json
 import math
 import os
@@ -18,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+from trainkit import EMA, save_atomic
 
 from .data import YoloFolder
 from .evaluate import evaluate
@@ -25,31 +25,6 @@ from .loss import DetectionLoss
 from .model import STRIDES, VARIANTS, build, fuse
 
 CLASS_NAMES = ["D00", "D10", "D20", "D40", "D43", "D44", "D50", "Repair"]
-
-
-class EMA:
-    """Exponential moving average of the weights (what gets evaluated and exported)."""
-
-    def __init__(self, model, decay=0.9999, tau=2000):
-        self.model = copy.deepcopy(model).eval()
-        self.decay, self.tau, self.updates = decay, tau, 0
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model):
-        self.updates += 1
-        d = self.decay * (1 - math.exp(-self.updates / self.tau))
-        msd = model.state_dict()
-        for k, v in self.model.state_dict().items():
-            if v.dtype.is_floating_point:
-                v.mul_(d).add_(msd[k].detach(), alpha=1 - d)
-
-
-def save_atomic(obj, path):
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def train(args):
@@ -73,7 +48,7 @@ def train(args):
         [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=args.lr, betas=(0.9, 0.999),
     )
-    ema = EMA(model)
+    ema = EMA(model, decay=0.9999, tau=2000)
     loss_fn = DetectionLoss(len(CLASS_NAMES), v["reg_max"], size, "cpu")
     steps_per_epoch = len(train_set) // args.batch
     total_steps = steps_per_epoch * args.epochs
