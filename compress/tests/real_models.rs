@@ -9,6 +9,7 @@ mod common;
 
 use common::{abs_diff, compress, count, decode, nano, rel_diff, tract};
 use edgetrim_compress::passes::{layout, Context, Pass};
+use edgetrim_runtime::{Model, Session, Target};
 use std::path::{Path, PathBuf};
 
 fn repo(path: &str) -> PathBuf {
@@ -57,6 +58,25 @@ fn ppocr_classifier_clean_is_equivalent_and_fp16_halves_it() {
     );
     assert!(rel_diff(&reference, &nano(&half, shapes)) <= 1e-2);
     assert!(rel_diff(&reference, &tract(&half, shapes)) <= 1e-2);
+    assert_fp16_in_place(&cleaned, &half, shapes);
+}
+
+/// The runtime reads the fp16 model's weights in place: it agrees with tract on the same
+/// float16 weights and plans the float32 model's activation arena, not one that also
+/// holds widened weights. (Casts with other readers, e.g. PP-OCR's small Mul/Add
+/// constants, still fold into the persistent tail: a few KiB.)
+fn assert_fp16_in_place(cleaned: &[u8], half: &[u8], shapes: &[&[usize]]) {
+    let d = rel_diff(&tract(half, shapes), &nano(half, shapes));
+    assert!(d <= 1e-4, "fp16 model: runtime vs tract {d} (relative)");
+    let report = |bytes: &[u8]| {
+        let model = Model::parse(bytes).unwrap();
+        Session::arena_report_for(&model, shapes, Target::native()).unwrap()
+    };
+    let (f32_plan, f16_plan) = (report(cleaned), report(half));
+    assert_eq!(
+        f16_plan.planned, f32_plan.planned,
+        "activation arena: {f16_plan:?} vs {f32_plan:?}"
+    );
 }
 
 #[test]
@@ -89,6 +109,7 @@ fn yolo9tr_clean_folds_shape_arithmetic_and_keeps_metadata() {
         "fp16 / f32 size ratio {ratio}"
     );
     assert!(rel_diff(&reference, &tract(&half, shapes)) <= 1e-2);
+    assert_fp16_in_place(&cleaned, &half, shapes);
     assert_eq!(
         decode(&half).metadata_props,
         decode(&original).metadata_props

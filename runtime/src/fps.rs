@@ -66,11 +66,22 @@ impl<F: FnMut() -> u32> CounterClock<F> {
     }
 }
 
-impl<F: FnMut() -> u32> Clock for CounterClock<F> {
-    fn now_ns(&mut self) -> u64 {
+impl<F: FnMut() -> u32> CounterClock<F> {
+    /// Reads the counter and returns the ticks since [`CounterClock::new`], extended to 64
+    /// bits. Branch-free and division-free, so it is cheap enough to call between steps of
+    /// an inference (to keep up with a fast-wrapping counter such as a 24-bit SysTick) and
+    /// executes the same instructions whatever the counter reads.
+    pub fn ticks(&mut self) -> u64 {
         let raw = u64::from((self.read)()) & self.mask;
         self.ticks += raw.wrapping_sub(self.last) & self.mask;
         self.last = raw;
+        self.ticks
+    }
+}
+
+impl<F: FnMut() -> u32> Clock for CounterClock<F> {
+    fn now_ns(&mut self) -> u64 {
+        self.ticks();
         // Split so that ticks * 1e9 cannot overflow: (t / hz) s + (t % hz) ticks.
         (self.ticks / self.hz) * 1_000_000_000 + (self.ticks % self.hz) * 1_000_000_000 / self.hz
     }
@@ -392,6 +403,25 @@ mod tests {
             assert_eq!(now - prev, 0x40_0000 * 1_000);
             prev = now;
         }
+    }
+
+    #[test]
+    fn counter_clock_ticks_keep_up_with_wraps_between_reads() {
+        // A 24-bit counter that advances three quarters of a wrap per read: polled at every
+        // read, 8 reads make 6 whole wraps, which the 64-bit tick count keeps.
+        let mut raw = 0u32;
+        let mut clock = CounterClock::new(
+            move || {
+                raw = (raw + 0xC0_0000) & 0xFF_FFFF;
+                raw
+            },
+            1_000_000,
+            24,
+        );
+        for k in 1..=8u64 {
+            assert_eq!(clock.ticks(), k * 0xC0_0000);
+        }
+        assert_eq!(clock.now_ns(), 9 * 0xC0_0000 * 1_000);
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub mod target;
 pub mod tensor;
 #[cfg(feature = "tract")]
 pub mod tract;
+pub mod widen;
 
 pub use arena::Arena;
 pub use error::{Error, Name, Result};

@@ -2,7 +2,8 @@
 
 use crate::error::{Error, Name, Result};
 use crate::onnx::Model;
-use crate::ops::{self, Op};
+use crate::ops::kernels::Kernels;
+use crate::ops::Op;
 use crate::plan::{self, memory::Buf, PlanTables, Step, Storage, TensorInfo, NONE};
 use crate::target::Target;
 use crate::tensor::{DType, Shape, TensorMut, TensorRef};
@@ -52,7 +53,8 @@ pub struct TensorSpec<'a> {
 pub struct StepInfo<'a> {
     /// The node's name (or first output's, when unnamed).
     pub node: &'a str,
-    /// Its op type; a fused step names both ops ("Conv+SiLU").
+    /// Its op type; a fused step names both ops ("Conv+SiLU"), an int8 one says so
+    /// ("QConv", "QLSTM": an LSTM reading int8 weights).
     pub op: &'a str,
     /// Multiply-accumulates per run.
     pub macs: u64,
@@ -82,6 +84,8 @@ pub struct Session<'a> {
     pub(crate) region: &'a mut [u8],
     pub(crate) report: ArenaReport,
     pub(crate) target: Target,
+    pub(crate) kernels: Kernels,
+    pub(crate) kernel_set: u32,
 }
 
 impl<'a> Session<'a> {
@@ -93,7 +97,19 @@ impl<'a> Session<'a> {
         input_shapes: &[&[usize]],
         arena: &'a mut [u8],
     ) -> Result<Session<'a>> {
-        plan::build(model, input_shapes, arena, Target::native())
+        plan::build(model, input_shapes, arena, Target::native(), Kernels::ALL)
+    }
+
+    /// Like [`Session::new`], linking and running only the kernel families in `kernels`
+    /// (a firmware's `Kernels::only::<KERNEL_SET>()`, with the [`Session::kernel_set`] its
+    /// build script computed); a model needing another one is refused, naming the node.
+    pub fn with_kernels(
+        model: &Model<'a>,
+        input_shapes: &[&[usize]],
+        arena: &'a mut [u8],
+        kernels: Kernels,
+    ) -> Result<Session<'a>> {
+        plan::build(model, input_shapes, arena, Target::native(), kernels)
     }
 
     /// Like [`Session::new`], with the kernels and block sizes of `target` (any target's
@@ -104,7 +120,7 @@ impl<'a> Session<'a> {
         arena: &'a mut [u8],
         target: Target,
     ) -> Result<Session<'a>> {
-        plan::build(model, input_shapes, arena, target)
+        plan::build(model, input_shapes, arena, target, Kernels::ALL)
     }
 
     /// Plans in a scratch arena grown as needed, and reports the exact arena size on this
@@ -127,7 +143,7 @@ impl<'a> Session<'a> {
         let mut size = 64 * 1024;
         loop {
             let mut scratch = alloc::vec![0u8; size + crate::arena::ALIGN];
-            match plan::build(model, input_shapes, &mut scratch, target) {
+            match plan::build(model, input_shapes, &mut scratch, target, Kernels::ALL) {
                 Ok(s) => return Ok(s.report),
                 Err(Error::ArenaTooSmall {
                     needed,
@@ -267,11 +283,18 @@ impl<'a> Session<'a> {
             op: match s.op {
                 Op::Conv(c) => c.activation().map(|a| a.conv_op_name()),
                 Op::QConv(c) => Some(c.activation().map_or("QConv", |a| a.qconv_op_name())),
+                Op::Lstm(l) if l.int8_weights() => Some("QLSTM"),
                 _ => None,
             }
             .unwrap_or_else(|| node.map_or("?", |n| n.op_type())),
             macs: s.macs,
         }
+    }
+
+    /// The kernel families this plan runs, at plan time (folds) and in each run: the
+    /// smallest set to plan it with (see [`crate::ops::kernels`]).
+    pub fn kernel_set(&self) -> u32 {
+        self.kernel_set
     }
 
     /// Multiply-accumulates of one run.
@@ -289,7 +312,7 @@ impl<'a> Session<'a> {
     pub fn run_with(&mut self, mut after_step: impl FnMut(usize)) -> Result<()> {
         for (k, step) in self.steps.iter().enumerate() {
             let mut io = plan::bind(self.region, self.tensors, self.bufs, self.io, step);
-            ops::eval(&step.op, &mut io);
+            self.kernels.eval(&step.op, &mut io);
             after_step(k);
         }
         let _ = NONE;

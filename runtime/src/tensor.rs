@@ -310,6 +310,46 @@ impl F32Source for LeF32<'_> {
     }
 }
 
+/// Unaligned little-endian float16 values read as f32: weights of an fp16 model, widened
+/// as the kernel reads them (see [`crate::widen`]).
+#[derive(Clone, Copy, Debug)]
+pub struct LeF16<'t>(pub &'t [u8]);
+
+impl F32Source for LeF16<'_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.0.len() / 2
+    }
+    #[inline(always)]
+    fn at(&self, i: usize) -> f32 {
+        crate::widen::widen_one(&self.0[2 * i..2 * i + 2])
+    }
+}
+
+/// A weight operand: f32 as [`F32View`], or the float16 constants of an fp16 model, read
+/// in place. Only inputs whose prepare accepts float16 constants (see
+/// [`crate::ops::Prep::weight_input`]) are read through this view.
+#[derive(Clone, Copy, Debug)]
+pub enum WeightView<'t> {
+    /// f32 data.
+    F32(F32View<'t>),
+    /// float16 data.
+    Half(LeF16<'t>),
+}
+
+/// [`with_f32!`] for a [`WeightView`]: the body is monomorphised for each of its three
+/// representations.
+#[macro_export]
+macro_rules! with_weights {
+    ($view:expr, |$x:ident| $body:expr) => {
+        match $view {
+            $crate::tensor::WeightView::F32($crate::tensor::F32View::Slice($x)) => $body,
+            $crate::tensor::WeightView::F32($crate::tensor::F32View::Bytes($x)) => $body,
+            $crate::tensor::WeightView::Half($x) => $body,
+        }
+    };
+}
+
 /// Runs `$body` with `$x` bound to the f32 data of `$view` as a concrete [`F32Source`],
 /// once per representation (the body is type-checked and monomorphised twice).
 #[macro_export]
@@ -328,6 +368,15 @@ impl<'t> TensorRef<'t> {
         match bytemuck::try_cast_slice::<u8, f32>(self.bytes) {
             Ok(s) => F32View::Slice(s),
             Err(_) => F32View::Bytes(LeF32(self.bytes)),
+        }
+    }
+
+    /// The data as a weight operand: float16 read in place, anything else as f32 (the
+    /// caller's prepare accepted only those two).
+    pub fn weights(&self) -> WeightView<'t> {
+        match self.dtype {
+            DType::F16 => WeightView::Half(LeF16(self.bytes)),
+            _ => WeightView::F32(self.f32()),
         }
     }
 

@@ -5,11 +5,10 @@
 //! recreates the original name in float32. Nothing downstream changes, and the file stays
 //! plain ONNX that tract and onnxruntime run (both fold the Cast once at load).
 //!
-//! The Cast is a stopgap for edgetrim's runtime: today it widens the weights into the arena
-//! (each Cast is a run-time step, since its result is larger than the plan-time fold
-//! limit), so flash halves but RAM grows. The runtime will later read float16 weights in
-//! place and widen them inside the kernels, at which point these Casts are recognised and
-//! skipped rather than executed.
+//! edgetrim's runtime recognises these Casts when their readers are weight inputs (Conv,
+//! ConvTranspose, MatMul, Gemm) and skips them: those kernels read the float16 bytes in
+//! place and widen them as they pack, so flash halves and the arena stays the float32
+//! model's. Casts with other readers run as steps and widen into the arena.
 //!
 //! Skipped (left float32): small tensors (bias-sized: the Cast would cost more than it
 //! saves), initializers that are also graph inputs (they can be overridden at run time),

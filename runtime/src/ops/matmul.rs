@@ -7,13 +7,16 @@
 //!
 //! Gemm's `transA`/`transB` are strided views (swapped strides), `alpha` is applied while
 //! packing A, and `beta · C` is written into Y before the product accumulates onto it.
+//!
+//! B (and Gemm's C) may be float16 constants (an fp16 model's weights), widened as B is
+//! packed.
 
 use super::binary::{broadcast, broadcast_strides};
 use super::gemm::{GemmPlan, Matrix};
 use super::{Io, Op, Prep};
 use crate::error::Result;
 use crate::tensor::{DType, F32Source, Shape, MAX_RANK};
-use crate::with_f32;
+use crate::{with_f32, with_weights};
 
 /// A prepared MatMul.
 #[derive(Clone, Copy, Debug)]
@@ -42,10 +45,7 @@ fn matrix_dims(s: &Shape, is_a: bool) -> Result<(Shape, usize, usize)> {
 /// MatMul: numpy `matmul` on f32.
 pub fn matmul(p: &mut Prep) -> Result<Op> {
     p.arity(2, 2)?;
-    let (a, b) = (
-        p.input_of(0, DType::F32)?.shape,
-        p.input_of(1, DType::F32)?.shape,
-    );
+    let (a, b) = (p.input_of(0, DType::F32)?.shape, p.weight_input(1)?.shape);
     if a.rank() == 0 || b.rank() == 0 {
         return Err(p.err("MatMul operands must have at least one dim"));
     }
@@ -101,7 +101,7 @@ pub fn eval_matmul(mm: &MatMul, io: &mut Io) {
     let scratch: &mut [f32] = bytemuck::cast_slice_mut(io.scratch);
     let (m, n, k) = (mm.m, mm.n, mm.k);
     let dims = mm.batch.dims();
-    with_f32!(a.f32(), |a| with_f32!(b.f32(), |b| {
+    with_f32!(a.f32(), |a| with_weights!(b.weights(), |b| {
         for (i, c) in out.chunks_exact_mut(m * n).enumerate() {
             // Offsets of batch i: its multi-index (last dim fastest) against the strides.
             let (mut rest, mut a_off, mut b_off) = (i, 0, 0);
@@ -139,10 +139,7 @@ pub struct Gemm {
 /// Gemm: `Y = alpha · A' · B' + beta · C`.
 pub fn gemm(p: &mut Prep) -> Result<Op> {
     p.arity(2, 3)?;
-    let (a, b) = (
-        p.input_of(0, DType::F32)?.shape,
-        p.input_of(1, DType::F32)?.shape,
-    );
+    let (a, b) = (p.input_of(0, DType::F32)?.shape, p.weight_input(1)?.shape);
     if a.rank() != 2 || b.rank() != 2 {
         return Err(p.err("Gemm operands must be 2-D"));
     }
@@ -164,11 +161,8 @@ pub fn gemm(p: &mut Prep) -> Result<Op> {
     let out = Shape::new(&[m, n])?;
     let c_strides = match p.opt_input(2) {
         None => None,
-        Some(c) => {
-            if c.dtype != DType::F32 {
-                return Err(p.err("C must be float32"));
-            }
-            let s = c.shape;
+        Some(_) => {
+            let s = p.weight_input(2)?.shape;
             if s.rank() > 2 || broadcast(&s, &out) != Some(out) {
                 return Err(p.err("C does not broadcast to M x N"));
             }
@@ -203,7 +197,7 @@ pub fn eval_gemm(g: &Gemm, io: &mut Io) {
         return;
     }
     match (c, g.c_strides) {
-        (Some(c), Some((rs, cs))) if g.beta != 0.0 => with_f32!(c.f32(), |c| {
+        (Some(c), Some((rs, cs))) if g.beta != 0.0 => with_weights!(c.weights(), |c| {
             for (i, row) in out.chunks_exact_mut(n).enumerate() {
                 for (j, y) in row.iter_mut().enumerate() {
                     *y = g.beta * c.at(i * rs + j * cs);
@@ -213,7 +207,7 @@ pub fn eval_gemm(g: &Gemm, io: &mut Io) {
         _ => out.fill(0.0),
     }
     let scratch: &mut [f32] = bytemuck::cast_slice_mut(io.scratch);
-    with_f32!(a.f32(), |a| with_f32!(b.f32(), |b| {
+    with_f32!(a.f32(), |a| with_weights!(b.weights(), |b| {
         let am = if g.trans_a {
             Matrix::transposed(a, 0, m)
         } else {

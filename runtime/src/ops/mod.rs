@@ -26,6 +26,7 @@ pub mod gather;
 pub mod gemm;
 pub mod generate;
 mod identity;
+pub mod kernels;
 pub mod matmul;
 pub mod norm;
 pub mod pad;
@@ -213,6 +214,17 @@ impl<'p, 'a> Prep<'p, 'a> {
             }));
         }
         Ok(f)
+    }
+
+    /// Input `i`, a weight: float32, or a float16 constant that the kernel widens as it
+    /// reads it (an fp16 model's weights, see `plan::half`; read it with
+    /// [`TensorRef::weights`]).
+    pub fn weight_input(&self, i: usize) -> Result<Fact<'a>> {
+        let f = self.input(i)?;
+        match (f.dtype, f.value) {
+            (DType::F32, _) | (DType::F16, Some(_)) => Ok(f),
+            _ => Err(self.err("expects float32 input")),
+        }
     }
 
     /// Checks the input count is within `min..=max`.
@@ -479,32 +491,7 @@ pub fn is_supported(domain: &str, op_type: &str) -> bool {
     lookup(domain, op_type).is_some()
 }
 
-/// Runs one prepared op.
+/// Runs one prepared op (any family; [`kernels::eval_in`] for a restricted set).
 pub fn eval(op: &Op, io: &mut Io<'_>) {
-    match op {
-        Op::View | Op::Const => {}
-        Op::Binary(b) => binary::eval(b, io),
-        Op::Strided(s) => strided::eval(s, io),
-        Op::Concat(c) => concat::eval_concat(c, io),
-        Op::Split(c) => concat::eval_split(c, io),
-        Op::Gather(g) => gather::eval(g, io),
-        Op::Cast(c) => cast::eval(c, io),
-        Op::Fill(f) => generate::eval_fill(f, io),
-        Op::Select(s) => select::eval(s, io),
-        Op::Unary(u) => unary::eval(u, io),
-        Op::Pool(g) => pool::eval(g, io),
-        Op::GlobalPool(g) => pool::eval_global(g, io),
-        Op::Softmax(g) => softmax::eval(g, io),
-        Op::Reduce(g) => reduce::eval(g, io),
-        Op::Norm(g) => norm::eval(g, io),
-        Op::Resize(g) => resize::eval(g, io),
-        Op::Pad(g) => pad::eval(g, io),
-        Op::Conv(c) => conv::eval(c, io),
-        Op::QConv(c) => conv::eval_quantized(c, io),
-        Op::ConvTranspose(c) => conv::eval_transpose(c, io),
-        Op::MatMul(m) => matmul::eval_matmul(m, io),
-        Op::Gemm(g) => matmul::eval_gemm(g, io),
-        Op::Lstm(l) => rnn::eval_lstm(l, io),
-        Op::Quant(q) => quant::eval(q, io),
-    }
+    kernels::eval_in::<{ kernels::ALL }>(op, io)
 }

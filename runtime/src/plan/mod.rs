@@ -6,8 +6,10 @@
 //!    errors raised naming the node;
 //! 2. nodes whose inputs are all constants (shape arithmetic, `Shape`, `Gather` on shapes,
 //!    ...) are evaluated right away into the arena's persistent tail and vanish from the
-//!    run; view ops (Reshape, Flatten, ...) alias their input and vanish too;
-//! 3. Convs on dequantized int8 operands become [int8 convs](qdq), and activations that
+//!    run; view ops (Reshape, Flatten, ...) alias their input and vanish too, and so do
+//!    the Casts that widen an fp16 model's weights, which its kernels read [in place](half);
+//! 3. Convs on dequantized int8 operands become [int8 convs](qdq), LSTMs read dequantized
+//!    int8 weights in place (`qdq::lstm`), and activations that
 //!    only consume a Conv's output are [fused](fuse) into the Conv;
 //! 4. every remaining output and scratch buffer gets a lifetime, and the
 //!    [memory planner](memory) places them in the arena's head.
@@ -16,12 +18,14 @@
 //! [`Bump`], so planning allocates nothing either.
 
 mod fuse;
+mod half;
 pub mod memory;
 mod qdq;
 
 use crate::arena::{align_up, Bump};
 use crate::error::{Error, Name, Result};
 use crate::onnx::{Dim, Model, TensorData, TensorProto};
+use crate::ops::kernels::{self, Kernels};
 use crate::ops::{self, Fact, Io, Op, Prep, MAX_INPUTS, MAX_OUTPUTS};
 use crate::session::{ArenaReport, Session};
 use crate::target::Target;
@@ -250,12 +254,24 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// Plans `model` for the given input shapes inside `arena` (see [`Session::new`]).
+/// Io slots the inputs of an `op_type` step take: the node's own, or an LSTM's
+/// [`ops::rnn::lstm::SLOTS`], whose last two receive int8 weight scales when planning reads
+/// its weights as int8 ([`qdq`]).
+fn input_slots(op_type: &str, inputs: usize) -> usize {
+    match op_type {
+        "LSTM" => inputs.max(ops::rnn::lstm::SLOTS),
+        _ => inputs,
+    }
+}
+
+/// Plans `model` for the given input shapes inside `arena` (see [`Session::new`]); every
+/// kernel it runs, at plan time or in the session, must be in `kernels`.
 pub(crate) fn build<'a>(
     model: &Model<'a>,
     shapes: &[&[usize]],
     arena: &'a mut [u8],
     target: Target,
+    kernels: Kernels,
 ) -> Result<Session<'a>> {
     model.check_supported()?;
     let n_nodes = model.node_count();
@@ -266,9 +282,12 @@ pub(crate) fn build<'a>(
     let (mut n_io, mut n_node_outputs, mut n_kernel_nodes) = (0usize, 0usize, 0usize);
     for node in model.nodes().filter(|n| n.op_type() != "Constant") {
         let outs = node.outputs().count();
-        n_io += node.inputs().count() + outs;
         n_node_outputs += outs;
-        n_kernel_nodes += 1;
+        // Nor do the Casts of fp16 weights that their kernels read in place.
+        if !half::vanishes(model, &node) {
+            n_io += input_slots(node.op_type(), node.inputs().count()) + outs;
+            n_kernel_nodes += 1;
+        }
     }
     if !shapes.is_empty() && shapes.len() != n_inputs {
         return Err(Error::BadInput {
@@ -278,6 +297,8 @@ pub(crate) fn build<'a>(
     }
 
     let mut bump = Bump::new(arena);
+    // Kernel families run by folds and steps: the plan's kernel set.
+    let mut used = 0u32;
     let n_constant_outputs = model.nodes().filter(|n| n.op_type() == "Constant").count();
     let tensor_cap = n_inputs + model.initializers().count() + n_node_outputs + n_constant_outputs;
     let tables = PlanTables {
@@ -449,6 +470,17 @@ pub(crate) fn build<'a>(
             let integer = outs
                 .iter()
                 .all(|f| !matches!(f.dtype, DType::F32 | DType::F16 | DType::F64));
+            if half::vanishes(model, &node) {
+                // Read in place by its kernels: the Cast's output is its float16 input.
+                let bytes = facts[0].and_then(|f| f.value).ok_or(Error::BadNode {
+                    node: node_name,
+                    op: Name::new(node.op_type()),
+                    reason: "float16 weight without a value",
+                })?;
+                let name = node.outputs().next().unwrap_or("");
+                p.define(name, DType::F16, outs[0].shape, Storage::Const(bytes))?;
+                continue;
+            }
             match op {
                 Op::Const => {
                     for (f, name) in outs.iter().zip(node.outputs()) {
@@ -497,7 +529,7 @@ pub(crate) fn build<'a>(
                             bytes,
                         });
                     }
-                    ops::eval(&op, &mut run_io);
+                    kernels.fold(&op, &mut run_io, &mut used)?;
                     for t in run_io.outputs {
                         let v: &'a [u8] = t.bytes;
                         let _ = values.push(v);
@@ -508,6 +540,9 @@ pub(crate) fn build<'a>(
                 }
                 _ => {
                     let start = io_len;
+                    while in_ids.len() < input_slots(node.op_type(), facts.len()) {
+                        let _ = in_ids.push(NONE);
+                    }
                     for (k, &id) in in_ids.iter().enumerate() {
                         io[start + k] = id;
                         if id != NONE {
@@ -573,8 +608,20 @@ pub(crate) fn build<'a>(
         bufs: &mut p.bufs[..p.n_bufs],
         outputs: output_ids,
     };
-    tables_view.quantize(&mut bump, target)?;
+    tables_view.quantize_lstms();
+    tables_view.quantize(&mut bump, target, kernels, &mut used)?;
     let n_steps = tables_view.fuse();
+    for step in &steps[..n_steps] {
+        if !kernels.contains(&step.op) {
+            let node = model.nodes().nth(step.node as usize);
+            return Err(Error::BadNode {
+                node: Name::new(node.map_or("?", |n| n.display_name())),
+                op: Name::new(node.map_or("?", |n| n.op_type())),
+                reason: "its kernel is not in the session's kernel set",
+            });
+        }
+        used |= kernels::family(&step.op);
+    }
 
     let n_bufs = p.n_bufs;
     let plan = memory::plan(&mut p.bufs[..n_bufs]);
@@ -615,6 +662,8 @@ pub(crate) fn build<'a>(
         region,
         report,
         target,
+        kernels,
+        kernel_set: used,
     })
 }
 

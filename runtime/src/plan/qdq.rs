@@ -26,14 +26,17 @@
 //! has a bias, else those of the weight DequantizeLinear it replaces (three inputs and an
 //! output), so the io table never grows.
 
+mod lstm;
+
 use super::fuse::{inputs, only_output, Tables};
 use super::{Storage, TensorInfo, FOLD_LIMIT, NONE};
 use crate::arena::Bump;
 use crate::error::Result;
 use crate::ops::conv::{Conv, QConv};
+use crate::ops::kernels::Kernels;
 use crate::ops::qgemm::row_sums;
 use crate::ops::quant::{dequantize, Direction, Quant};
-use crate::ops::{self, Io, Op};
+use crate::ops::{Io, Op};
 use crate::target::Target;
 use crate::tensor::{DType, F32Source, Shape, TensorMut, TensorRef};
 
@@ -190,7 +193,7 @@ impl<'a> Tables<'_, 'a> {
         for (c, v) in bias.chunks_exact_mut(4).enumerate() {
             let b = match &m.bias {
                 Bias::None => 0.0,
-                Bias::Float(t) => crate::with_f32!(t.f32(), |t| t.at(c)),
+                Bias::Float(t) => crate::with_weights!(t.weights(), |t| t.at(c)),
                 Bias::Dequantized(q, s, z) => {
                     let i = per(s, c);
                     let scale = crate::with_f32!(s.f32(), |s| s.at(i));
@@ -205,7 +208,14 @@ impl<'a> Tables<'_, 'a> {
     /// Rewrites every matching Conv into a [`QConv`], then drops the DequantizeLinear
     /// steps nobody reads any more. Removed steps become `Op::Const` tombstones, which
     /// [`Tables::fuse`] compacts away.
-    pub fn quantize(&mut self, bump: &mut Bump<'a>, target: Target) -> Result<()> {
+    /// Folds go through `kernels`, their families recorded in `used`.
+    pub fn quantize(
+        &mut self,
+        bump: &mut Bump<'a>,
+        target: Target,
+        kernels: Kernels,
+        used: &mut u32,
+    ) -> Result<()> {
         for k in 0..self.steps.len() {
             let Op::Conv(conv) = self.steps[k].op else {
                 continue;
@@ -253,7 +263,7 @@ impl<'a> Tables<'_, 'a> {
                 self.drop_tensor(out);
                 self.tombstone(j);
             } else if deferred(&self.steps[j].op) {
-                self.fold(j, out, bump)?;
+                self.fold(j, out, bump, kernels, used)?;
             }
         }
         Ok(())
@@ -262,7 +272,14 @@ impl<'a> Tables<'_, 'a> {
     /// Folds a [deferred](deferred) weight DequantizeLinear that no int8 conv took, as
     /// planning folds every small constant node: its value goes to the arena's tail and
     /// the step vanishes. Larger ones stay steps (folding never trades flash for RAM).
-    fn fold(&mut self, j: usize, out: u32, bump: &mut Bump<'a>) -> Result<()> {
+    fn fold(
+        &mut self,
+        j: usize,
+        out: u32,
+        bump: &mut Bump<'a>,
+        kernels: Kernels,
+        used: &mut u32,
+    ) -> Result<()> {
         let info = self.tensors[out as usize];
         if info.nbytes() > FOLD_LIMIT {
             return Ok(());
@@ -289,7 +306,7 @@ impl<'a> Tables<'_, 'a> {
             shape: info.shape,
             bytes,
         });
-        ops::eval(&self.steps[j].op, &mut io);
+        kernels.fold(&self.steps[j].op, &mut io, used)?;
         let value: &'a [u8] = io.outputs.pop().map_or(&[], |t| t.bytes);
         self.drop_tensor(out);
         self.tensors[out as usize].storage = Storage::Const(value);

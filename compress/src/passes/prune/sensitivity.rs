@@ -8,6 +8,12 @@
 //! layer whose next step costs the least error per MAC saved, until the model saves as many
 //! MACs as pruning every layer at the target ratio would. Errors of different layers are
 //! assumed to add up, which holds for small ones.
+//!
+//! The trial cuts are plain, although the real pass then restores the readers' mean
+//! outputs: scanning cuts whose readers' biases absorbed the removed channels' means
+//! (`b' = b + W_removed · E[x_removed]`) left YOLO9tr-s at 30 % with mAP50 0.705 after
+//! reconstruction instead of 0.837. The plain error also counts the mean shift, which
+//! tracks how much a layer's removed channels carried at all.
 
 use super::depgraph::DepGraph;
 use super::{importance, slice, Channels};

@@ -9,6 +9,9 @@
 //!
 //! 1-D convs run as 2-D ones with a height of 1.
 //!
+//! W and B may be the float16 constants of an fp16 model: the GEMM widens W while packing
+//! its A panels and the depthwise kernel per tap, so the weights stay in the model bytes.
+//!
 //! A Conv may carry a fused [`Activation`] (set by the planner, see `plan::fuse`): the GEMM
 //! applies it to each output tile after its last K block and the depthwise kernel to each
 //! finished output row, so SiLU/Relu/Clip cost no extra pass over the output.
@@ -25,8 +28,8 @@ use super::gemm::{GemmPlan, Matrix};
 use super::unary::Activation;
 use super::{Io, Op, Prep};
 use crate::error::Result;
-use crate::tensor::{DType, F32Source, F32View, Shape};
-use crate::with_f32;
+use crate::tensor::{DType, F32Source, Shape, WeightView};
+use crate::{with_f32, with_weights};
 pub use qconv::{eval as eval_quantized, QConv};
 pub use transpose::{conv_transpose, eval as eval_transpose, ConvTranspose};
 
@@ -111,7 +114,8 @@ fn output_shape(batch: usize, c_out: usize, spatial: &[usize]) -> Result<Shape> 
 }
 
 /// Output positions `lo..hi` (of `outputs`) whose tap lands inside `0..input`, for taps at
-/// `o * stride + offset`.
+/// `o * stride + offset`. Inlined: im2col calls it once per image row of every tap.
+#[inline]
 pub(crate) fn valid_range(
     offset: isize,
     stride: usize,
@@ -210,9 +214,10 @@ fn split_pad(auto_pad: AutoPad, total: usize) -> (usize, usize) {
     }
 }
 
-/// Checks X and W of a conv-like op: ranks 3/4 alike, f32. Returns (spatial dims, kernel).
+/// Checks X and W of a conv-like op: ranks 3/4 alike, X f32, W and B f32 or float16
+/// constants (read in place). Returns (spatial dims, kernel).
 fn check_operands(p: &Prep) -> Result<(usize, [usize; 2])> {
-    let (x, w) = (p.input_of(0, DType::F32)?, p.input_of(1, DType::F32)?);
+    let (x, w) = (p.input_of(0, DType::F32)?, p.weight_input(1)?);
     let rank = x.shape.rank();
     if !(rank == 3 || rank == 4) || w.shape.rank() != rank {
         return Err(p.err("only 1-D and 2-D convolution (rank 3 or 4 X and W) is supported"));
@@ -223,18 +228,16 @@ fn check_operands(p: &Prep) -> Result<(usize, [usize; 2])> {
     if kernel.contains(&0) || x.shape.dims().contains(&0) || w.shape.dim(0) == 0 {
         return Err(p.err("empty input or weight"));
     }
-    if let Some(b) = p.opt_input(2) {
-        if b.dtype != DType::F32 || b.shape.rank() != 1 {
-            return Err(p.err("bias must be a 1-D float32 tensor"));
-        }
+    if p.opt_input(2).is_some() && p.weight_input(2)?.shape.rank() != 1 {
+        return Err(p.err("bias must be a 1-D tensor"));
     }
     Ok((spatial, kernel))
 }
 
 /// Fills every `plane`-long output channel with its bias (or zero), ready to accumulate into.
-fn fill_bias(out: &mut [f32], bias: Option<F32View>, channels: usize, plane: usize) {
+fn fill_bias(out: &mut [f32], bias: Option<WeightView>, channels: usize, plane: usize) {
     for (i, dst) in out.chunks_exact_mut(plane).enumerate() {
-        let v = bias.map_or(0.0, |b| with_f32!(b, |b| b.at(i % channels)));
+        let v = bias.map_or(0.0, |b| with_weights!(b, |b| b.at(i % channels)));
         dst.fill(v);
     }
 }
@@ -366,7 +369,7 @@ pub fn conv(p: &mut Prep) -> Result<Op> {
 /// Runs a prepared Conv.
 pub fn eval(c: &Conv, io: &mut Io) {
     let (x, w) = (io.input(0), io.input(1));
-    let bias = io.inputs.get(2).copied().flatten().map(|b| b.f32());
+    let bias = io.inputs.get(2).copied().flatten().map(|b| b.weights());
     let out = io.outputs[0].f32_mut();
     let scratch: &mut [f32] = bytemuck::cast_slice_mut(io.scratch);
     let g = c.geo;
@@ -374,7 +377,7 @@ pub fn eval(c: &Conv, io: &mut Io) {
     fill_bias(out, bias, c.c_out, plane);
     let m = c.c_out / c.group;
     let k = g.c_in * g.kh * g.kw;
-    with_f32!(x.f32(), |x| with_f32!(w.f32(), |w| {
+    with_f32!(x.f32(), |x| with_weights!(w.weights(), |w| {
         for n in 0..c.batch {
             for grp in 0..c.group {
                 let x_off = (n * c.group + grp) * g.c_in * g.ih * g.iw;

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::ops::gemm::{GemmPlan, Matrix};
 use crate::ops::{Io, Op, Prep};
 use crate::tensor::DType;
-use crate::with_f32;
+use crate::{with_f32, with_weights};
 
 /// Most floats of one column-buffer chunk (then at least one GEMM tile of pixels).
 const COL_FLOATS: usize = 1 << 16;
@@ -128,7 +128,7 @@ pub fn conv_transpose(p: &mut Prep) -> Result<Op> {
 /// Runs a prepared ConvTranspose.
 pub fn eval(c: &ConvTranspose, io: &mut Io) {
     let (x, w) = (io.input(0), io.input(1));
-    let bias = io.inputs.get(2).copied().flatten().map(|b| b.f32());
+    let bias = io.inputs.get(2).copied().flatten().map(|b| b.weights());
     let out = io.outputs[0].f32_mut();
     let g = c.geo;
     let plane = g.oh * g.ow;
@@ -137,7 +137,7 @@ pub fn eval(c: &ConvTranspose, io: &mut Io) {
     let (gemm_scratch, col) = scratch.split_at_mut(c.gemm.scratch_floats());
     let rows = c.c_out * g.kh * g.kw;
     let pixels = g.ih * g.iw;
-    with_f32!(x.f32(), |x| with_f32!(w.f32(), |w| {
+    with_f32!(x.f32(), |x| with_weights!(w.weights(), |w| {
         for n in 0..c.batch {
             for grp in 0..c.group {
                 let x_off = (n * c.group + grp) * g.c_in * pixels;

@@ -6,8 +6,9 @@
 //! panels, both in kernel scratch, so the micro-kernel streams two small contiguous panels
 //! and keeps an `MR × NR` tile of C in registers. Packing is where operands differ, so
 //! operands are a trait ([`Operand`]) that copies a run of one row: strided matrices over
-//! aligned arena data or unaligned weights in place ([`Matrix`]), transposed views (swap the
-//! strides) and the implicit im2col of convolution all share the packers, monomorphised.
+//! aligned arena data or unaligned weights in place, f32 or float16 widened as it is packed
+//! ([`Matrix`]), transposed views (swap the strides) and the implicit im2col of convolution
+//! all share the packers, monomorphised.
 //!
 //! Kernels: [`portable`] (the reference, plain Rust that LLVM vectorises; the Cortex-M path)
 //! and, on x86_64, an AVX2+FMA one. [`Kernel::best`] picks once at plan time and the choice
@@ -19,7 +20,7 @@ pub mod portable;
 
 use super::unary::Activation;
 use crate::target::Target;
-use crate::tensor::{F32Source, LeF32};
+use crate::tensor::{F32Source, LeF16, LeF32};
 
 /// Block sizes for one [`Target`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,6 +100,15 @@ impl Run for LeF32<'_> {
         for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
             *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         }
+    }
+}
+
+/// float16 weights are widened here, one packed row at a time, so a GEMM over an fp16
+/// model's weights needs no scratch beyond its usual packing buffers.
+impl Run for LeF16<'_> {
+    #[inline(always)]
+    fn copy_run(&self, start: usize, out: &mut [f32]) {
+        crate::widen::widen(&self.0[2 * start..2 * (start + out.len())], out);
     }
 }
 

@@ -3,9 +3,8 @@
 //! i16 pair as an i32) feed twelve `vpmaddwd` (`a0·b0 + a1·b1` per i32 lane, exact for
 //! our ranges) and twelve adds. Selected only when the CPU has AVX2 ([`super::QKernel::best`]).
 //!
-//! (An AVX-512 VNNI twin — `vpdpwssd` fuses the multiply-add and the accumulation — was
-//! measured ~8% faster on the whole detector, but its intrinsics need Rust 1.89, above our
-//! MSRV.)
+//! CPUs with AVX-512 VNNI run [`super::vnni`] instead, which multiplies bytes four at a
+//! time (`vpdpbusd`) rather than i16 pairs (`vpdpwssd` would only fuse the add: ~8%).
 
 use super::{QMicroKernel, MAX_TILE};
 use crate::ops::unary::Activation;

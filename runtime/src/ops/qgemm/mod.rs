@@ -17,7 +17,8 @@
 //! i32 sums live in C itself (an f32 buffer of the same size, reused as i32), and the last
 //! K block turns them into floats, so no accumulator buffer is needed.
 //!
-//! Kernels: [`portable`] (scalar i32, the reference), on x86_64 an AVX2 one, and on
+//! Kernels: [`portable`] (scalar i32, the reference), on x86_64 an AVX2 one and an
+//! AVX-512 VNNI one (k in quads rather than pairs, see its module), and on
 //! Cortex-M cores with the DSP extension (M4/M7/M33) an `SMLAD` one, picked at plan time
 //! like the float GEMM's. The DSP kernel reads B as i16 pairs (widened once while packing,
 //! not once per multiply), so Cortex-M plans reserve B panels of i16 whichever kernel they
@@ -28,6 +29,8 @@ mod avx2;
 #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
 mod dsp;
 pub mod portable;
+#[cfg(target_arch = "x86_64")]
+mod vnni;
 
 use super::unary::Activation;
 use crate::target::Target;
@@ -48,7 +51,13 @@ const MAX_MR: usize = 6;
 /// Largest `MR × NR` of any kernel.
 const MAX_TILE: usize = 6 * 16;
 
-/// Longest run of one B row read at once while packing (two stack buffers of i16).
+/// The largest [`QMicroKernel::GROUP`] of any kernel (one B row buffer each on the stack).
+#[cfg(not(target_arch = "arm"))]
+const MAX_GROUP: usize = 4;
+#[cfg(target_arch = "arm")]
+const MAX_GROUP: usize = 2;
+
+/// Longest run of one B row read at once while packing (one stack buffer per k of a group).
 #[cfg(not(target_arch = "arm"))]
 const ROW_RUN: usize = 1024;
 #[cfg(target_arch = "arm")]
@@ -118,6 +127,7 @@ pub fn row_sums(a: &[u8], k: usize, out: &mut [i32]) {
 
 /// Which int8 micro-kernel runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum QKernel {
     /// Scalar i32, 4×8 tile.
     Portable,
@@ -126,6 +136,9 @@ pub enum QKernel {
     /// x86_64 AVX2 `pmaddwd` (6×16 tile).
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// x86_64 AVX-512 VNNI `vpdpbusd` on ymm registers (6×16 tile, k quads).
+    #[cfg(target_arch = "x86_64")]
+    Vnni,
     /// Cortex-M DSP extension `SMLAD` (4×4 tile, B packed as i16 pairs).
     #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
     Dsp,
@@ -134,6 +147,10 @@ pub enum QKernel {
 impl QKernel {
     /// The fastest kernel this CPU runs (see [`super::gemm::Kernel::best`]).
     pub fn best() -> QKernel {
+        #[cfg(target_arch = "x86_64")]
+        if vnni::available() {
+            return QKernel::Vnni;
+        }
         #[cfg(target_arch = "x86_64")]
         if super::gemm::avx2_fma_available() {
             return QKernel::Avx2;
@@ -154,13 +171,17 @@ impl QKernel {
     }
 
     /// Every kernel compiled in that this CPU can run (for tests and benchmarks).
-    pub fn available() -> heapless::Vec<QKernel, 3> {
+    pub fn available() -> heapless::Vec<QKernel, 4> {
         let mut v = heapless::Vec::new();
         let _ = v.push(QKernel::Portable);
         let _ = v.push(QKernel::Portable4x4);
         #[cfg(target_arch = "x86_64")]
         if super::gemm::avx2_fma_available() {
             let _ = v.push(QKernel::Avx2);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if vnni::available() {
+            let _ = v.push(QKernel::Vnni);
         }
         #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
         let _ = v.push(QKernel::Dsp);
@@ -173,9 +194,20 @@ impl QKernel {
             QKernel::Portable4x4 => (portable::Portable::<4>::MR, portable::Portable::<4>::NR),
             #[cfg(target_arch = "x86_64")]
             QKernel::Avx2 => (avx2::Avx2::MR, avx2::Avx2::NR),
+            #[cfg(target_arch = "x86_64")]
+            QKernel::Vnni => (vnni::Vnni::MR, vnni::Vnni::NR),
             #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
             QKernel::Dsp => (dsp::Dsp::MR, dsp::Dsp::NR),
         }
+    }
+
+    /// How many k values the kernel takes per packed group ([`QMicroKernel::GROUP`]).
+    fn group(self) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        if self == QKernel::Vnni {
+            return vnni::Vnni::GROUP;
+        }
+        2
     }
 
     /// Whether the kernel reads B as i16 pairs ([`QMicroKernel::WIDE_B`]).
@@ -195,8 +227,19 @@ pub(crate) trait QMicroKernel {
     /// Columns of the tile.
     const NR: usize;
     /// `a` holds `kp` groups of `MR` i16 pairs, `b` `kp` groups of `NR` int8 pairs; `acc`
-    /// gets the tile row-major (`NR` apart).
+    /// gets the tile row-major (`NR` apart). (Quad kernels: see [`QMicroKernel::GROUP`].)
     fn tile(kp: usize, a: &[i16], b: &[u8], acc: &mut [i32; MAX_TILE]);
+
+    /// Consecutive k values per packed group: 2 (pairs, as above), or 4 for kernels that
+    /// multiply four bytes at once (`vpdpbusd`): their A quads stay int8 (in the bytes of
+    /// the i16 panel buffer, which is then twice what they need) and their B quads are
+    /// u8, the int8 value plus [`QMicroKernel::B_OFFSET`].
+    const GROUP: usize = 2;
+
+    /// What the packer adds to every B value (128: the sign bit flipped, making int8
+    /// unsigned); the epilogue subtracts it with the zero point, so every kernel ends on
+    /// the same `A·(B − z)`.
+    const B_OFFSET: i32 = 0;
 
     /// Whether `b` holds the pairs as i16 (little-endian) rather than int8: for kernels
     /// whose multiply takes two i16 of each operand (`SMLAD`), so the widening happens
@@ -220,7 +263,7 @@ pub struct QGemmPlan {
     k: usize,
     mc: usize,
     nc: usize,
-    /// Even, so k pairs never straddle two blocks.
+    /// A multiple of the kernel's group, so k pairs (quads) never straddle two blocks.
     kc: usize,
     /// Bytes per packed B value the scratch holds (2 on Cortex-M, see the module doc).
     b_bytes: usize,
@@ -256,7 +299,7 @@ impl QGemmPlan {
             // Whole panels: a block is a multiple of the kernel's tile.
             mc: mc.min(m).div_ceil(mr) * mr,
             nc: nc.min(n).div_ceil(nr) * nr,
-            kc: k.div_ceil(blocks).next_multiple_of(2),
+            kc: k.div_ceil(blocks).next_multiple_of(kernel.group()),
             b_bytes: if kernel.wide_b() { 2 } else { b_bytes },
         }
     }
@@ -292,6 +335,11 @@ impl QGemmPlan {
             #[cfg(target_arch = "x86_64")]
             QKernel::Avx2 => unsafe {
                 self.run_avx2::<avx2::Avx2, A, B>(a, b, c, ldc, scratch, epi)
+            },
+            // SAFETY: planned only on CPUs with AVX2 and AVX-512 VNNI (`QKernel::best`).
+            #[cfg(target_arch = "x86_64")]
+            QKernel::Vnni => unsafe {
+                self.run_avx2::<vnni::Vnni, A, B>(a, b, c, ldc, scratch, epi)
             },
         }
     }
@@ -332,23 +380,28 @@ impl QGemmPlan {
         let (a_pack, rest) = line_aligned(scratch).split_at_mut(2 * self.mc * self.kc);
         let a_pack: &mut [i16] = bytemuck::cast_slice_mut(a_pack);
         let b_pack = &mut line_aligned(rest)[..self.kc * self.nc * b_width::<K>()];
+        let epi = &Epilogue {
+            zero: epi.zero + K::B_OFFSET,
+            ..*epi
+        };
         // Buffers zeroed once per call rather than once per block or tile.
         let mut a_rows = [[0u8; MAX_KC]; MAX_MR];
-        let mut b_rows = [[0u8; ROW_RUN]; 2];
+        let mut b_rows = [[0u8; ROW_RUN]; MAX_GROUP];
         let mut acc = [0i32; MAX_TILE];
         let mut tile = [0f32; MAX_TILE];
         for jc in (0..n).step_by(self.nc) {
             let ncb = self.nc.min(n - jc);
             for pc in (0..k).step_by(self.kc) {
                 let kcb = self.kc.min(k - pc);
-                let kp = kcb.div_ceil(2);
+                let kp = kcb.div_ceil(K::GROUP);
                 let (first, last) = (pc == 0, pc + kcb == k);
                 pack_b::<K, B>(b, pc, kcb, jc, ncb, b_pack, &mut b_rows);
                 for ic in (0..m).step_by(self.mc) {
                     let mcb = self.mc.min(m - ic);
                     pack_a::<K, A>(a, ic, mcb, pc, kcb, a_pack, &mut a_rows);
                     let a_panels = a_pack.chunks_exact(2 * K::MR * kp);
-                    let b_panels = b_pack.chunks_exact(2 * K::NR * kp * b_width::<K>());
+                    // A panels are 2·MR·kp i16 for pairs and quads alike (see `GROUP`).
+                    let b_panels = b_pack.chunks_exact(K::GROUP * K::NR * kp * b_width::<K>());
                     for (jr, bp) in (0..ncb).step_by(K::NR).zip(b_panels) {
                         let cols = K::NR.min(ncb - jr);
                         for (ir, ap) in (0..mcb).step_by(K::MR).zip(a_panels.clone()) {
@@ -424,8 +477,9 @@ const fn b_width<K: QMicroKernel>() -> usize {
     }
 }
 
-/// Packs `B[k0 .. k0+kc, n0 .. n0+nc]` into `NR`-wide panels of k pairs: panel `q`, pair
-/// `p` holds `[b(2p, j), b(2p+1, j)]` for its `NR` columns (int8, or i16 for
+/// Packs `B[k0 .. k0+kc, n0 .. n0+nc]` into `NR`-wide panels of k groups: panel `q`,
+/// group `p` holds `[b(gp, j) .. b(gp+g-1, j)]` for its `NR` columns (`g` the kernel's
+/// [`QMicroKernel::GROUP`]; int8 plus [`QMicroKernel::B_OFFSET`], or i16 for
 /// [`QMicroKernel::WIDE_B`] kernels), zero-padded past `nc` and `kc`.
 #[inline(always)]
 fn pack_b<K: QMicroKernel, B: QOperand>(
@@ -435,47 +489,79 @@ fn pack_b<K: QMicroKernel, B: QOperand>(
     n0: usize,
     nc: usize,
     dst: &mut [u8],
-    rows: &mut [[u8; ROW_RUN]; 2],
+    rows: &mut [[u8; ROW_RUN]; MAX_GROUP],
 ) {
-    let (nr, kp, width) = (K::NR, kc.div_ceil(2), b_width::<K>());
-    let [even, odd] = rows;
+    let (nr, g, width) = (K::NR, K::GROUP, b_width::<K>());
+    let kp = kc.div_ceil(g);
+    // An offset of 128 flips the sign bit: int8 → u8.
+    let flip = if K::B_OFFSET == 0 { 0 } else { 0x80 };
     let run_len = ROW_RUN / nr * nr;
     for p in 0..kp {
         for r0 in (0..nc).step_by(run_len) {
             let len = run_len.min(nc - r0);
-            b.read_row(k0 + 2 * p, n0 + r0, &mut even[..len]);
-            if 2 * p + 1 < kc {
-                b.read_row(k0 + 2 * p + 1, n0 + r0, &mut odd[..len]);
-            } else {
-                odd[..len].fill(0);
+            for (i, row) in rows[..g].iter_mut().enumerate() {
+                if g * p + i < kc {
+                    b.read_row(k0 + g * p + i, n0 + r0, &mut row[..len]);
+                } else {
+                    row[..len].fill(0);
+                }
             }
             for q in 0..len.div_ceil(nr) {
-                let group = 2 * nr * width;
+                let group = g * nr * width;
                 let panel = &mut dst[((r0 / nr + q) * kp + p) * group..][..group];
                 let cols = nr.min(len - q * nr);
-                let (e, o) = (&even[q * nr..][..cols], &odd[q * nr..][..cols]);
                 if K::WIDE_B {
+                    let (e, o) = (&rows[0][q * nr..][..cols], &rows[1][q * nr..][..cols]);
                     for ((pair, &e), &o) in panel.chunks_exact_mut(4).zip(e).zip(o) {
                         // Two little-endian i16 as one word: a single store (PKHBT on Arm).
                         let low = i32::from(e as i8) as u32 & 0xffff;
                         let word = low | (i32::from(o as i8) as u32) << 16;
                         pair.copy_from_slice(&word.to_le_bytes());
                     }
-                } else {
+                } else if g == 2 {
+                    // Pairs without the generic loop below (which is ~25% slower here).
+                    let (e, o) = (&rows[0][q * nr..][..cols], &rows[1][q * nr..][..cols]);
                     for ((pair, &e), &o) in panel.chunks_exact_mut(2).zip(e).zip(o) {
                         pair[0] = e;
                         pair[1] = o;
                     }
+                } else if !(g == 4
+                    && (nr, cols) == (16, 16)
+                    && interleave16x4(rows, q * nr, flip, panel))
+                {
+                    for (j, out) in panel.chunks_exact_mut(g).take(cols).enumerate() {
+                        for (v, row) in out.iter_mut().zip(rows.iter()) {
+                            *v = row[q * nr + j] ^ flip;
+                        }
+                    }
                 }
-                panel[2 * cols * width..].fill(0);
+                panel[g * cols * width..].fill(0);
             }
         }
     }
 }
 
-/// Packs `A[m0 .. m0+mc, k0 .. k0+kc]` into `MR`-tall panels of k pairs: panel `q`, pair
-/// `p` holds `[a(i, 2p), a(i, 2p+1)]` for its `MR` rows, zero-padded past `mc` and `kc`.
-/// A panel's rows are read first, then written out in order (no scattered stores).
+/// 16 columns from `at` of a quad group: `out[4j + i] = rows[i][at + j] ^ flip`, on
+/// fixed-size arrays so that it compiles to byte and word unpacks rather than 64 single
+/// stores. False (nothing written) when the 16 columns or 64 bytes are not there.
+#[inline(always)]
+fn interleave16x4(rows: &[[u8; ROW_RUN]; MAX_GROUP], at: usize, flip: u8, out: &mut [u8]) -> bool {
+    let row = |i: usize| rows.get(i)?.get(at..)?.first_chunk::<16>();
+    let (Some(r0), Some(r1), Some(r2), Some(r3), Some(out)) =
+        (row(0), row(1), row(2), row(3), out.first_chunk_mut::<64>())
+    else {
+        return false;
+    };
+    for (j, quad) in out.chunks_exact_mut(4).enumerate() {
+        quad.copy_from_slice(&[r0[j] ^ flip, r1[j] ^ flip, r2[j] ^ flip, r3[j] ^ flip]);
+    }
+    true
+}
+
+/// Packs `A[m0 .. m0+mc, k0 .. k0+kc]` into `MR`-tall panels of k groups: panel `q`,
+/// group `p` holds `[a(i, gp) .. a(i, gp+g-1)]` for its `MR` rows (i16 pairs, or int8
+/// quads in the buffer's bytes, see [`QMicroKernel::GROUP`]), zero-padded past `mc` and
+/// `kc`. A panel's rows are read first, then written out in order (no scattered stores).
 #[inline(always)]
 fn pack_a<K: QMicroKernel, A: QOperand>(
     a: A,
@@ -486,20 +572,30 @@ fn pack_a<K: QMicroKernel, A: QOperand>(
     dst: &mut [i16],
     rows: &mut [[u8; MAX_KC]; MAX_MR],
 ) {
-    let (mr, kp) = (K::MR, kc.div_ceil(2));
+    let (mr, g) = (K::MR, K::GROUP);
+    let kp = kc.div_ceil(g);
     for (q, panel) in dst
         .chunks_exact_mut(2 * mr * kp)
         .take(mc.div_ceil(mr))
         .enumerate()
     {
         for (i, row) in rows[..mr].iter_mut().enumerate() {
-            let (r, row) = (q * mr + i, &mut row[..2 * kp]);
+            let (r, row) = (q * mr + i, &mut row[..g * kp]);
             if r < mc {
                 a.read_row(m0 + r, k0, &mut row[..kc]);
                 row[kc..].fill(0);
             } else {
                 row.fill(0);
             }
+        }
+        if g == 4 {
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(panel);
+            for (p, out) in bytes.chunks_exact_mut(4 * mr).enumerate() {
+                for (quad, row) in out.chunks_exact_mut(4).zip(rows.iter()) {
+                    quad.copy_from_slice(&row[4 * p..][..4]);
+                }
+            }
+            continue;
         }
         for (p, out) in panel.chunks_exact_mut(2 * mr).enumerate() {
             for (pair, row) in out.chunks_exact_mut(2).zip(rows.iter()) {

@@ -2,8 +2,9 @@
 //! loaded unaligned straight from the model bytes (x86 is little-endian) and multiplied
 //! into the accumulators with FMA. One vector gets two accumulators (two independent FMA
 //! chains), [`super::dot::ROWS`] vectors one each. The accumulators are named locals, not
-//! arrays, so they stay in registers at any optimisation level. Selected only when the CPU
-//! has both features.
+//! arrays, so they stay in registers at any optimisation level. Int8 rows are widened to f32
+//! eight at a time (sign-extend, convert) and take the same FMAs; the row's scale multiplies
+//! the finished sum. Selected only when the CPU has both features.
 
 use core::arch::x86_64::*;
 
@@ -15,7 +16,7 @@ fn hsum(v: __m256) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)))
 }
 
-/// Element `k` of the little-endian row `row` (the scalar tail).
+/// Element `k` of the little-endian f32 row `row` (the scalar tail; row `k`'s scale).
 #[inline(always)]
 fn le(row: &[u8], k: usize) -> f32 {
     let b = &row[4 * k..4 * k + 4];
@@ -98,6 +99,98 @@ pub unsafe fn mul_rows(w: &[u8], xs: &[f32], out: &mut [f32], ldo: usize) {
         }
         for (r, s) in s.iter().enumerate() {
             out[r * ldo + j] += s;
+        }
+    }
+}
+
+/// Eight int8 weights from `p` as f32 lanes.
+///
+/// # Safety
+/// The CPU supports AVX2; `p` points to 8 readable bytes (any alignment).
+#[target_feature(enable = "avx2,fma")]
+unsafe fn widen8(p: *const u8) -> __m256 {
+    // SAFETY: the caller guarantees 8 readable bytes; `_mm_loadl_epi64` reads exactly 8,
+    // unaligned.
+    let v = unsafe { _mm_loadl_epi64(p.cast::<__m128i>()) };
+    _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v))
+}
+
+/// [`mul_one`] on int8 rows `q` (`n` bytes each) with one little-endian f32 scale per row
+/// in `scales`: `out[j] += scales[j] · Σₖ q[j·n + k] · x[k]`.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA; `n > 0`, `q.len()` is a multiple of `n`, `scales` has
+/// `4·rows` bytes and `out` at least `rows` floats, with `rows = q.len() / n` (what
+/// [`super::dot::DotKernel::mul_one`] asserts).
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn mul_one_i8(q: &[u8], scales: &[u8], x: &[f32], out: &mut [f32]) {
+    let n = x.len();
+    let xp = x.as_ptr();
+    for (j, (row, o)) in q.chunks_exact(n).zip(out.iter_mut()).enumerate() {
+        let wp = row.as_ptr();
+        let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut k = 0;
+        while k + 16 <= n {
+            // SAFETY: k + 16 <= n: 16 bytes of this row (n bytes) and 16 floats of x.
+            unsafe {
+                a0 = _mm256_fmadd_ps(widen8(wp.add(k)), _mm256_loadu_ps(xp.add(k)), a0);
+                a1 = _mm256_fmadd_ps(widen8(wp.add(k + 8)), _mm256_loadu_ps(xp.add(k + 8)), a1);
+            }
+            k += 16;
+        }
+        if k + 8 <= n {
+            // SAFETY: k + 8 <= n, as above.
+            unsafe {
+                a0 = _mm256_fmadd_ps(widen8(wp.add(k)), _mm256_loadu_ps(xp.add(k)), a0);
+            }
+            k += 8;
+        }
+        let mut s = hsum(_mm256_add_ps(a0, a1));
+        for (&wb, xv) in row[k..].iter().zip(&x[k..]) {
+            s += f32::from(wb as i8) * xv;
+        }
+        *o += le(scales, j) * s;
+    }
+}
+
+/// [`mul_rows`] on int8 rows with per-row scales, as [`mul_one_i8`].
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA; `n > 0`, `xs.len() == 4·n`, `q.len()` is a multiple of
+/// `n`, `scales` has `4·rows` bytes and `out` at least `3·ldo + rows` floats when `q` is not
+/// empty, with `rows = q.len() / n` (what [`super::dot::DotKernel::mul_rows`] asserts).
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn mul_rows_i8(q: &[u8], scales: &[u8], xs: &[f32], out: &mut [f32], ldo: usize) {
+    let n = xs.len() / 4;
+    let x0 = xs.as_ptr();
+    // SAFETY: xs holds 4·n floats, so these are inside it (or one past its end).
+    let (x1, x2, x3) = unsafe { (x0.add(n), x0.add(2 * n), x0.add(3 * n)) };
+    for (j, row) in q.chunks_exact(n).enumerate() {
+        let wp = row.as_ptr();
+        let z = _mm256_setzero_ps();
+        let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
+        let mut k = 0;
+        while k + 8 <= n {
+            // SAFETY: k + 8 <= n: 8 bytes of this row, 8 floats of each of the vectors.
+            unsafe {
+                let wv = widen8(wp.add(k));
+                a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x0.add(k)), a0);
+                a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x1.add(k)), a1);
+                a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x2.add(k)), a2);
+                a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x3.add(k)), a3);
+            }
+            k += 8;
+        }
+        let mut s = [hsum(a0), hsum(a1), hsum(a2), hsum(a3)];
+        for (kk, &wb) in row.iter().enumerate().skip(k) {
+            let wv = f32::from(wb as i8);
+            for (r, s) in s.iter_mut().enumerate() {
+                *s += wv * xs[r * n + kk];
+            }
+        }
+        let sc = le(scales, j);
+        for (r, s) in s.iter().enumerate() {
+            out[r * ldo + j] += sc * s;
         }
     }
 }

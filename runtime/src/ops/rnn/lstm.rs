@@ -13,7 +13,7 @@
 //! σ and tanh are [`sigmoid`] and [`fast_tanh`]: branch-free, so every gate's loop
 //! vectorises (the activations are about a tenth of the work at hidden size 256).
 
-use super::{check_state, prepare_seq, Projection, Seq};
+use super::{check_state, prepare_seq, Projection, Rows, Seq};
 use crate::error::Result;
 use crate::onnx::AttrKind;
 #[cfg(target_arch = "x86_64")]
@@ -27,6 +27,13 @@ use crate::with_f32;
 /// Gates per hidden unit: i, o, f, c.
 const GATES: usize = 4;
 
+/// Input slots of a planned LSTM step: the node's eight (X, W, R, B, sequence_lens,
+/// initial_h, initial_c, P), then the per-row scales of W and R, which planning fills when
+/// it reads the weights as int8 ([`Lstm::with_int8_weights`]).
+pub const SLOTS: usize = 10;
+/// Slot of W's scales (R's follow).
+pub(crate) const SCALES: usize = 8;
+
 /// A prepared LSTM.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Lstm {
@@ -34,6 +41,30 @@ pub struct Lstm {
     proj: Projection,
     /// `clip`: every activation's input is bounded to `[-clip, clip]`.
     clip: Option<f32>,
+    /// W and R are int8 constants (`n` bytes per row) with their scales in slots
+    /// [`SCALES`] and [`SCALES`]` + 1`, not f32.
+    int8: bool,
+}
+
+impl Lstm {
+    /// This LSTM reading W and R as symmetric int8 with one f32 scale per row of `gates ×
+    /// hidden_size`, shared by the directions (what `DequantizeLinear(axis=1)` of
+    /// `[num_directions, gates × hidden_size, k]` int8 with zero point 0 computes); the
+    /// planner puts the int8 tensors in slots 1 and 2 and their scales in slots 8 and 9.
+    pub(crate) fn with_int8_weights(self) -> Lstm {
+        Lstm { int8: true, ..self }
+    }
+
+    /// Whether W and R are read as int8.
+    pub fn int8_weights(&self) -> bool {
+        self.int8
+    }
+
+    /// Gate rows per direction (`gates × hidden_size`): the length of an int8 weight's
+    /// per-row scales.
+    pub(crate) fn gate_rows(&self) -> usize {
+        GATES * self.seq.hidden
+    }
 }
 
 /// LSTM(X, W, R, B, sequence_lens, initial_h, initial_c, P) -> (Y, Y_h, Y_c).
@@ -102,7 +133,12 @@ pub fn lstm(p: &mut Prep) -> Result<Op> {
     p.scratch(bytes);
     let rows = (s.dirs() * s.seq * s.batch) as u64;
     p.macs(rows.saturating_mul((n * (s.input + s.hidden)) as u64));
-    Ok(Op::Lstm(Lstm { seq: s, proj, clip }))
+    Ok(Op::Lstm(Lstm {
+        seq: s,
+        proj,
+        clip,
+        int8: false,
+    }))
 }
 
 /// Runs a prepared LSTM, compiled for AVX2 where the CPU has it so the gate activations run
@@ -179,9 +215,9 @@ fn run(l: &Lstm, io: &mut Io) {
                 }
                 None => g.fill(0.0),
             }
-            let w_d = &w.bytes[4 * d * n * s.input..][..4 * n * s.input];
+            let w_d = weights(l, w, slot(SCALES), d, s.input);
             l.proj.run(s, x.f32(), w_d, t0, steps, g, work);
-            let r_d = &r.bytes[4 * d * n * hs..][..4 * n * hs];
+            let r_d = weights(l, r, slot(SCALES + 1), d, hs);
             let at = Step { d, t0, steps };
             recur(l, r_d, at, g, h, c, peep, &mut y);
         }
@@ -194,6 +230,25 @@ fn run(l: &Lstm, io: &mut Io) {
                 y_c[at..][..hs].copy_from_slice(&c[b * hs..][..hs]);
             }
         }
+    }
+}
+
+/// Direction `d`'s `gates × hidden_size` rows of `k` weights in `t` (W or R): f32, or int8
+/// with the per-row `scales` that every direction shares.
+fn weights<'t>(
+    l: &Lstm,
+    t: TensorRef<'t>,
+    scales: Option<TensorRef<'t>>,
+    d: usize,
+    k: usize,
+) -> Rows<'t> {
+    let n = l.gate_rows();
+    match (l.int8, scales) {
+        (true, Some(sc)) => Rows::I8 {
+            q: &t.bytes[d * n * k..][..n * k],
+            scales: &sc.bytes[..4 * n],
+        },
+        _ => Rows::F32(&t.bytes[4 * d * n * k..][..4 * n * k]),
     }
 }
 
@@ -219,7 +274,7 @@ struct Step {
 #[inline(always)]
 fn recur(
     l: &Lstm,
-    r: &[u8],
+    r: Rows,
     at: Step,
     gates: &mut [f32],
     h: &mut [f32],

@@ -6,7 +6,8 @@
 //! `R·h`, which needs the previous step's `h`. Both run on [`dot`]: weight rows times one
 //! vector (`R·h`, per step and batch row) or [`dot::ROWS`] vectors at once (the projection
 //! of a block of steps, [`Projection`]), reading each weight row once per pass straight
-//! from the model bytes.
+//! from the model bytes: f32, or int8 with one scale per gate row when planning found the
+//! compressor's `DequantizeLinear(int8) → LSTM` (`plan/qdq/lstm.rs`, [`dot::Rows`]).
 //!
 //! Why not the packed GEMM ([`super::gemm`]) for the projection: a chunk has a few to a few
 //! dozen rows, so packing Wᵀ (a strided read of the whole matrix) costs as much as the
@@ -31,7 +32,7 @@ use crate::error::Result;
 use crate::target::Target;
 use crate::tensor::{DType, F32View, Shape};
 use crate::with_f32;
-use dot::DotKernel;
+use dot::{DotKernel, Rows};
 pub use lstm::{eval as eval_lstm, lstm, Lstm};
 
 /// Which way a recurrent op walks the sequence.
@@ -270,13 +271,13 @@ impl Projection {
     }
 
     /// `gates[(t - t0)·batch + b] += x[t, b] · Wᵀ` for the `steps` steps from `t0`, with W
-    /// the `n × input` matrix in `w` (little-endian bytes).
+    /// the `n × input` matrix `w`.
     #[allow(clippy::too_many_arguments)]
     pub fn run(
         &self,
         s: &Seq,
         x: F32View<'_>,
-        w: &[u8],
+        w: Rows<'_>,
         t0: usize,
         steps: usize,
         gates: &mut [f32],

@@ -1,0 +1,243 @@
+//! Kernel sets: which op families' eval code a session can call — and so which kernels a
+//! firmware links.
+//!
+//! [`super::eval`] dispatches over every [`Op`], so a binary that calls it links every
+//! kernel of the runtime (about 450 KB of Cortex-M code), whatever its model runs. Like
+//! TFLM's op resolver, a [`Kernels`] value names the families a model needs; unlike it, the
+//! list is derived, not written: a firmware's build script plans its model on the host and
+//! writes [`crate::Session::kernel_set`] into a `const`, and the firmware plans with
+//! [`Kernels::only`] of that constant. The dispatch [`eval_in`] is generic over the set, so
+//! the arms of families outside it are removed at compile time with their kernels.
+//!
+//! A set is checked, never trusted: planning fails with a typed error naming the node (or
+//! the kernel, for a plan-time fold) when the plan needs a family outside the set, so eval
+//! never meets an op it cannot run.
+
+use super::{
+    binary, cast, concat, conv, gather, generate, matmul, norm, pad, pool, quant, reduce, resize,
+    rnn, select, softmax, strided, unary, Io, Op,
+};
+use crate::error::{Error, Name, Result};
+
+/// One table lists each family once: its bit, the [`Op`] variant, and its eval call on
+/// `$io` (the macro's first token, for hygiene). It
+/// generates the family lookup, the names and the set-restricted dispatch, so they cannot
+/// disagree.
+macro_rules! families {
+    ($io:ident; $($bit:literal $variant:ident($x:ident) => $eval:expr;)*) => {
+        /// The family bit of `op` (0 for `View` and `Const`, which run no kernel).
+        pub const fn family(op: &Op) -> u32 {
+            match op {
+                Op::View | Op::Const => 0,
+                $(Op::$variant(..) => 1 << $bit,)*
+            }
+        }
+
+        /// Family names by bit.
+        pub const NAMES: [&str; 32] = {
+            let mut names = [""; 32];
+            $(names[$bit] = stringify!($variant);)*
+            names
+        };
+
+        /// Runs `op` if its family is in `SET` (planning made sure it is); families outside
+        /// `SET` are compiled out.
+        pub fn eval_in<const SET: u32>(op: &Op, $io: &mut Io<'_>) {
+            match op {
+                $(Op::$variant($x) if SET & (1 << $bit) != 0 => $eval,)*
+                _ => {}
+            }
+        }
+    };
+}
+
+families! {
+    io;
+    0 Binary(b) => binary::eval(b, io);
+    1 Strided(s) => strided::eval(s, io);
+    2 Concat(c) => concat::eval_concat(c, io);
+    3 Split(c) => concat::eval_split(c, io);
+    4 Gather(g) => gather::eval(g, io);
+    5 Cast(c) => cast::eval(c, io);
+    6 Fill(f) => generate::eval_fill(f, io);
+    7 Select(s) => select::eval(s, io);
+    8 Unary(u) => unary::eval(u, io);
+    9 Pool(g) => pool::eval(g, io);
+    10 GlobalPool(g) => pool::eval_global(g, io);
+    11 Softmax(g) => softmax::eval(g, io);
+    12 Reduce(g) => reduce::eval(g, io);
+    13 Norm(g) => norm::eval(g, io);
+    14 Resize(g) => resize::eval(g, io);
+    15 Pad(g) => pad::eval(g, io);
+    16 Conv(c) => conv::eval(c, io);
+    17 QConv(c) => conv::eval_quantized(c, io);
+    18 ConvTranspose(c) => conv::eval_transpose(c, io);
+    19 MatMul(m) => matmul::eval_matmul(m, io);
+    20 Gemm(g) => matmul::eval_gemm(g, io);
+    21 Lstm(l) => rnn::eval_lstm(l, io);
+    22 Quant(q) => quant::eval(q, io);
+}
+
+/// Every family.
+pub const ALL: u32 = u32::MAX;
+
+/// The kernel families a session may run, with the dispatch compiled for exactly them.
+#[derive(Clone, Copy)]
+pub struct Kernels {
+    set: u32,
+    eval: fn(&Op, &mut Io<'_>),
+}
+
+impl core::fmt::Debug for Kernels {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(names(self.set)).finish()
+    }
+}
+
+impl Kernels {
+    /// Every kernel of the runtime ([`crate::Session::new`]'s set).
+    pub const ALL: Kernels = Kernels::only::<ALL>();
+
+    /// Only the families whose bits are in `SET` (a [`crate::Session::kernel_set`]).
+    pub const fn only<const SET: u32>() -> Kernels {
+        Kernels {
+            set: SET,
+            eval: eval_in::<SET>,
+        }
+    }
+
+    /// The family bits.
+    pub const fn set(&self) -> u32 {
+        self.set
+    }
+
+    /// Whether `op`'s family is in the set.
+    pub const fn contains(&self, op: &Op) -> bool {
+        self.set & family(op) == family(op)
+    }
+
+    /// Runs `op`, which must be in the set (checked at plan time).
+    pub(crate) fn eval(&self, op: &Op, io: &mut Io<'_>) {
+        (self.eval)(op, io)
+    }
+
+    /// Runs `op` at plan time (a fold), recording its family in `used`; an error naming
+    /// the kernel when it is outside the set.
+    pub(crate) fn fold(&self, op: &Op, io: &mut Io<'_>, used: &mut u32) -> Result<()> {
+        if !self.contains(op) {
+            return Err(Error::Invalid {
+                what: "planning needs a kernel outside the session's kernel set",
+                name: Name::new(NAMES[family(op).trailing_zeros() as usize & 31]),
+            });
+        }
+        *used |= family(op);
+        self.eval(op, io);
+        Ok(())
+    }
+}
+
+/// The names of the families in `set`.
+pub fn names(set: u32) -> impl Iterator<Item = &'static str> {
+    (0..32)
+        .filter(move |b| set & (1 << b) != 0)
+        .map(|b| NAMES[b])
+        .filter(|n| !n.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Arena, Model, Session};
+    use edgetrim_compress::build::{dt, ModelBuilder};
+    use std::vec::Vec;
+
+    const BINARY: u32 = 1;
+    const UNARY: u32 = 1 << 8;
+
+    #[test]
+    fn names_follow_the_bits() {
+        assert_eq!(
+            names(BINARY | 1 << 2).collect::<Vec<_>>(),
+            ["Binary", "Concat"]
+        );
+        assert_eq!(
+            names(1 << 17 | 1 << 31).count(),
+            1,
+            "unused bits have no name"
+        );
+        assert_eq!(names(ALL).count(), 23);
+        assert_eq!(family(&Op::View), 0);
+        assert!(Kernels::only::<0>().contains(&Op::Const));
+    }
+
+    /// y = relu(x) + x: one Unary and one Binary step.
+    fn relu_add() -> Vec<u8> {
+        let mut m = ModelBuilder::new(17);
+        m.input("x", dt::FLOAT, &[4]);
+        m.node("Relu", &["x"], &["r"], std::vec![]);
+        m.node("Add", &["r", "x"], &["y"], std::vec![]);
+        m.output("y", dt::FLOAT);
+        m.build()
+    }
+
+    #[test]
+    fn the_plan_reports_its_set_and_runs_on_exactly_it() {
+        let bytes = relu_add();
+        let model = Model::parse(&bytes).unwrap();
+        let mut arena = Arena::<4096>::new();
+        let set = Session::new(&model, &[], &mut arena.0)
+            .unwrap()
+            .kernel_set();
+        assert_eq!(set, BINARY | UNARY);
+        let kernels = Kernels::only::<{ BINARY | UNARY }>();
+        let mut session = Session::with_kernels(&model, &[], &mut arena.0, kernels).unwrap();
+        session.set_input_f32(0, &[-1.0, 2.0, -3.0, 4.0]).unwrap();
+        session.run().unwrap();
+        let y: Vec<f32> = session
+            .output(0)
+            .bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        assert_eq!(y, [-1.0, 4.0, -3.0, 8.0]);
+    }
+
+    #[test]
+    fn a_step_outside_the_set_is_refused_naming_the_node() {
+        let bytes = relu_add();
+        let model = Model::parse(&bytes).unwrap();
+        let mut arena = Arena::<4096>::new();
+        let err = Session::with_kernels(&model, &[], &mut arena.0, Kernels::only::<BINARY>())
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, Error::BadNode { op, .. } if op.as_str() == "Relu"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_fold_outside_the_set_is_refused_naming_the_kernel() {
+        // c = a + b is folded at plan time; y = x * c stays a step.
+        let mut m = ModelBuilder::new(17);
+        m.input("x", dt::FLOAT, &[2]);
+        m.init_f32("a", &[2], &[1.0, 2.0]);
+        m.init_f32("b", &[2], &[3.0, 4.0]);
+        m.node("Add", &["a", "b"], &["c"], std::vec![]);
+        m.node("Mul", &["x", "c"], &["y"], std::vec![]);
+        m.output("y", dt::FLOAT);
+        let bytes = m.build();
+        let model = Model::parse(&bytes).unwrap();
+        let mut arena = Arena::<4096>::new();
+        let err = Session::with_kernels(&model, &[], &mut arena.0, Kernels::only::<0>())
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, Error::Invalid { name, .. } if name.as_str() == "Binary"),
+            "{err}"
+        );
+        let session =
+            Session::with_kernels(&model, &[], &mut arena.0, Kernels::only::<BINARY>()).unwrap();
+        assert_eq!(session.kernel_set(), BINARY);
+    }
+}
