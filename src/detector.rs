@@ -102,6 +102,15 @@ pub struct Thresholds {
     pub iou: f32,
 }
 
+impl Thresholds {
+    /// What mAP is measured with (`eval-detect`'s defaults): a low score threshold, as
+    /// AP needs the whole ranking, and NMS at IoU 0.7.
+    pub const EVAL: Thresholds = Thresholds {
+        score: 0.001,
+        iou: 0.7,
+    };
+}
+
 /// A model planned on one backend, with its input buffer and decoding state.
 pub struct Detector<'a> {
     backend: Backend<'a>,

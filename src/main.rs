@@ -14,6 +14,7 @@ mod ihex;
 mod inputs;
 mod latency;
 mod npy;
+mod plot;
 mod progress;
 mod video;
 
@@ -62,7 +63,7 @@ enum Command {
     /// Report a model's inputs, outputs, ops, params, MACs, arena size and unsupported ops.
     Inspect(cmd::inspect::Args),
     /// Compress a model (clean, fp16, aligned layout) and report what each pass cost.
-    Compress(cmd::compress::Args),
+    Compress(Box<cmd::compress::Args>),
     /// Run a model once on .npy inputs and write its outputs as .npy files.
     Run(cmd::run::Args),
     /// Measure FPS and latency percentiles, optionally against tract and per node.
@@ -106,7 +107,7 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| Command::Demo(cmd::demo::Args::default()));
     let result = match command {
         Command::Inspect(args) => cmd::inspect::run(args, &mut out),
-        Command::Compress(args) => cmd::compress::run(args, &mut out),
+        Command::Compress(args) => cmd::compress::run(*args, &mut out),
         Command::Run(args) => cmd::run::run(args, &mut out),
         Command::Bench(args) => cmd::bench::run(args, &mut out),
         Command::Datagen(args) => cmd::datagen::run(args, &mut out),

@@ -386,7 +386,7 @@ fn bad_slice_flags_and_folders_fail_in_one_line_and_write_nothing() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec![&onnx, "--slice", "depth=2"],
-            "--slice and --budget apply to a model folder",
+            "--slice applies to a model folder",
         ),
         (vec![&full, "--slice", "depth=4"], "depth=4 outside 1..=3"),
         (

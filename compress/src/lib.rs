@@ -5,7 +5,8 @@
 //!
 //! [`build`] writes ONNX graphs from Rust. [`passes`] holds the compression passes (clean,
 //! fp16, int8, layout) and the [`passes::Pipeline`] that runs them in order; [`report`] measures
-//! each intermediate model on edgetrim's runtime ([`exec`]). [`graph`] has the graph
+//! each intermediate model on edgetrim's runtime ([`exec`]), and [`layers`] each quantized
+//! layer of an int8 model. [`graph`] has the graph
 //! queries and edits the passes share. [`slice`] cuts a subnet out of a supernet by the
 //! rules its exporter wrote into the metadata; [`budget`] says what a device affords.
 //!
@@ -23,6 +24,7 @@ pub mod build;
 pub mod error;
 pub mod exec;
 pub mod graph;
+pub mod layers;
 pub mod passes;
 pub mod report;
 pub mod slice;

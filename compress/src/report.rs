@@ -1,7 +1,9 @@
 //! What each pass cost and saved: one row per model (the original, then after each pass)
 //! with its size (nodes, params, file bytes), its price on a device (MACs, exact arena
 //! bytes from the runtime's planner) and how far its outputs moved from the original's on
-//! the same input (max abs diff, cosine similarity, SQNR).
+//! the same input (max abs diff, cosine similarity, SQNR); for an int8 model, the same per
+//! quantized layer ([`crate::layers`]). A caller with an evaluator adds the task metric
+//! ([`TaskMetric`]) to the rows it scored.
 //!
 //! Every model is run by edgetrim's runtime, the one that ships, so the numbers are those
 //! the device will see. A model the runtime cannot plan still gets its size columns; the
@@ -9,9 +11,30 @@
 
 use crate::exec;
 use crate::graph;
+use crate::layers::{self, Layer};
 use crate::passes::prune::weights::{self, Sparsity};
 use crate::passes::{self, Context, Stage};
 use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A task metric of one model on an evaluation set (e.g. mAP on a detection folder):
+/// what the model is for, rather than how far its raw outputs moved.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TaskMetric {
+    /// The evaluation, e.g. `detect:data/test`.
+    pub task: String,
+    /// The key of `values` that decides (higher is better), e.g. `mAP50`.
+    pub primary: String,
+    /// Every value measured, by name.
+    pub values: BTreeMap<String, f64>,
+}
+
+impl TaskMetric {
+    /// The primary value (NaN when missing).
+    pub fn value(&self) -> f64 {
+        self.values.get(&self.primary).copied().unwrap_or(f64::NAN)
+    }
+}
 
 /// One model of the pipeline. The comparison columns are empty for the original (it is
 /// the reference).
@@ -43,6 +66,9 @@ pub struct Row {
     /// Zero weights, overall and per layer, when at least 1 % of the weights are zero.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sparsity: Option<Sparsity>,
+    /// The task metric, when the caller evaluated this model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskMetric>,
 }
 
 /// The whole report.
@@ -54,6 +80,13 @@ pub struct Report {
     pub random_input: bool,
     /// The original model, then one row per pass.
     pub rows: Vec<Row>,
+    /// With an int8 pass: every quantized layer against the model before it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<Layer>,
+    /// Layers the caller kept in float to hold a task metric (`compress --max-drop`), in
+    /// the order they were given back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fallback: Vec<String>,
 }
 
 impl Report {
@@ -119,6 +152,7 @@ fn row(pass: &str, summary: &str, nodes: usize, params: u64, bytes: &[u8]) -> Ro
         sqnr_db: None,
         error: None,
         sparsity,
+        task: None,
     }
 }
 
@@ -168,10 +202,21 @@ pub fn build(
             None => r.error = Some("output sizes differ from the original's".into()),
         }
     }
+    // The int8 model against the one the pass started from (layers run on the runtime;
+    // a model it cannot run just has no per-layer rows).
+    let int8 = stages.iter().position(|s| s.pass == passes::Pass::Int8);
+    let layers = int8
+        .and_then(|k| {
+            let before = k.checked_sub(1).map_or(original, |j| &stages[j].bytes);
+            layers::int8_layers(before, &stages[k].bytes, &shapes, inputs).ok()
+        })
+        .unwrap_or_default();
     Report {
         input_shapes: ctx.input_shapes.clone(),
         random_input: inputs.is_none(),
         rows,
+        layers,
+        fallback: Vec::new(),
     }
 }
 

@@ -9,13 +9,15 @@
 //! images letterboxed here to the model's square input (the library only ever sees
 //! tensors).
 
+use crate::cmd::compress_eval::{compress, compress_within, Evaluator};
 use crate::cmd::{parse_model, read_model, write_atomic};
 use crate::human;
 use crate::inputs::{self, ShapeOverride};
 use anyhow::{anyhow, bail, Context as _, Result};
+use edgetrim_compress::layers;
 use edgetrim_compress::passes::calib::Method;
 use edgetrim_compress::passes::{self, int8, prune, Context, Pass, Pipeline, RANDOM_SAMPLES};
-use edgetrim_compress::report::{self, Report, Row};
+use edgetrim_compress::report::{Report, Row};
 use edgetrim_models::letterbox::{letterbox, Image};
 use edgetrim_runtime::Model;
 use std::io::Write;
@@ -59,6 +61,22 @@ letterboxed to the model's 1x3xSxS input in [0, 1]. Without --calib, int8 calibr
 16 random inputs: a placeholder whose ranges fit noise, not your data. With --calib the
 report compares the models on the first calibration input.
 
+--eval detect:DIR scores the original and the compressed model (mAP50, mAP50-95, as
+eval-detect does) and adds them to the report. --max-drop POINTS (with --quantize int8)
+then gives the int8 layers that add the most noise back to float, one at a time, until mAP50
+is within POINTS of the original's, or fails naming what it tried.
+--sweep prune=0,0.2,0.4 quantize=none,int8 compresses every combination (clean, prune
+channels=R, quantize, align) and prints size, MACs, arena, SQNR and the metric, marking the
+Pareto front of accuracy (the metric with --eval, else SQNR) against size and against MACs;
+--plot FILE.svg charts it. --budget flash=SIZE[,ram=SIZE][,macs=N] writes the most accurate
+configuration that fits to -o (grid: --sweep, else prune=0,0.3,0.5 quantize=none,fp16,int8)
+or fails naming the nearest miss.
+  edgetrim compress yolo.onnx -o yolo8.onnx --quantize int8 --calib images:data/val \\
+      --eval detect:data/test --max-drop 1
+  edgetrim compress yolo.onnx --sweep prune=0,0.2,0.4 quantize=none,int8 \\
+      --calib images:data/val --eval detect:data/test --plot sweep.svg
+  edgetrim compress yolo.onnx -o fit.onnx --budget flash=1MiB,ram=1MiB --calib images:data/val
+
 --input-shape also lets clean fold shape arithmetic (Shape, Gather, Concat, ...) for that
 shape, and pins it in the written model.
 
@@ -80,14 +98,36 @@ pub struct Args {
     /// The ONNX model to compress, or a model folder (see below).
     pub model: PathBuf,
     /// Where to write the compressed model (a folder for a model folder).
-    #[arg(short, long, value_name = "OUT.onnx|OUT_DIR")]
-    pub output: PathBuf,
+    #[arg(
+        short,
+        long,
+        value_name = "OUT.onnx|OUT_DIR",
+        required_unless_present = "sweep"
+    )]
+    pub output: Option<PathBuf>,
     /// Model folders: cut a subnet out of the supernet, depth=D,width=W or auto.
     #[arg(long, value_name = "SPEC")]
     pub slice: Option<String>,
-    /// With --slice auto: what the device affords, flash=SIZE[,macs=N][,ram=SIZE].
+    /// What the device affords, flash=SIZE[,ram=SIZE][,macs=N]: the least lossy
+    /// configuration of the --sweep grid (or a default one) that fits is written to -o.
     #[arg(long, value_name = "LIMITS")]
     pub budget: Option<String>,
+    /// Compress and measure a grid: prune=R,R,... quantize=none,fp16,int8.
+    #[arg(long, value_name = "KEY=V,V", num_args = 1..)]
+    pub sweep: Vec<String>,
+    /// Score the original and compressed models on a task: detect:DIR (mAP on a YOLO folder).
+    #[arg(long, value_name = "detect:DIR")]
+    pub eval: Option<String>,
+    /// With --eval: only the first N images.
+    #[arg(long = "eval-limit", value_name = "N")]
+    pub eval_limit: Option<usize>,
+    /// With --quantize int8 and --eval: keep the costliest int8 layers in float, one by one,
+    /// until the metric drops at most POINTS percentage points (mAP50 0.891 → 0.881 is 1).
+    #[arg(long = "max-drop", value_name = "POINTS")]
+    pub max_drop: Option<f64>,
+    /// With --sweep or --budget: chart accuracy against size and MACs, fronts marked (SVG).
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
     /// Fold constants and BatchNorm, remove Identity and dead nodes (numerically equivalent).
     #[arg(long)]
     pub clean: bool,
@@ -347,6 +387,48 @@ pub(crate) fn print_table(out: &mut dyn Write, report: &Report) -> Result<()> {
             writeln!(out, "{:<14} not measured: {e}", r.pass)?;
         }
     }
+    print_task_and_layers(out, report)
+}
+
+/// The task metric of the scored rows, the int8 layers that add the most noise, and those
+/// `--max-drop` kept in float.
+fn print_task_and_layers(out: &mut dyn Write, report: &Report) -> Result<()> {
+    const SHOWN: usize = 5;
+    for r in &report.rows {
+        let Some(t) = &r.task else { continue };
+        let values: Vec<String> = t
+            .values
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.3}"))
+            .collect();
+        writeln!(out, "{:<14} {} on {}", r.pass, values.join("  "), t.task)?;
+    }
+    let costly = layers::most_costly_first(&report.layers);
+    if !costly.is_empty() {
+        let named: Vec<String> = costly
+            .iter()
+            .take(SHOWN)
+            .map(|l| {
+                let db = l
+                    .added_sqnr_db
+                    .map_or_else(|| "-".into(), |d| format!("{d:.1}"));
+                format!("{} ({db} dB)", l.node)
+            })
+            .collect();
+        writeln!(
+            out,
+            "int8 layers adding the most noise ({} quantized): {}",
+            report.layers.len(),
+            named.join(", ")
+        )?;
+    }
+    if !report.fallback.is_empty() {
+        writeln!(
+            out,
+            "kept in float for --max-drop: {}",
+            report.fallback.join(", ")
+        )?;
+    }
     Ok(())
 }
 
@@ -382,18 +464,68 @@ fn calib_samples(
     Ok(Some(calibration(spec, &model, shapes)?))
 }
 
+impl Args {
+    /// `-o`, which every mode but a plain `--sweep` needs.
+    pub(crate) fn output(&self) -> Result<&Path> {
+        self.output
+            .as_deref()
+            .context("-o OUT is required (only --sweep without --budget writes no model)")
+    }
+}
+
+/// `--eval` and `--max-drop` checked against the passes they need.
+fn evaluator(args: &Args, pipeline: &Pipeline) -> Result<Option<Evaluator>> {
+    if args.plot.is_some() {
+        bail!("--plot charts a grid: it needs --sweep or --budget");
+    }
+    let Some(spec) = &args.eval else {
+        if args.max_drop.is_some() || args.eval_limit.is_some() {
+            bail!("--max-drop and --eval-limit need --eval detect:DIR (the metric they limit)");
+        }
+        return Ok(None);
+    };
+    if let Some(points) = args.max_drop {
+        if points.is_nan() || points < 0.0 {
+            bail!("--max-drop {points}: give a drop in percentage points, 0 or more");
+        }
+        if !pipeline.passes().contains(&Pass::Int8) {
+            bail!(
+                "--max-drop only applies to --quantize int8 (it gives int8 layers back to float)"
+            );
+        }
+    }
+    Ok(Some(Evaluator::parse(spec, args.eval_limit)?))
+}
+
 /// Runs `edgetrim compress`.
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     if args.model.is_dir() {
+        if !args.sweep.is_empty()
+            || args.eval.is_some()
+            || args.plot.is_some()
+            || args.max_drop.is_some()
+        {
+            bail!("--sweep, --eval, --max-drop and --plot apply to one .onnx model, not to the folder {} (see `edgetrim slices`)", args.model.display());
+        }
         return crate::cmd::compress_folder::run(&args, out);
     }
-    if args.slice.is_some() || args.budget.is_some() {
+    if args.slice.is_some() {
         bail!(
-            "--slice and --budget apply to a model folder (encoder.onnx, predictor.onnx, joiner.onnx), not to the file {}",
+            "--slice applies to a model folder (encoder.onnx, predictor.onnx, joiner.onnx), not to the file {}",
             args.model.display()
         );
     }
-    let pipeline = pipeline(&args)?;
+    let grid = !args.sweep.is_empty() || args.budget.is_some();
+    let pipeline = if grid {
+        Pipeline::new(Vec::new())
+    } else {
+        pipeline(&args)?
+    };
+    let eval = if grid {
+        None
+    } else {
+        evaluator(&args, &pipeline)?
+    };
     let bytes = read_model(&args.model)?;
     let model_name = args.model.display().to_string();
     // Decode up front so that a corrupt file is reported as such, not as a shape problem.
@@ -407,21 +539,26 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         ctx.int8 = int8_options(&args)?;
     }
     ctx.calib = calib_samples(&args, &bytes, ctx.input_shapes.as_deref())?;
-    let stages = pipeline
-        .run(&bytes, &ctx)
-        .with_context(|| model_name.clone())?;
-    let compressed = &stages.last().context("no pass ran")?.bytes;
-    let probe = ctx.calib.as_ref().and_then(|s| s.first());
-    let report = report::build(&bytes, &stages, &ctx, probe.map(Vec::as_slice));
-    write_atomic(&args.output, compressed)?;
+    if grid {
+        return crate::cmd::compress_sweep::run(&args, &bytes, &ctx, out);
+    }
+    let output = args.output()?;
+    let outcome = match (&eval, args.max_drop) {
+        (Some(e), Some(points)) => {
+            compress_within(&args.model, &bytes, &pipeline, &mut ctx, e, points)?
+        }
+        _ => compress(&args.model, &bytes, &pipeline, &ctx, eval.as_ref())?,
+    };
+    let report = &outcome.report;
+    write_atomic(output, outcome.bytes())?;
     if let Some(path) = &args.report {
-        let json = serde_json::to_vec_pretty(&report)?;
+        let json = serde_json::to_vec_pretty(report)?;
         write_atomic(path, &json)?;
     }
     if args.json {
-        crate::cmd::print_json(out, &report)?;
+        crate::cmd::print_json(out, report)?;
     } else {
-        print_table(out, &report)?;
+        print_table(out, report)?;
         let calibrated = if pipeline.passes().contains(&Pass::Int8) {
             Some("int8 calibrated")
         } else if pipeline.passes().contains(&Pass::PruneChannels) {
@@ -436,11 +573,11 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
                  pass --calib with real data"
             )?;
         }
-        let last = final_row(&report)?;
+        let last = final_row(report)?;
         writeln!(
             out,
             "\nwrote {} ({}, {:.1}% of the original)",
-            args.output.display(),
+            output.display(),
             human::bytes(last.file_bytes as u64),
             100.0 * last.file_bytes as f64 / bytes.len().max(1) as f64
         )?;

@@ -41,10 +41,10 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = BackendKind::Nano)]
     pub backend: BackendKind,
     /// Keep boxes whose class score is above this (low, as mAP needs the whole ranking).
-    #[arg(long, default_value_t = 0.001)]
+    #[arg(long, default_value_t = Thresholds::EVAL.score)]
     pub conf: f32,
     /// NMS IoU threshold.
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = Thresholds::EVAL.iou)]
     pub iou: f32,
     /// Evaluate only the first N images (in file-name order).
     #[arg(long, value_name = "N")]
@@ -120,7 +120,7 @@ fn list_images(dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
         .collect())
 }
 
-/// Evaluates `model_path` on the YOLO folder `data`, calling `progress(done, total)`.
+/// Evaluates `model_path` on the YOLO folder `data`, showing progress on a terminal.
 pub fn evaluate(
     model_path: &Path,
     data: &Path,
@@ -129,9 +129,22 @@ pub fn evaluate(
     limit: Option<usize>,
 ) -> Result<Report> {
     let bytes = read_model(model_path)?;
-    let model = parse_model(model_path, &bytes)?;
+    evaluate_bytes(model_path, &bytes, data, backend, thresholds, limit)
+}
+
+/// [`evaluate`] on model bytes already in memory (`model_path` names them in messages):
+/// `compress --eval` scores models it has not written.
+pub fn evaluate_bytes(
+    model_path: &Path,
+    bytes: &[u8],
+    data: &Path,
+    backend: BackendKind,
+    thresholds: Thresholds,
+    limit: Option<usize>,
+) -> Result<Report> {
+    let model = parse_model(model_path, bytes)?;
     let mut arena = Vec::new();
-    let mut detector = Detector::new(&model, &bytes, backend, &mut arena, thresholds)?;
+    let mut detector = Detector::new(&model, bytes, backend, &mut arena, thresholds)?;
     let mut files = list_images(data)?;
     files.truncate(limit.unwrap_or(usize::MAX));
 

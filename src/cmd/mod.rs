@@ -3,7 +3,9 @@
 pub mod asr;
 pub mod bench;
 pub mod compress;
+pub mod compress_eval;
 pub mod compress_folder;
+pub mod compress_sweep;
 pub mod datagen;
 pub mod demo;
 pub mod eval_asr;

@@ -12,8 +12,8 @@ use crate::backend::BackendKind;
 use crate::cmd::compress_folder::{auto, build, Folder, Plan};
 use crate::cmd::eval_asr;
 use crate::human;
+use crate::plot::{Panel, Series};
 use anyhow::{bail, Context, Result};
-use plotters::prelude::*;
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -202,51 +202,24 @@ fn plot(rows: &[Row], title: &str) -> Result<String> {
     if points.is_empty() {
         bail!("--plot: no slice was evaluated");
     }
-    let x_max = points.iter().map(|p| p.1).fold(0.0, f64::max) * 1.1;
-    let y_max = (points.iter().map(|p| p.2).fold(0.0, f64::max) * 1.1).max(1.0);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (900, 600)).into_drawing_area();
-        let draw = |e: &dyn std::fmt::Display| anyhow::anyhow!("--plot: {e}");
-        root.fill(&WHITE).map_err(|e| draw(&e))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(format!("slices of {title}"), ("sans-serif", 22))
-            .margin(20)
-            .x_label_area_size(45)
-            .y_label_area_size(55)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-            .map_err(|e| draw(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc("parameters (millions)")
-            .y_desc("WER (%)")
-            .draw()
-            .map_err(|e| draw(&e))?;
-        let depths = points.iter().map(|p| p.0).max().unwrap_or(0);
-        for depth in 1..=depths {
-            let color = Palette99::pick(depth - 1).to_rgba();
-            let mut line: Vec<(f64, f64)> = points
+    let depths = points.iter().map(|p| p.0).max().unwrap_or(0);
+    let series = (1..=depths)
+        .map(|depth| Series {
+            label: format!("depth {depth}"),
+            points: points
                 .iter()
                 .filter(|p| p.0 == depth)
                 .map(|p| (p.1, p.2))
-                .collect();
-            line.sort_by(|a, b| a.0.total_cmp(&b.0));
-            chart
-                .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
-                .map_err(|e| draw(&e))?
-                .label(format!("depth {depth}"))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-            chart
-                .draw_series(line.iter().map(|&p| Circle::new(p, 4, color.filled())))
-                .map_err(|e| draw(&e))?;
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| draw(&e))?;
-        root.present().map_err(|e| draw(&e))?;
-    }
-    Ok(svg)
+                .collect(),
+            line: true,
+            highlight: false,
+        })
+        .collect();
+    let panel = Panel {
+        title: format!("slices of {title}"),
+        x: "parameters (millions)".into(),
+        y: "WER (%)".into(),
+        series,
+    };
+    crate::plot::svg(&[panel], (900, 600))
 }

@@ -398,7 +398,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         .collect();
     files.push(("tokens.txt".into(), folder.tokens.clone().into_bytes()));
     files.push(("README.md".into(), card.into_bytes()));
-    output::write_folder(&args.output, &files)?;
+    output::write_folder(args.output()?, &files)?;
     if let Some(path) = &args.report {
         write_atomic(path, &serde_json::to_vec_pretty(&built)?)?;
     }
@@ -409,7 +409,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     writeln!(
         out,
         "\nwrote {} ({} files, {} of ONNX, {:.1}% of the original)",
-        args.output.display(),
+        args.output()?.display(),
         files.len(),
         human::bytes(built.totals.flash_bytes),
         100.0 * built.totals.flash_bytes as f64
