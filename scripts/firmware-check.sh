@@ -5,17 +5,27 @@
 #   - yolo: pavement-damage detection with YOLO9tr-n int8 (128x128) on one generated road
 #     frame; the head output (digest) and every detection bit-exact. The firmware runs its
 #     int8 convolutions on the DSP (SMLAD) kernel, the host on the portable one, so this is
-#     also the end-to-end test of the DSP kernel (whose self-test runs first, on the device).
+#     also the end-to-end test of the DSP kernel (whose self-test runs first, on the device);
+#   - rnnt: streaming speech recognition with the smallest int8 slice of the RNN-T supernet
+#     on a held-out utterance (assets: scripts/gen-rnnt-firmware-assets.sh); every encoder
+#     output (digest) and the transcript bit-exact, and the transcript equal to the
+#     reference text; the cost per second of audio and per encoder chunk.
 #
 #   bash scripts/firmware-check.sh
 #
-# Steps: (a) install/check the cross toolchain (../shared/embedded/setup-thumbv7em.sh),
-# (b) cross-build examples/firmware in release (Debian rustc 1.96, -Zbuild-std=core),
-# (c) build the host references (examples tiny_cnn and yolo_firmware, planned for
-# Target::CortexM: the firmware's blocks, so every float sum runs in the same order), then
-# per firmware (d) run it on QEMU counting the instructions between bench_start and
-# bench_end (one inference), (e) compare with the host, (f) print the cost; for yolo also
-# a per-step profile (instructions between layer_start and layer_end, per op and per MAC).
+# Steps: (a) install/check the cross toolchain (../shared/embedded/setup-thumbv7em.sh) and
+# the defmt decoder (defmt-print, `cargo install` once), (b) cross-build examples/firmware
+# in release (Debian rustc 1.96, -Zbuild-std=core) twice: with output as defmt frames over
+# semihosting (feature defmt-semihosting; defmt-rtt on a board) and as plain semihosting
+# text (the fallback), (c) build the host references (examples tiny_cnn and yolo_firmware,
+# planned for Target::CortexM: the firmware's blocks, so every float sum runs in the same
+# order), then per firmware (d) run the defmt build on QEMU counting the instructions
+# between bench_start and bench_end (each of its FRAMES inferences, which must all be
+# equal) and decode its output, (e) compare with the host, then the text build's too,
+# (f) print the cost: instructions, the device clock's FPS / latency lines (under QEMU
+# SysTick follows host time: only the instruction counts measure the work) and sizes; for
+# yolo also a per-step profile (instructions between layer_start and layer_end, per op
+# and per MAC).
 # Exits non-zero if any step fails or any result differs. Writes nothing into ../shared
 # (the QEMU plugin is built into ~/.cache).
 #
@@ -38,25 +48,49 @@ logs="${FIRMWARE_LOG_DIR:-$firmware/target/check}"
 host="${CARGO_TARGET_DIR:-$root/target}/debug/examples"
 [[ -d "$embedded" ]] || { echo "firmware-check: $embedded not found (set EMBEDDED_DIR)" >&2; exit 2; }
 
-echo "== (a) cross toolchain"
+echo "== (a) cross toolchain, defmt decoder"
 bash "$embedded/setup-thumbv7em.sh" >/dev/null
+# defmt frames are decoded on the host; installed once into ~/.cargo/bin (about 3-5 min).
+command -v defmt-print >/dev/null || [[ -x "$HOME/.cargo/bin/defmt-print" ]] ||
+  cargo install --locked --quiet defmt-print --version 1.2.0
+defmt_print="$(command -v defmt-print || echo "$HOME/.cargo/bin/defmt-print")"
 
 echo "== (b) cross-build examples/firmware (release, thumbv7em-none-eabihf)"
 # Explicit --target-dir: a CARGO_TARGET_DIR meant for the host build must not move the ELFs.
+# First the defmt builds (output as defmt frames over semihosting, the path a board takes
+# with RTT), set aside in $defmt_bins; then the plain semihosting text builds (the fallback),
+# which stay in $bins. Cargo keeps both feature sets' artifacts, so switching relinks only.
+defmt_bins="$firmware/target/defmt"
+(cd "$firmware" && bash "$embedded/cargo-thumb.sh" build --release --quiet --target-dir "$firmware/target" \
+  --features defmt-semihosting --bin edgetrim-firmware --bin yolo --bin rnnt)
+mkdir -p "$defmt_bins"
+cp "$bins/edgetrim-firmware" "$bins/yolo" "$bins/rnnt" "$defmt_bins/"
 (cd "$firmware" && bash "$embedded/cargo-thumb.sh" build --release --quiet --target-dir "$firmware/target")
 
 echo "== (c) host references"
 # Built with --workspace so the features match `cargo test --workspace` (the README's test
 # command) and nothing is rebuilt after it.
-(cd "$root" && cargo build --quiet --workspace --example tiny_cnn --example yolo_firmware)
+(cd "$root" && cargo build --quiet --workspace --example tiny_cnn --example yolo_firmware --example rnnt_firmware)
 mkdir -p "$logs"
 
-# run_qemu ELF REGION_START REGION_END LOG REPORT: runs ELF, fails on a non-zero exit.
+# run_qemu ELF REGION_START REGION_END LOG REPORT: runs ELF, fails on a non-zero exit. An
+# ELF with defmt's table (.defmt) prints defmt frames: LOG gets them decoded.
 run_qemu() {
   local rc
   set +e
-  bash "$embedded/run-qemu.sh" --region "$2" "$3" --plugin-out "$5" "$1" >"$4"
-  rc=$?
+  # (awk reads all of its input: `grep -q` would leave the writer a SIGPIPE under pipefail)
+  if arm-none-eabi-size -A "$1" | awk '$1 == ".defmt" {found = 1} END {exit !found}'; then
+    # QEMU runs a copy without defmt's symbols (JSON names, sorted last by nm): with them
+    # run-qemu.sh's `nm | awk '{...; exit}'` symbol lookup dies of SIGPIPE (status 141).
+    # The code is the same; the decoder reads the original.
+    arm-none-eabi-objcopy --wildcard --strip-symbol='{*' "$1" "$4.elf"
+    bash "$embedded/run-qemu.sh" --region "$2" "$3" --plugin-out "$5" "$4.elf" >"$4.defmt"
+    rc=$?
+    "$defmt_print" -e "$1" <"$4.defmt" >"$4" || rc=1
+  else
+    bash "$embedded/run-qemu.sh" --region "$2" "$3" --plugin-out "$5" "$1" >"$4"
+    rc=$?
+  fi
   set -e
   [[ $rc -eq 0 ]] || { cat "$4"; echo "firmware-check: $(basename "$1") exited with status $rc" >&2; exit 1; }
 }
@@ -65,24 +99,49 @@ run_qemu() {
 cost() {
   local insns macs
   insns="$(awk '/^insncount: regions/ {print $NF == "instructions" ? $(NF-1) : $NF}' "$3")"
+  # Every frame's inference must execute exactly the same instructions.
+  [[ "$(awk '/^insncount: region #/ {print $(NF-1)}' "$3" | sort -u | wc -l)" -eq 1 ]] ||
+    { grep '^insncount: region #' "$3"; echo "firmware-check: $1: the frames' instruction counts differ" >&2; exit 1; }
   macs="$(awk '/^steps:/ {print $NF}' "$2")"
   [[ -n "$insns" && -n "$macs" ]] || { echo "firmware-check: $1: no instruction count / MACs" >&2; exit 1; }
   echo "$1: instructions per inference: $insns (Cortex-M4F, QEMU TCG count; MACs $macs," \
     "$(awk -v i="$insns" -v m="$macs" 'BEGIN {printf "%.2f instructions/MAC; at 64 MHz and 1 instruction/cycle (an estimate): %.1f ms, %.2f FPS", i / m, i / 64e3, 64e6 / i}'))"
   grep '^arena:' "$2" | sed "s/^/$1: /"
-  arm-none-eabi-size -A "$4" | awk -v n="$1" '$1 ~ /^\.(vector_table|text|rodata|data|bss)$/ {printf "%s: %-14s %9d B\n", n, $1, $2}'
+  sizes "$1" "$4"
 }
 
-echo "== (d, e, f) tiny CNN"
-run_qemu "$bins/edgetrim-firmware" bench_start bench_end "$logs/firmware.log" "$logs/insns.txt"
+# sizes NAME ELF: the flash (.vector_table, .text, .rodata, .data) and RAM (.data, .bss) sections.
+sizes() {
+  arm-none-eabi-size -A "$2" | awk -v n="$1" '$1 ~ /^\.(vector_table|text|rodata|data|bss)$/ {printf "%s: %-14s %9d B\n", n, $1, $2}'
+}
+
+echo "== (d, e, f) tiny CNN (defmt, then the semihosting-text fallback)"
+run_qemu "$defmt_bins/edgetrim-firmware" bench_start bench_end "$logs/firmware.log" "$logs/insns.txt"
 cat "$logs/firmware.log"
 "$host/tiny_cnn" compare "$logs/firmware.log"
-cost tiny_cnn "$logs/firmware.log" "$logs/insns.txt" "$bins/edgetrim-firmware"
+cost tiny_cnn "$logs/firmware.log" "$logs/insns.txt" "$defmt_bins/edgetrim-firmware"
+run_qemu "$bins/edgetrim-firmware" bench_start bench_end "$logs/firmware-text.log" "$logs/insns-text.txt"
+"$host/tiny_cnn" compare "$logs/firmware-text.log" | sed 's/^/text fallback: /'
 
-echo "== (d, e, f) YOLO9tr-n int8 pavement detection"
-run_qemu "$bins/yolo" bench_start bench_end "$logs/yolo.log" "$logs/yolo-insns.txt"
+echo "== (d, e, f) YOLO9tr-n int8 pavement detection (defmt, then the semihosting-text fallback)"
+run_qemu "$defmt_bins/yolo" bench_start bench_end "$logs/yolo.log" "$logs/yolo-insns.txt"
 cat "$logs/yolo.log"
 "$host/yolo_firmware" compare "$logs/yolo.log"
-cost yolo "$logs/yolo.log" "$logs/yolo-insns.txt" "$bins/yolo"
+cost yolo "$logs/yolo.log" "$logs/yolo-insns.txt" "$defmt_bins/yolo"
+run_qemu "$bins/yolo" bench_start bench_end "$logs/yolo-text.log" "$logs/yolo-insns-text.txt"
+"$host/yolo_firmware" compare "$logs/yolo-text.log" | sed 's/^/text fallback: /'
 run_qemu "$bins/yolo" layer_start layer_end "$logs/yolo-layers.log" "$logs/yolo-layers.txt"
 "$host/yolo_firmware" layers "$logs/yolo-layers.txt"
+
+echo "== (d, e, f) RNN-T speech recognition, smallest int8 slice (defmt, then the semihosting-text fallback)"
+# Two counts of the same build: bench_start..bench_end is the whole utterance,
+# layer_start..layer_end each pushed block (one encoder chunk of audio).
+run_qemu "$defmt_bins/rnnt" bench_start bench_end "$logs/rnnt.log" "$logs/rnnt-insns.txt"
+cat "$logs/rnnt.log"
+"$host/rnnt_firmware" compare "$logs/rnnt.log"
+run_qemu "$defmt_bins/rnnt" layer_start layer_end "$logs/rnnt-chunks.log" "$logs/rnnt-chunks.txt"
+"$host/rnnt_firmware" cost "$logs/rnnt-insns.txt" "$logs/rnnt-chunks.txt"
+grep '^arena:' "$logs/rnnt.log" | sed 's/^/rnnt: /'
+sizes rnnt "$defmt_bins/rnnt"
+run_qemu "$bins/rnnt" bench_start bench_end "$logs/rnnt-text.log" "$logs/rnnt-insns-text.txt"
+"$host/rnnt_firmware" compare "$logs/rnnt-text.log" | sed 's/^/text fallback: /'

@@ -117,7 +117,7 @@ fn compare(log: &str) -> Result<()> {
         .iter()
         .zip(&firmware)
         .filter(|(h, f)| {
-            let differs = h != *f;
+            let differs = compared_part(h) != compared_part(f);
             if differs {
                 println!("host:     {h}\nfirmware: {f}");
             }
@@ -138,6 +138,12 @@ fn compare(log: &str) -> Result<()> {
     Ok(())
 }
 
+/// What is compared of a result line: everything before the values for people in
+/// parentheses, which the firmware's defmt build prints in defmt's own float notation.
+fn compared_part(line: &str) -> &str {
+    line.split_once(" (").map_or(line, |(exact, _)| exact)
+}
+
 /// Whether a log line is one of the compared results (the head digest and the detections).
 fn is_result_line(line: &str) -> bool {
     ["head: ", "detections: ", "det["]
@@ -146,7 +152,8 @@ fn is_result_line(line: &str) -> bool {
 }
 
 /// Prints instructions per step and per MAC from an insncount report of
-/// `run-qemu.sh --region layer_start layer_end` (one region per step, in order).
+/// `run-qemu.sh --region layer_start layer_end`: one region per step, in order, for each
+/// of the firmware's frames; every frame must have executed the same instructions.
 fn layers(report: &str) -> Result<()> {
     let text = std::fs::read_to_string(report).context(report.to_string())?;
     let counts: Vec<u64> = text
@@ -156,13 +163,21 @@ fn layers(report: &str) -> Result<()> {
         .collect::<Result<_, _>>()
         .with_context(|| format!("{report}: region lines"))?;
     let steps = host_run()?.steps;
-    if counts.len() != steps.len() {
+    if steps.is_empty() || counts.is_empty() || !counts.len().is_multiple_of(steps.len()) {
         bail!(
-            "{report} has {} regions, the plan {} steps",
+            "{report} has {} regions, not a whole number of runs of the plan's {} steps",
             counts.len(),
             steps.len()
         );
     }
+    let (first, frames) = counts.split_at(steps.len());
+    if let Some(k) = frames.chunks(steps.len()).position(|f| f != first) {
+        bail!(
+            "{report}: frame {} executed other instructions than frame 0",
+            k + 1
+        );
+    }
+    let counts = first;
     let per_mac = |insns: u64, macs: u64| {
         if macs == 0 {
             "-".to_string()
@@ -171,7 +186,7 @@ fn layers(report: &str) -> Result<()> {
         }
     };
     let mut by_op: BTreeMap<&str, (usize, u64, u64)> = BTreeMap::new();
-    for ((op, _, macs), &insns) in steps.iter().zip(&counts) {
+    for ((op, _, macs), &insns) in steps.iter().zip(counts) {
         let e = by_op.entry(op).or_default();
         *e = (e.0 + 1, e.1 + insns, e.2 + macs);
     }

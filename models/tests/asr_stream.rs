@@ -7,10 +7,10 @@
 //! ids exactly, however the audio is split into pushes.
 
 use edgetrim_models::asr::nano::{self, NanoRecogniser};
-use edgetrim_models::asr::{Models, Spec};
+use edgetrim_models::asr::{Graph, Models, Role, Spec};
 use edgetrim_models::Error;
 use edgetrim_runtime::fps::{Clock, FpsMeter};
-use edgetrim_runtime::{Arena, Model};
+use edgetrim_runtime::{Arena, Model, Target};
 use std::path::PathBuf;
 
 const ENCODER: &[u8] = include_bytes!("data/rnnt-stream/model/encoder.onnx");
@@ -101,6 +101,25 @@ fn streams_like_pytorch_token_for_token() {
         total > 100,
         "the fixture must exercise the search: {total} tokens"
     );
+}
+
+/// A host can plan the graphs for a microcontroller's kernels and blocks (what the speech
+/// firmware's host twin does to get the device's float sums bit for bit) and still
+/// transcribe like PyTorch; each graph's plan is reachable for its MACs and target.
+#[test]
+fn plans_for_a_cortex_m_on_a_host() {
+    let mut arena = vec![0u8; ARENA];
+    let (mut rec, _) = nano::recogniser_for::<256>(&models(), &mut arena, Target::CortexM).unwrap();
+    for role in [Role::Encoder, Role::Predictor, Role::Joiner] {
+        let session = rec.graph(role).session();
+        assert_eq!(session.target(), Target::CortexM, "{role}");
+        assert!(session.total_macs() > 0, "{role}");
+    }
+    for (id, pcm, expected) in utterances() {
+        assert_eq!(transcribe(&mut rec, &pcm, 2560).unwrap(), expected, "{id}");
+    }
+    // After a run the encoder graph holds the last chunk's outputs: `enc` is [1, C, J].
+    assert_eq!(rec.graph(Role::Encoder).output(0).bytes.len(), 4 * 128 * 4);
 }
 
 /// The arena is exactly the sum of its pieces: the recogniser fits in `total()` bytes of an

@@ -17,7 +17,7 @@ use super::spec::{Models, Spec};
 use super::{Graph, Recogniser, Role};
 use crate::Error;
 use edgetrim_runtime::arena::{align_up, ALIGN};
-use edgetrim_runtime::{Model, Session, TensorRef};
+use edgetrim_runtime::{Model, Session, Target, TensorRef};
 
 /// One graph planned on the runtime.
 pub struct NanoGraph<'a> {
@@ -96,10 +96,11 @@ fn carve<'a>(
     model: &Model<'a>,
     graph: Role,
     free: &mut &'a mut [u8],
+    target: Target,
 ) -> Result<(NanoGraph<'a>, usize), Error> {
     let runtime = |e| planning_error(graph, e);
     // Sizing pass: plan in all the free memory, keep only the figure.
-    let need = Session::new(model, &[], free)
+    let need = Session::with_target(model, &[], free, target)
         .map_err(runtime)?
         .report()
         .total;
@@ -107,7 +108,7 @@ fn carve<'a>(
     let take = align_up(need).min(free.len());
     let (mine, rest) = core::mem::take(free).split_at_mut(take);
     *free = rest;
-    let session = Session::new(model, &[], mine).map_err(runtime)?;
+    let session = Session::with_target(model, &[], mine, target).map_err(runtime)?;
     Ok((NanoGraph { session }, need))
 }
 
@@ -128,13 +129,24 @@ pub fn recogniser<'a, const T: usize>(
     models: &Models<'a>,
     arena: &'a mut [u8],
 ) -> Result<(NanoRecogniser<'a, T>, ArenaSizes), Error> {
+    recogniser_for(models, arena, Target::native())
+}
+
+/// [`recogniser`] with the kernels and blocks of `target`: a host that plans for
+/// `Target::CortexM` runs a microcontroller's float sums in the same order, so its encoder
+/// outputs are bit-identical to the device's (the firmware check compares them).
+pub fn recogniser_for<'a, const T: usize>(
+    models: &Models<'a>,
+    arena: &'a mut [u8],
+    target: Target,
+) -> Result<(NanoRecogniser<'a, T>, ArenaSizes), Error> {
     let spec = Spec::new(models)?;
     let given = arena.len();
     let skip = arena.as_ptr().align_offset(ALIGN).min(given);
     let mut free = &mut arena[skip..];
-    let (encoder, e) = carve(&models.encoder, Role::Encoder, &mut free)?;
-    let (predictor, p) = carve(&models.predictor, Role::Predictor, &mut free)?;
-    let (joiner, j) = carve(&models.joiner, Role::Joiner, &mut free)?;
+    let (encoder, e) = carve(&models.encoder, Role::Encoder, &mut free, target)?;
+    let (predictor, p) = carve(&models.predictor, Role::Predictor, &mut free, target)?;
+    let (joiner, j) = carve(&models.joiner, Role::Joiner, &mut free, target)?;
     let sizes = ArenaSizes {
         encoder: e,
         predictor: p,

@@ -16,7 +16,7 @@
 //! the fixed-capacity transcript.
 
 use super::spec::{Spec, States};
-use super::Graph;
+use super::{Graph, Role};
 use crate::audio::{FrontEnd, FEATURE_DIM};
 use crate::Error;
 use edgetrim_runtime::fps::{Clock, FpsMeter};
@@ -95,6 +95,16 @@ impl<'s, G: Graph, const T: usize> Recogniser<'s, G, T> {
     /// The model's layout and constants.
     pub fn spec(&self) -> &Spec {
         &self.spec
+    }
+
+    /// One of the three graphs, as the last run left it: the encoder's outputs are the last
+    /// chunk's (a firmware check digests them), and a runtime graph reports its plan.
+    pub fn graph(&self, role: Role) -> &G {
+        match role {
+            Role::Encoder => &self.encoder,
+            Role::Predictor => &self.predictor,
+            Role::Joiner => &self.joiner,
+        }
     }
 
     /// Tokens emitted since the last [`Recogniser::reset`] or [`Recogniser::clear_tokens`].

@@ -10,8 +10,10 @@
 //! run on the DSP kernel here. Before the inference a self-test runs every compiled-in int8
 //! GEMM kernel on random matrices against an exact reference.
 //!
-//! Prints the arena, the self-test, a digest of the head output and the detections;
-//! `bench_start`/`bench_end` bracket the inference and `layer_start`/`layer_end` each step
+//! Runs `FRAMES` frames (letterbox, infer, decode) timed by the device clock, then prints
+//! the arena, the self-test, a digest of the head output, the detections and the FPS and
+//! latency figures — as defmt frames or semihosting text (`out.rs` in the library).
+//! `bench_start`/`bench_end` bracket each inference and `layer_start`/`layer_end` each step
 //! for the instruction counter (lib.rs).
 #![no_std]
 #![no_main]
@@ -21,10 +23,9 @@ mod pavement;
 mod selftest;
 
 use cortex_m_rt::entry;
-use cortex_m_semihosting::hprintln;
-use edgetrim_firmware::{check_arena, exit, run_counted};
+use edgetrim_firmware::clock::DeviceClock;
+use edgetrim_firmware::{check_arena, exit, kernels, say, Bench, FRAMES};
 use edgetrim_runtime::{Arena, Model, Session};
-use panic_semihosting as _;
 use pavement::{Buffers, Error, Head, OutputDigest, FRAME_SIZE};
 
 include!(concat!(env!("OUT_DIR"), "/yolo_arena.rs"));
@@ -41,6 +42,8 @@ fn main() -> ! {
 }
 
 fn run() -> Result<(), Error> {
+    let mut core = cortex_m::Peripherals::take().expect("run() is called once");
+    let clock = DeviceClock::start(&mut core.DCB, &mut core.DWT, &mut core.SYST);
     // Statics (in .bss, so `arm-none-eabi-size` shows them) handed out exactly once.
     let arena =
         cortex_m::singleton!(: Arena<ARENA_BYTES> = Arena::new()).expect("run() is called once");
@@ -48,16 +51,61 @@ fn run() -> Result<(), Error> {
     // The self-test borrows the arena before the session takes it.
     selftest::qgemm_kernels(&mut arena.0)?;
     let model = Model::parse(MODEL)?;
-    let mut session = Session::new(&model, &[], &mut arena.0)?;
+    let mut session = Session::with_kernels(&model, &[], &mut arena.0, kernels::<KERNEL_SET>())?;
     check_arena(&session, ARENA_BYTES)?;
     let head = Head::new(&model, &session)?;
-    let letterbox = pavement::preprocess(&mut session, &head, FRAME)?;
-    run_counted(&mut session)?;
-    let detections = pavement::postprocess(&session, &head, &letterbox, buffers)?;
-    hprintln!("{}", OutputDigest::of(&session));
-    hprintln!("detections: {}", detections.len());
-    for line in pavement::detection_lines(&detections, &head) {
-        hprintln!("{}", line);
+    let mut bench = Bench::new(clock);
+    let mut detections = heapless::Vec::new();
+    for _ in 0..FRAMES {
+        bench.begin();
+        let letterbox = pavement::preprocess(&mut session, &head, FRAME)?;
+        bench.infer(&mut session)?;
+        detections = pavement::postprocess(&session, &head, &letterbox, buffers)?;
+        bench.end();
     }
+    say!("{}", OutputDigest::of(&session));
+    say!("detections: {}", detections.len());
+    for line in pavement::detection_lines(&detections, &head) {
+        say!("{}", line);
+    }
+    bench.report();
     Ok(())
+}
+
+/// The defmt twin of `OutputDigest`'s `Display` (the same text).
+#[cfg(feature = "defmt")]
+impl defmt::Format for OutputDigest {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "head: {} bytes, fnv1a64 0x{:016x}",
+            self.bytes,
+            self.fnv1a
+        )
+    }
+}
+
+/// The defmt twin of `DetectionLine`'s `Display`: the same bit patterns; the values for
+/// people in parentheses in defmt's own float notation (the host compares up to them).
+#[cfg(feature = "defmt")]
+impl defmt::Format for pavement::DetectionLine<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        let d = &self.detection;
+        defmt::write!(
+            f,
+            "det[{}] = {} score 0x{:08x} box 0x{:08x} 0x{:08x} 0x{:08x} 0x{:08x} ({} at {} {} {} {})",
+            self.index,
+            self.name,
+            d.score.to_bits(),
+            d.x0.to_bits(),
+            d.y0.to_bits(),
+            d.x1.to_bits(),
+            d.y1.to_bits(),
+            d.score,
+            d.x0,
+            d.y0,
+            d.x1,
+            d.y1
+        )
+    }
 }

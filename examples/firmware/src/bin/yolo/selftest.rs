@@ -8,7 +8,7 @@
 //! costs no RAM of its own.
 
 use crate::pavement::Error;
-use cortex_m_semihosting::hprintln;
+use edgetrim_firmware::say;
 use edgetrim_runtime::ops::qgemm::{row_sums, Epilogue, QGemmPlan, QKernel, QMatrix};
 use edgetrim_runtime::{Name, Target};
 
@@ -101,7 +101,7 @@ pub fn qgemm_kernels(mem: &mut [u8]) -> Result<(), Error> {
                     .sum();
                 // |exact| ≤ 128 · 255 · 512 = 2^24: the f32 epilogue holds it exactly.
                 if f32::from_bits(got as u32) != exact as f32 {
-                    hprintln!(
+                    say!(
                         "qgemm self-test: {:?} {}x{}x{}: c[{},{}] = {} instead of {}",
                         kernel,
                         m,
@@ -117,7 +117,7 @@ pub fn qgemm_kernels(mem: &mut [u8]) -> Result<(), Error> {
             }
         }
     }
-    hprintln!(
+    say!(
         "qgemm self-test: {:?} exact on {} shapes",
         kernels.as_slice(),
         CASES.len()
