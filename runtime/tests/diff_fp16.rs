@@ -75,7 +75,12 @@ fn conv(
 }
 
 /// A Conv case: name, input shape, weight shape, attributes.
-type ConvCase = (&'static str, &'static [usize], &'static [usize], Vec<(&'static str, Attr)>);
+type ConvCase = (
+    &'static str,
+    &'static [usize],
+    &'static [usize],
+    Vec<(&'static str, Attr)>,
+);
 
 #[test]
 fn convs_read_float16_weights_in_place() {
