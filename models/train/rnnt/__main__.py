@@ -34,6 +34,22 @@ def cmd_features(args):
             SpeechSet(Path(args.data) / split, args.workers)
 
 
+def print_by_voice(data, hyps):
+    """WER per base voice and per variant (`en-us-nyc+f3` counts for both): where a held-out
+    speaker costs accuracy."""
+    from .decode import edit_distance
+
+    errors = {}
+    for voice, ref, hyp in zip(data.voices, data.texts, hyps):
+        base, _, variant = str(voice).partition("+")
+        ref = str(ref).split()
+        for key in (f"base {base}", f"variant {variant or '-'}"):
+            e, n = errors.get(key, (0, 0))
+            errors[key] = (e + edit_distance(ref, hyp.split()), n + len(ref))
+    for key, (e, n) in sorted(errors.items()):
+        print(f"  {key:28s} WER {100 * e / max(1, n):5.1f}% of {n} words")
+
+
 def cmd_eval(args):
     from .decode import evaluate
     from .train import load
@@ -44,7 +60,7 @@ def cmd_eval(args):
     slices = [Slice.parse(s) for s in args.slice] or [model.full()]
     rows = []
     for s in slices:
-        rates, _ = evaluate(model, data, s)
+        rates, hyps = evaluate(model, data, s)
         d = model.dims.sliced(s)
         symbols = sum(len(str(t)) for t in data.texts) / (sum(data.frames) * 0.04)
         rows.append({"slice": str(s), "params": param_count(d), "mmac_per_s": macs_per_second(d, symbols) / 1e6,
@@ -52,6 +68,8 @@ def cmd_eval(args):
         print(f"{s}: {rows[-1]['params'] / 1e6:.3f} M params  {rows[-1]['mmac_per_s']:.1f} MMAC/s  "
               f"WER {rates['wer'] * 100:.2f}%  "
               f"CER {rates['cer'] * 100:.2f}%  sentences {rates['sentence_acc'] * 100:.1f}%", flush=True)
+        if args.by_voice:
+            print_by_voice(data, hyps)
     if args.json:
         Path(args.json).write_text(json.dumps({"ckpt": str(args.ckpt), "data": str(args.data), "rows": rows}, indent=1))
 
@@ -96,6 +114,7 @@ def parser():
     e.add_argument("--data", required=True, help="one speech folder (e.g. data/speech/test)")
     e.add_argument("--slice", action="append", default=[], help="subnet(s) to evaluate (default: the full model)")
     e.add_argument("--json", help="also write the table here")
+    e.add_argument("--by-voice", action="store_true", help="also print WER per base voice and per variant")
     e.add_argument("--threads", type=int, default=2)
     x = sub.add_parser("export")
     src = x.add_mutually_exclusive_group(required=True)
