@@ -32,7 +32,7 @@ Examples:
 
 Steps: (1) generate --images held-out test images at the model's input size, --calib
 validation images for calibration and a --frames road video (320x240, 30 fps) under
---work, unless already there; (2) compress the model: clean + int8 (per-channel weights, activations
+--work, unless already there; (2) compress the model: clean + int8 (per-tensor or per-channel weights, activations
 calibrated by minmax on the validation images) + aligned layout, as
 `edgetrim compress MODEL --quantize int8 --calib images:WORK/calib-...` does; (3) for the
 original and the int8 model: COCO mAP on the test images (eval-detect) and FPS with

@@ -14,7 +14,7 @@
 //! float LSTMs. An LSTM named by `--keep-float`, or whose W or R is not a float32
 //! initializer read by it alone, stays float.
 
-use super::{name_matches, quantize_weight};
+use super::{name_matches, quantize_weight, Names};
 use crate::build::dt;
 use crate::error::Result;
 use crate::graph::{self, Uses};
@@ -27,6 +27,7 @@ use tract_onnx::pb::{GraphProto, NodeProto, TensorProto};
 pub(super) fn quantize(
     g: &mut GraphProto,
     keep: &[String],
+    names: &mut Names,
     taken: &mut BTreeSet<String>,
 ) -> Result<usize> {
     let uses = Uses::of(g);
@@ -58,7 +59,8 @@ pub(super) fn quantize(
             continue;
         };
         for (slot, t) in [(1, w), (2, r)] {
-            let (q, dq) = quantize_weight(t, Some(1), taken, &mut new_inits)?;
+            let k = names.item(taken);
+            let (q, dq) = quantize_weight(t, Some(1), (names, taken, k), &mut new_inits)?;
             before.entry(i).or_default().push(dq);
             rewired.push((i, slot, q.edge));
         }
