@@ -70,7 +70,8 @@ cp "$bins/edgetrim-firmware" "$bins/yolo" "$bins/rnnt" "$defmt_bins/"
 echo "== (c) host references"
 # Built with --workspace so the features match `cargo test --workspace` (the README's test
 # command) and nothing is rebuilt after it.
-(cd "$root" && cargo build --quiet --workspace --example tiny_cnn --example yolo_firmware --example rnnt_firmware)
+(cd "$root" && cargo build --quiet --workspace --example tiny_cnn --example yolo_firmware --example rnnt_firmware \
+  --bin edgetrim)
 mkdir -p "$logs"
 
 # run_qemu ELF REGION_START REGION_END LOG REPORT: runs ELF, fails on a non-zero exit. An
@@ -110,6 +111,77 @@ cost() {
   sizes "$1" "$4"
 }
 
+# footprint NAME ELF SET LOG MODEL...: `edgetrim inspect --target cortex-m4`'s estimate next to
+# the firmware's real sections. The firmware = its models (raw ONNX: no pack header) + the
+# runtime's code + its app (pre/post-processing, output, bundled input data); the app is not
+# the estimate's business, so the runtime's code is measured on its own: the kernel probe
+# (scripts/measure-kernel-code.sh) built with exactly the firmware's kernel set SET ("model":
+# the models' sets as inspect reports them; "all" for a firmware planning with every
+# kernel). The estimate adds per-family rows of the committed table
+# (src/footprint/cortex-m4.tsv); it must be within CODE_TOLERANCE_PCT of the probe, which
+# catches a stale table (e.g. after the runtime's code changed: rerun measure-kernel-code.sh).
+# The app is what is left: actual - models - probe. RAM: each graph's estimated arena must
+# equal the one the firmware printed (its `arena:` line); .bss - arenas is the app's RAM;
+# the stack depth the firmware measured (`stack:`, stack painting) is printed next to the
+# estimate's allowance, which must cover the tiny CNN's (the runtime's own depth).
+CODE_TOLERANCE_PCT=6
+footprint() {
+  local name="$1" elf="$2" set="$3" log="$4" est model_bytes code stack arena probe_code flash bss
+  shift 4
+  est="$(for m in "$@"; do "$root/target/debug/edgetrim" inspect "$m" --target cortex-m4 --json; done |
+    python3 -c '
+import json, sys
+docs, dec, text = [], json.JSONDecoder(), sys.stdin.read()
+i = 0
+while i < len(text):
+    while i < len(text) and text[i].isspace(): i += 1
+    if i == len(text): break
+    d, i = dec.raw_decode(text, i)
+    docs.append(d["footprint"])
+model = sum(f["flash"]["model"] - f["flash"]["header"] for f in docs)
+which = "code_all_kernels" if sys.argv[1] == "all" else "code"
+code = max(f["flash"][which] for f in docs)
+sets = 0
+for f in docs: sets |= f["kernel_set"]
+print(model, code, sets, max(f["ram"]["stack"] for f in docs), " ".join(str(f["ram"]["arena"]) for f in docs))' "$set")"
+  read -r model_bytes code sets stack arena <<<"$est"
+  [[ "$set" == all ]] && sets=0xffffffff
+  # the probe's flash, less its plan-entry symbols (as measure-kernel-code.sh counts)
+  (cd "$firmware" && EDGETRIM_PROBE_SET="$sets" bash "$embedded/cargo-thumb.sh" build --release --quiet \
+    --target-dir "$firmware/target" --features code-probe --bin kernel-probe)
+  local probe_elf="$bins/kernel-probe"
+  probe_code=$(( $(arm-none-eabi-size -A "$probe_elf" | awk '$1 ~ /^\.(vector_table|text|rodata|data)$/ {n += $2} END {print n}') \
+    - $(arm-none-eabi-nm --print-size --radix=d "$probe_elf" | awk '$4 ~ /^EDGETRIM_PLAN_ENTRY_/ {n += $2} END {print n + 0}') ))
+  flash=$(arm-none-eabi-size -A "$elf" | awk '$1 ~ /^\.(vector_table|text|rodata|data)$/ {n += $2} END {print n}')
+  bss=$(arm-none-eabi-size -A "$elf" | awk '$1 ~ /^\.(data|bss)$/ {n += $2} END {print n}')
+  # The arenas the firmware printed: one (`arena: N bytes reserved`), or the recogniser's graphs.
+  local reported
+  reported="$(grep -o 'encoder [0-9]*, predictor [0-9]*, joiner [0-9]*' "$log" | head -1 | grep -o '[0-9]*' | paste -sd' ' || true)"
+  [[ -n "$reported" ]] || reported="$(grep -o '^arena: [0-9]*' "$log" | head -1 | grep -o '[0-9]*')"
+  echo "$name: footprint (estimate: edgetrim inspect --target cortex-m4; actual: arm-none-eabi-size, kernel probe)"
+  printf '%s:   %-34s %10s %10s\n' "$name" "" estimate actual
+  printf '%s:   %-34s %10d %10d\n' "$name" "flash: models (raw ONNX)" "$model_bytes" "$model_bytes"
+  printf '%s:   %-34s %10d %10d  (%+.1f %%)\n' "$name" "flash: runtime code (set $sets)" "$code" "$probe_code" \
+    "$(awk -v e="$code" -v a="$probe_code" 'BEGIN {print (e - a) * 100 / a}')"
+  printf '%s:   %-34s %10s %10d\n' "$name" "flash: app (code + data)" "-" $((flash - model_bytes - probe_code))
+  printf '%s:   %-34s %10s %10d\n' "$name" "flash: total (ELF)" "-" "$flash"
+  printf '%s:   %-34s %10s %10s\n' "$name" "RAM: arena(s)" "${arena// /+}" "${reported// /+}"
+  printf '%s:   %-34s %10s %10d\n' "$name" "RAM: .data + .bss (ELF)" "-" "$bss"
+  # The firmware's measured stack depth (its `stack:` line, from stack painting).
+  local stack_used
+  stack_used="$(grep -o '^stack: [0-9]*' "$log" | head -1 | grep -o '[0-9]*' || true)"
+  [[ -n "$stack_used" ]] || { echo "firmware-check: $name: no measured stack depth in $log" >&2; exit 1; }
+  printf '%s:   %-34s %10d %10d\n' "$name" "RAM: stack (runtime; measured: +app)" "$stack" "$stack_used"
+  awk -v e="$code" -v a="$probe_code" -v t="$CODE_TOLERANCE_PCT" 'BEGIN {d = (e - a) * 100 / a; exit !(d <= t && d >= -t)}' ||
+    { echo "firmware-check: $name: estimated runtime code $code B is not within $CODE_TOLERANCE_PCT % of the measured $probe_code B: rerun scripts/measure-kernel-code.sh" >&2; exit 1; }
+  # The tiny CNN's app adds almost nothing: its depth is the runtime's, which the estimate's
+  # stack allowance must cover. The others print theirs (app frames on top).
+  [[ "$name" != tiny_cnn || "$stack_used" -le "$stack" ]] ||
+    { echo "firmware-check: $name: the stack went $stack_used B deep, over the estimate's $stack B (src/footprint.rs STACK_BYTES)" >&2; exit 1; }
+  [[ "$reported" == "$arena" ]] ||
+    { echo "firmware-check: $name: estimated arena(s) $arena B differ from the firmware's $reported B" >&2; exit 1; }
+}
+
 # sizes NAME ELF: the flash (.vector_table, .text, .rodata, .data) and RAM (.data, .bss) sections.
 sizes() {
   arm-none-eabi-size -A "$2" | awk -v n="$1" '$1 ~ /^\.(vector_table|text|rodata|data|bss)$/ {printf "%s: %-14s %9d B\n", n, $1, $2}'
@@ -120,6 +192,7 @@ run_qemu "$defmt_bins/edgetrim-firmware" bench_start bench_end "$logs/firmware.l
 cat "$logs/firmware.log"
 "$host/tiny_cnn" compare "$logs/firmware.log"
 cost tiny_cnn "$logs/firmware.log" "$logs/insns.txt" "$defmt_bins/edgetrim-firmware"
+footprint tiny_cnn "$defmt_bins/edgetrim-firmware" model "$logs/firmware.log" "$firmware/tiny_cnn.onnx"
 run_qemu "$bins/edgetrim-firmware" bench_start bench_end "$logs/firmware-text.log" "$logs/insns-text.txt"
 "$host/tiny_cnn" compare "$logs/firmware-text.log" | sed 's/^/text fallback: /'
 
@@ -128,6 +201,7 @@ run_qemu "$defmt_bins/yolo" bench_start bench_end "$logs/yolo.log" "$logs/yolo-i
 cat "$logs/yolo.log"
 "$host/yolo_firmware" compare "$logs/yolo.log"
 cost yolo "$logs/yolo.log" "$logs/yolo-insns.txt" "$defmt_bins/yolo"
+footprint yolo "$defmt_bins/yolo" model "$logs/yolo.log" "$firmware/yolo9tr-n-int8-128.onnx"
 run_qemu "$bins/yolo" bench_start bench_end "$logs/yolo-text.log" "$logs/yolo-insns-text.txt"
 "$host/yolo_firmware" compare "$logs/yolo-text.log" | sed 's/^/text fallback: /'
 run_qemu "$bins/yolo" layer_start layer_end "$logs/yolo-layers.log" "$logs/yolo-layers.txt"
@@ -143,5 +217,7 @@ run_qemu "$defmt_bins/rnnt" layer_start layer_end "$logs/rnnt-chunks.log" "$logs
 "$host/rnnt_firmware" cost "$logs/rnnt-insns.txt" "$logs/rnnt-chunks.txt"
 grep '^arena:' "$logs/rnnt.log" | sed 's/^/rnnt: /'
 sizes rnnt "$defmt_bins/rnnt"
+# The recogniser (edgetrim_models::asr::nano) plans with every kernel: compare "all".
+footprint rnnt "$defmt_bins/rnnt" all "$logs/rnnt.log" "$firmware"/rnnt-d2w05-int8/{encoder,predictor,joiner}.onnx
 run_qemu "$bins/rnnt" bench_start bench_end "$logs/rnnt-text.log" "$logs/rnnt-insns-text.txt"
 "$host/rnnt_firmware" compare "$logs/rnnt-text.log" | sed 's/^/text fallback: /'

@@ -9,6 +9,7 @@ mod asr;
 mod backend;
 mod cmd;
 mod detector;
+mod footprint;
 mod human;
 mod ihex;
 mod inputs;

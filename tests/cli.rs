@@ -111,6 +111,64 @@ fn inspect_json_parses() {
 }
 
 #[test]
+fn inspect_target_cortex_m4_adds_the_footprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_model(dir.path(), "m.onnx", &small_model());
+    let host = assert_ok(&edgetrim(&["inspect", &model, "--json"]));
+    let host: serde_json::Value = serde_json::from_str(&host).unwrap();
+    assert!(
+        host.get("footprint").is_none(),
+        "host is the default: {host}"
+    );
+    let out = assert_ok(&edgetrim(&[
+        "inspect",
+        &model,
+        "--target",
+        "cortex-m4",
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+    let f = &v["footprint"];
+    assert_eq!(f["target"], "cortex-m4");
+    assert_eq!(f["kernel_families"], serde_json::json!(["Binary"]), "{f}");
+    let n = |x: &serde_json::Value| x.as_u64().unwrap();
+    let (flash, ram) = (&f["flash"], &f["ram"]);
+    let file = std::fs::metadata(&model).unwrap().len();
+    assert_eq!(n(&flash["model"]), n(&flash["header"]) + file);
+    assert!(
+        n(&flash["runtime"]) > 0 && n(&flash["kernels"]) > 0,
+        "{flash}"
+    );
+    assert_eq!(
+        n(&flash["code"]),
+        n(&flash["startup"]) + n(&flash["runtime"]) + n(&flash["kernels"])
+    );
+    assert_eq!(n(&flash["total"]), n(&flash["model"]) + n(&flash["code"]));
+    assert!(n(&flash["code_all_kernels"]) > n(&flash["code"]), "{flash}");
+    assert!(n(&ram["arena"]) > 0 && n(&ram["stack"]) > 0, "{ram}");
+    assert_eq!(
+        n(&ram["total"]),
+        n(&ram["arena"]) + n(&ram["stack"]) + n(&ram["runtime_state"])
+    );
+    let text = assert_ok(&edgetrim(&["inspect", &model, "--target", "cortex-m4"]));
+    assert!(
+        text.contains("flash ") && text.contains("on cortex-m4"),
+        "{text}"
+    );
+}
+
+#[test]
+fn inspect_refuses_an_unknown_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_model(dir.path(), "m.onnx", &small_model());
+    let stderr = assert_fails(&edgetrim(&["inspect", &model, "--target", "cortex-m7"]), 2);
+    assert!(
+        stderr.contains("cortex-m7") && stderr.contains("cortex-m4"),
+        "names the bad value and the good ones: {stderr}"
+    );
+}
+
+#[test]
 fn inspect_lists_every_unsupported_op() {
     let dir = tempfile::tempdir().unwrap();
     let mut m = ModelBuilder::new(17);

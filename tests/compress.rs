@@ -116,6 +116,46 @@ fn json_and_report_file_carry_one_row_per_pass() {
     assert!(ops(&std::fs::read(&out).unwrap()).contains(&"Cast".to_string()));
 }
 
+/// `--target cortex-m4` adds the compressed model's footprint to the report — the same
+/// figures `inspect --target cortex-m4` gives for the written file — and refuses grids.
+#[test]
+fn target_adds_the_output_footprint_as_inspect_computes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.onnx", &model().build());
+    let out = dir.path().join("out.onnx");
+    let out = out.to_str().unwrap();
+    let compress = |json: bool| {
+        let mut args = vec!["compress", &input, "-o", out, "--quantize", "fp16"];
+        args.extend(["--target", "cortex-m4"]);
+        if json {
+            args.push("--json");
+        }
+        assert_ok(&edgetrim(&args))
+    };
+    let printed: serde_json::Value = serde_json::from_str(&compress(true)).unwrap();
+    let inspected = assert_ok(&edgetrim(&[
+        "inspect",
+        out,
+        "--target",
+        "cortex-m4",
+        "--json",
+    ]));
+    let inspected: serde_json::Value = serde_json::from_str(&inspected).unwrap();
+    assert_eq!(printed["footprint"], inspected["footprint"]);
+    assert!(printed["footprint"]["flash"]["total"].as_u64().unwrap() > 0);
+    assert_eq!(printed["rows"].as_array().unwrap().len(), 4, "{printed}");
+    let text = compress(false);
+    assert!(
+        text.contains("flash ") && text.contains("on cortex-m4"),
+        "{text}"
+    );
+    let grid = ["compress", &input, "--sweep", "quantize=none,fp16"];
+    assert_refused(
+        &edgetrim(&[&grid[..], &["--target", "cortex-m4"]].concat()),
+        "--target",
+    );
+}
+
 #[test]
 fn bad_flags_and_models_fail_in_one_line_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();

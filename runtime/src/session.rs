@@ -35,6 +35,19 @@ impl ArenaReport {
     pub const fn for_this_target(&self) -> usize {
         self.planned + self.constants + self.tables.bytes()
     }
+
+    /// The arena size on a machine whose plan-table entries take `entry` bytes (its
+    /// [`PlanTables::ENTRY_BYTES`]): how a host sizes a Cortex-M arena without compiling
+    /// for it. `None` when that overflows.
+    pub const fn total_with(&self, entry: &[usize; 7]) -> Option<usize> {
+        match self.tables.checked_bytes_with(entry) {
+            Some(tables) => match self.planned.checked_add(self.constants) {
+                Some(data) => data.checked_add(tables),
+                None => None,
+            },
+            None => None,
+        }
+    }
 }
 
 /// Name, type and shape of a graph input or output.
@@ -282,7 +295,7 @@ impl<'a> Session<'a> {
             node: node.map_or("?", |n| n.display_name()),
             op: match s.op {
                 Op::Conv(c) => c.activation().map(|a| a.conv_op_name()),
-                Op::QConv(c) => Some(c.activation().map_or("QConv", |a| a.qconv_op_name())),
+                Op::QConv(c) => Some(c.op_name()),
                 Op::Lstm(l) if l.int8_weights() => Some("QLSTM"),
                 _ => None,
             }

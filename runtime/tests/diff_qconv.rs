@@ -52,6 +52,8 @@ struct Case {
     uint8: bool,
     /// Weight zero point (non-zero: not fused).
     z_w: i8,
+    /// A QuantizeLinear (int8, scale and zero point) on the output, which is then `y_q`.
+    quantize_out: Option<(f32, i8)>,
 }
 
 impl Case {
@@ -70,6 +72,7 @@ impl Case {
             z_x: -9,
             uint8: false,
             z_w: 0,
+            quantize_out: None,
         }
     }
 }
@@ -158,7 +161,17 @@ fn build(case: &Case, expose: bool) -> Built {
             m.node("Relu", &["c"], &["y"], vec![]);
         }
     }
-    m.output("y", dt::FLOAT);
+    match case.quantize_out {
+        None => {
+            m.output("y", dt::FLOAT);
+        }
+        Some((s_y, z_y)) => {
+            m.init_f32("s_y", &[], &[s_y]);
+            m.init(tensor("z_y", dt::INT8, &[], vec![z_y as u8]));
+            m.node("QuantizeLinear", &["y", "s_y", "z_y"], &["y_q"], vec![]);
+            m.output("y_q", dt::INT8);
+        }
+    }
     if expose {
         m.output("w_f", dt::FLOAT);
     }
@@ -328,6 +341,54 @@ fn unsupported_patterns_run_on_the_float_path() {
     let mut c = Case::new(4, 4, [6, 6], [3, 3]);
     c.group = 4;
     check_case("depthwise", &c, None);
+}
+
+/// A QuantizeLinear alone reading the int8 conv's output is fused into it ("…+Q"): the
+/// int8 tensor equals, byte for byte, what the standalone step writes from the unfused
+/// conv's f32 output — the same graph with that f32 output also exposed, which keeps it
+/// observable and so unfused — for every case (one and two K blocks, groups, strides), and
+/// the fused plan needs less arena (no f32 output tensor).
+#[test]
+fn output_quantize_fuses_into_the_int8_conv_bit_exactly() {
+    for (what, mut case) in cases() {
+        case.quantize_out = Some((0.043, -5));
+        let x = rand_f32(&[1, case.c, case.hw[0], case.hw[1]], 5);
+        let built = build(&case, false).model;
+        let mut exposed = build(&case, false).model;
+        exposed.output("y", dt::FLOAT);
+        let (fused, ops) = run_nano_with_ops(&built.build(), std::slice::from_ref(&x));
+        let (unfused, ref_ops) = run_nano_with_ops(&exposed.build(), std::slice::from_ref(&x));
+        // (The input's QuantizeLinear stays in both.)
+        let quantizes = |ops: &[String]| ops.iter().filter(|o| *o == "QuantizeLinear").count();
+        assert!(
+            ops.iter()
+                .any(|o| o.starts_with("QConv") && o.ends_with("+Q"))
+                && quantizes(&ops) == 1,
+            "{what}: {ops:?}"
+        );
+        assert!(
+            ref_ops
+                .iter()
+                .any(|o| o.starts_with("QConv") && !o.ends_with("+Q"))
+                && quantizes(&ref_ops) == 2,
+            "{what}: {ref_ops:?}"
+        );
+        assert_eq!(fused[0].dtype, DType::I8, "{what}");
+        assert_eq!(fused[0].bytes, unfused[0].bytes, "{what}: int8 output");
+        let distinct: std::collections::BTreeSet<u8> = fused[0].bytes.iter().copied().collect();
+        assert!(
+            distinct.len() > 8,
+            "{what}: too few distinct values: {distinct:?}"
+        );
+        let arena = |m: &ModelBuilder| {
+            let bytes = m.build();
+            let model = Model::parse(&bytes).unwrap();
+            Session::arena_report(&model, &[&[1, case.c, case.hw[0], case.hw[1]]])
+                .unwrap()
+                .planned
+        };
+        assert!(arena(&built) < arena(&exposed), "{what}: arena");
+    }
 }
 
 /// The weights are read in place: the int8 plan's arena holds no float copy of them, and

@@ -10,6 +10,7 @@
 //! tensors).
 
 use crate::cmd::compress_eval::{compress, compress_within, Evaluator};
+use crate::cmd::pack::PackTarget;
 use crate::cmd::{parse_model, read_model, write_atomic};
 use crate::human;
 use crate::inputs::{self, ShapeOverride};
@@ -159,6 +160,10 @@ pub struct Args {
     /// Also write the report as JSON to this file.
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<PathBuf>,
+    /// Add the compressed model's flash and RAM footprint on this device to the report (an
+    /// estimate from measured code sizes, as `edgetrim inspect --target cortex-m4`).
+    #[arg(long, value_enum, value_name = "DEVICE")]
+    pub target: Option<crate::cmd::pack::PackTarget>,
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -445,6 +450,7 @@ pub(crate) fn int8_options(args: &Args) -> Result<int8::Options> {
     Ok(int8::Options {
         method,
         keep_float: args.keep_float.clone(),
+        ..int8::Options::default()
     })
 }
 
@@ -498,14 +504,24 @@ fn evaluator(args: &Args, pipeline: &Pipeline) -> Result<Option<Evaluator>> {
 }
 
 /// Runs `edgetrim compress`.
+/// The report with the output's device footprint (`--target`), as one JSON object.
+#[derive(serde::Serialize)]
+struct WithFootprint<'r> {
+    #[serde(flatten)]
+    report: &'r Report,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    footprint: Option<crate::footprint::Footprint>,
+}
+
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     if args.model.is_dir() {
         if !args.sweep.is_empty()
             || args.eval.is_some()
             || args.plot.is_some()
             || args.max_drop.is_some()
+            || args.target.is_some()
         {
-            bail!("--sweep, --eval, --max-drop and --plot apply to one .onnx model, not to the folder {} (see `edgetrim slices`)", args.model.display());
+            bail!("--sweep, --eval, --max-drop, --plot and --target apply to one .onnx model, not to the folder {} (see `edgetrim slices`)", args.model.display());
         }
         return crate::cmd::compress_folder::run(&args, out);
     }
@@ -516,6 +532,9 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         );
     }
     let grid = !args.sweep.is_empty() || args.budget.is_some();
+    if grid && args.target.is_some() {
+        bail!("--target reports one compressed model's footprint; --sweep and --budget compare many (use `edgetrim inspect --target` on the result)");
+    }
     let pipeline = if grid {
         Pipeline::new(Vec::new())
     } else {
@@ -549,7 +568,17 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         }
         _ => compress(&args.model, &bytes, &pipeline, &ctx, eval.as_ref())?,
     };
-    let report = &outcome.report;
+    let footprint = match args.target {
+        Some(PackTarget::CortexM4) => Some(
+            crate::footprint::cortex_m4_of(output, outcome.bytes(), &args.input_shapes)
+                .context("the compressed model's cortex-m4 footprint")?,
+        ),
+        Some(PackTarget::Host) | None => None,
+    };
+    let report = &WithFootprint {
+        report: &outcome.report,
+        footprint,
+    };
     write_atomic(output, outcome.bytes())?;
     if let Some(path) = &args.report {
         let json = serde_json::to_vec_pretty(report)?;
@@ -558,7 +587,11 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     if args.json {
         crate::cmd::print_json(out, report)?;
     } else {
-        print_table(out, report)?;
+        print_table(out, report.report)?;
+        if let Some(f) = &report.footprint {
+            writeln!(out)?;
+            crate::cmd::inspect::print_footprint(out, f)?;
+        }
         let calibrated = if pipeline.passes().contains(&Pass::Int8) {
             Some("int8 calibrated")
         } else if pipeline.passes().contains(&Pass::PruneChannels) {
@@ -573,7 +606,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
                  pass --calib with real data"
             )?;
         }
-        let last = final_row(report)?;
+        let last = final_row(report.report)?;
         writeln!(
             out,
             "\nwrote {} ({}, {:.1}% of the original)",

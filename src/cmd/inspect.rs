@@ -3,10 +3,15 @@
 //! The report answers the questions asked before deploying: will it run (every unsupported
 //! node, not just the first), how big is it (params, bytes), how much work is one inference
 //! (MACs), and how much RAM does it need (the exact arena, and how close the memory plan
-//! is to the liveness lower bound). When a model cannot be planned, everything that does
-//! not need a plan is still reported, and the command fails afterwards.
+//! is to the liveness lower bound). With `--target cortex-m4` it also answers what the
+//! firmware will cost: flash (model image + the code of the model's kernels) and RAM (the
+//! arena planned for Cortex-M + runtime statics + stack), from measured tables
+//! ([`crate::footprint`]). When a model cannot be planned, everything that does not need a
+//! plan is still reported, and the command fails afterwards.
 
+use crate::cmd::pack::PackTarget;
 use crate::cmd::{parse_model, read_model};
+use crate::footprint::{CodeTable, Footprint};
 use crate::human;
 use crate::inputs::{self, ShapeOverride};
 use anyhow::{bail, Result};
@@ -23,6 +28,7 @@ Examples:
   edgetrim inspect yolo.onnx
   edgetrim inspect yolo.onnx --input-shape images=1x3x320x320
   edgetrim inspect yolo.onnx --json | jq .arena.total
+  edgetrim inspect yolo-int8.onnx --target cortex-m4 --json | jq .footprint.flash.total
 
 Exits non-zero when the model cannot run on the nano runtime (unsupported ops or a planning
 error), after printing everything that could be determined.")]
@@ -35,6 +41,10 @@ pub struct Args {
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// The device to plan for; cortex-m4 adds the flash and RAM footprint (an estimate
+    /// from measured code sizes, see scripts/measure-kernel-code.sh).
+    #[arg(long, value_enum, default_value_t = PackTarget::Host)]
+    pub target: PackTarget,
 }
 
 /// A graph input or output.
@@ -90,6 +100,9 @@ struct Report {
     metadata: BTreeMap<String, String>,
     /// Why MACs and arena are missing, when they are.
     plan_error: Option<String>,
+    /// Flash and RAM on the device (`--target cortex-m4`, when planning succeeded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    footprint: Option<Footprint>,
 }
 
 fn describe(vi: edgetrim_runtime::onnx::ValueInfo<'_>) -> TensorDesc {
@@ -132,11 +145,20 @@ pub fn refuse_unsupported(model: &Model<'_>) -> Result<()> {
     )
 }
 
-/// Plans the model to fill in shapes, MACs and the arena.
-fn plan(model: &Model<'_>, overrides: &[ShapeOverride], report: &mut Report) -> Result<()> {
+/// Plans the model for `args.target` to fill in shapes, MACs, the arena and the footprint
+/// (of a `model_bytes`-byte file).
+fn plan(args: &Args, model: &Model<'_>, model_bytes: usize, report: &mut Report) -> Result<()> {
+    let target = match args.target {
+        PackTarget::Host => Target::native(),
+        t => t.runtime(),
+    };
     let mut bytes = Vec::new();
-    let session = plan_session(model, overrides, Target::native(), &mut bytes)?;
+    let session = plan_session(model, &args.input_shapes, target, &mut bytes)?;
     let arena = session.report();
+    if args.target == PackTarget::CortexM4 {
+        report.footprint =
+            Some(CodeTable::cortex_m4()?.footprint(model_bytes, session.kernel_set(), &arena)?);
+    }
     report.macs = Some(session.total_macs());
     for (desc, spec) in report.inputs.iter_mut().zip(session.inputs()) {
         desc.shape = Some(spec.shape.dims().to_vec());
@@ -159,7 +181,7 @@ fn plan(model: &Model<'_>, overrides: &[ShapeOverride], report: &mut Report) -> 
     Ok(())
 }
 
-fn build_report(args: &Args, model: &Model<'_>) -> Report {
+fn build_report(args: &Args, model: &Model<'_>, model_bytes: usize) -> Report {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for node in model.nodes() {
         *counts.entry(node.op_type()).or_default() += 1;
@@ -207,9 +229,10 @@ fn build_report(args: &Args, model: &Model<'_>) -> Report {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         plan_error: None,
+        footprint: None,
     };
     if report.unsupported.is_empty() {
-        if let Err(e) = plan(model, &args.input_shapes, &mut report) {
+        if let Err(e) = plan(args, model, model_bytes, &mut report) {
             report.plan_error = Some(format!("{e:#}"));
         }
     }
@@ -260,6 +283,9 @@ fn print_text(out: &mut dyn Write, r: &Report) -> Result<()> {
         )?,
         None => writeln!(out, "arena    n/a")?,
     }
+    if let Some(f) = &r.footprint {
+        print_footprint(out, f)?;
+    }
     tensor_rows(out, "inputs", &r.inputs)?;
     tensor_rows(out, "outputs", &r.outputs)?;
     writeln!(out, "\nops")?;
@@ -294,11 +320,43 @@ fn print_text(out: &mut dyn Write, r: &Report) -> Result<()> {
     Ok(())
 }
 
+/// The `flash`/`RAM` lines of `--target cortex-m4`.
+pub(crate) fn print_footprint(out: &mut dyn Write, f: &Footprint) -> Result<()> {
+    let kib = |n: usize| human::bytes(n as u64);
+    let (flash, ram) = (&f.flash, &f.ram);
+    writeln!(
+        out,
+        "flash    {} on {} (estimate): model image {} ({} header + ONNX), code {} = startup {} \
+         + runtime {} + kernels {} ({}; every kernel: code {})",
+        kib(flash.total),
+        f.target,
+        kib(flash.model),
+        kib(flash.header),
+        kib(flash.code),
+        kib(flash.startup),
+        kib(flash.runtime),
+        kib(flash.kernels),
+        f.kernel_families.join(", "),
+        kib(flash.code_all_kernels),
+    )?;
+    writeln!(
+        out,
+        "RAM      {} on {} (estimate): arena {} ({} B), stack {}, runtime statics {}",
+        kib(ram.total),
+        f.target,
+        kib(ram.arena),
+        ram.arena,
+        kib(ram.stack),
+        kib(ram.runtime_state),
+    )?;
+    Ok(())
+}
+
 /// Runs `edgetrim inspect`.
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     let bytes = read_model(&args.model)?;
     let model = parse_model(&args.model, &bytes)?;
-    let report = build_report(&args, &model);
+    let report = build_report(&args, &model, bytes.len());
     if args.json {
         crate::cmd::print_json(out, &report)?;
     } else {

@@ -33,7 +33,8 @@ pub enum PackTarget {
 }
 
 impl PackTarget {
-    fn runtime(self) -> Target {
+    /// The runtime's target: which kernels and block sizes plans use.
+    pub fn runtime(self) -> Target {
         match self {
             PackTarget::CortexM4 => Target::CortexM,
             PackTarget::Host => Target::Host,

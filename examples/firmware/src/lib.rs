@@ -11,6 +11,7 @@
 
 pub mod clock;
 pub mod out;
+pub mod stack;
 
 use clock::DeviceClock;
 use cortex_m_semihosting::debug;
@@ -119,10 +120,15 @@ impl Bench {
     }
 }
 
-/// Exits QEMU (semihosting) with success, or prints `error` and fails.
+/// Exits QEMU (semihosting) with success, or prints `error` and fails; after a run that
+/// called [`stack::paint`] first, prints its `stack:` high-water mark.
 pub fn exit<E: core::fmt::Display>(result: Result<(), E>) -> ! {
     if let Err(e) = &result {
         out::say_error(e);
+    }
+    match stack::used() {
+        Some(bytes) => say!("stack: {} bytes used at most", bytes),
+        None => say!("stack: not measured (unpainted, or deeper than the painted window)"),
     }
     exit_with(result.is_ok())
 }

@@ -26,6 +26,7 @@ static MODEL: &[u8] = include_bytes!("../tiny_cnn.onnx");
 
 #[entry]
 fn main() -> ! {
+    edgetrim_firmware::stack::paint();
     exit(run())
 }
 

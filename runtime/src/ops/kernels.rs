@@ -7,15 +7,19 @@
 //! list is derived, not written: a firmware's build script plans its model on the host and
 //! writes [`crate::Session::kernel_set`] into a `const`, and the firmware plans with
 //! [`Kernels::only`] of that constant. The dispatch [`eval_in`] is generic over the set, so
-//! the arms of families outside it are removed at compile time with their kernels.
+//! the arms of families outside it are removed at compile time with their kernels. The
+//! registry's prepare functions follow the set the same way ([`Kernels::only`]'s lookup
+//! keeps an op only when a family its step may run is in the set, see [`prepares`]), and a
+//! plan widens the set it reports so that a plan on exactly that set reaches every node's
+//! prepare.
 //!
 //! A set is checked, never trusted: planning fails with a typed error naming the node (or
 //! the kernel, for a plan-time fold) when the plan needs a family outside the set, so eval
 //! never meets an op it cannot run.
 
 use super::{
-    binary, cast, concat, conv, gather, generate, matmul, norm, pad, pool, quant, reduce, resize,
-    rnn, select, softmax, strided, unary, Io, Op,
+    binary, cast, concat, conv, gather, generate, lookup_in, matmul, norm, pad, pool, quant,
+    reduce, resize, rnn, select, softmax, strided, unary, Io, Op, PrepareFn,
 };
 use crate::error::{Error, Name, Result};
 
@@ -81,11 +85,49 @@ families! {
 /// Every family.
 pub const ALL: u32 = u32::MAX;
 
+/// The bit of the family named `name` (used in `const` context: an unknown name does not
+/// compile).
+pub const fn bit(name: &str) -> u32 {
+    let mut b = 0;
+    while b < 32 {
+        if str_eq(NAMES[b], name) {
+            return 1 << b;
+        }
+        b += 1;
+    }
+    panic!("no kernel family of that name")
+}
+
+/// `a == b` in a `const fn`.
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Whether a plan restricted to `set` may prepare an op whose step runs one of `families`
+/// (the op's entry in the registry, see [`super::REGISTRY`]): always for an op that runs no
+/// kernel (`families` 0), else when one of them is in the set. The prepare functions of the
+/// other ops are compiled out of [`Kernels::only`]'s lookup, like their kernels.
+pub const fn prepares(set: u32, families: u32) -> bool {
+    families == 0 || set & families != 0
+}
+
 /// The kernel families a session may run, with the dispatch compiled for exactly them.
 #[derive(Clone, Copy)]
 pub struct Kernels {
     set: u32,
     eval: fn(&Op, &mut Io<'_>),
+    prepare: fn(&str) -> Option<PrepareFn>,
 }
 
 impl core::fmt::Debug for Kernels {
@@ -103,6 +145,7 @@ impl Kernels {
         Kernels {
             set: SET,
             eval: eval_in::<SET>,
+            prepare: lookup_in::<SET>,
         }
     }
 
@@ -114,6 +157,15 @@ impl Kernels {
     /// Whether `op`'s family is in the set.
     pub const fn contains(&self, op: &Op) -> bool {
         self.set & family(op) == family(op)
+    }
+
+    /// The prepare function of an op of the default domain, if a plan on this set may
+    /// need it ([`prepares`]); `None` for other ops, and for ones outside the registry.
+    pub(crate) fn prepare(&self, domain: &str, op_type: &str) -> Option<PrepareFn> {
+        if !(domain.is_empty() || domain == "ai.onnx") {
+            return None;
+        }
+        (self.prepare)(op_type)
     }
 
     /// Runs `op`, which must be in the set (checked at plan time).
@@ -153,6 +205,53 @@ mod tests {
 
     const BINARY: u32 = 1;
     const UNARY: u32 = 1 << 8;
+    const CONV: u32 = 1 << 16;
+
+    #[test]
+    fn bits_are_found_by_name() {
+        assert_eq!(bit("Binary"), BINARY);
+        assert_eq!(bit("Unary"), UNARY);
+        assert_eq!(bit("Conv"), CONV);
+        assert!(prepares(0, 0), "views and constants are always prepared");
+        assert!(prepares(CONV, UNARY | CONV));
+        assert!(!prepares(BINARY, UNARY | CONV));
+    }
+
+    #[test]
+    fn every_registered_op_has_its_families_and_set_lookups_follow_them() {
+        for &(name, _) in crate::ops::REGISTRY {
+            let families = crate::ops::families(name).unwrap();
+            assert!(
+                families & !((1 << 23) - 1) == 0,
+                "{name}: unknown family bits"
+            );
+            let all = Kernels::ALL.prepare("", name).is_some();
+            let none = Kernels::only::<0>().prepare("ai.onnx", name).is_some();
+            assert!(all, "{name}");
+            assert_eq!(none, families == 0, "{name}");
+        }
+        assert!(crate::ops::families("NoSuchOp").is_none());
+        assert!(Kernels::ALL.prepare("com.microsoft", "Relu").is_none());
+    }
+
+    /// The firmware's tiny CNN: its Relus are fused into its Convs, so Unary is not in its
+    /// set, yet a plan on exactly that set reaches the Relus' prepare.
+    #[test]
+    fn a_fused_op_is_prepared_without_its_own_kernel() {
+        let bytes = include_bytes!("../../../examples/firmware/tiny_cnn.onnx");
+        let model = Model::parse(bytes).unwrap();
+        assert!(model.nodes().any(|n| n.op_type() == "Relu"));
+        let total = Session::arena_report(&model, &[]).unwrap().total;
+        let mut arena = std::vec![0u8; total + crate::arena::ALIGN];
+        let set = Session::new(&model, &[], &mut arena).unwrap().kernel_set();
+        const TINY: u32 = 0x0011_0e00;
+        assert_eq!(
+            names(set).collect::<Vec<_>>(),
+            names(TINY).collect::<Vec<_>>()
+        );
+        let session = Session::with_kernels(&model, &[], &mut arena, Kernels::only::<TINY>());
+        assert_eq!(session.unwrap().kernel_set(), TINY);
+    }
 
     #[test]
     fn names_follow_the_bits() {
@@ -218,18 +317,20 @@ mod tests {
 
     #[test]
     fn a_fold_outside_the_set_is_refused_naming_the_kernel() {
-        // c = a + b is folded at plan time; y = x * c stays a step.
+        // c = a * b is folded at plan time; y = x * c stays a step. With only Conv in the
+        // set, Mul's prepare is reachable (a Mul may be fused into a Conv, as SiLU) but the
+        // fold's kernel is not.
         let mut m = ModelBuilder::new(17);
         m.input("x", dt::FLOAT, &[2]);
         m.init_f32("a", &[2], &[1.0, 2.0]);
         m.init_f32("b", &[2], &[3.0, 4.0]);
-        m.node("Add", &["a", "b"], &["c"], std::vec![]);
+        m.node("Mul", &["a", "b"], &["c"], std::vec![]);
         m.node("Mul", &["x", "c"], &["y"], std::vec![]);
         m.output("y", dt::FLOAT);
         let bytes = m.build();
         let model = Model::parse(&bytes).unwrap();
         let mut arena = Arena::<4096>::new();
-        let err = Session::with_kernels(&model, &[], &mut arena.0, Kernels::only::<0>())
+        let err = Session::with_kernels(&model, &[], &mut arena.0, Kernels::only::<CONV>())
             .err()
             .unwrap();
         assert!(

@@ -16,7 +16,7 @@ use super::gemm::{GemmPlan, Matrix};
 use super::{Io, Op, Prep};
 use crate::error::Result;
 use crate::tensor::{DType, F32Source, Shape, MAX_RANK};
-use crate::{with_f32, with_weights};
+use crate::with_weights;
 
 /// A prepared MatMul.
 #[derive(Clone, Copy, Debug)]
@@ -101,23 +101,23 @@ pub fn eval_matmul(mm: &MatMul, io: &mut Io) {
     let scratch: &mut [f32] = bytemuck::cast_slice_mut(io.scratch);
     let (m, n, k) = (mm.m, mm.n, mm.k);
     let dims = mm.batch.dims();
-    with_f32!(a.f32(), |a| with_weights!(b.weights(), |b| {
-        for (i, c) in out.chunks_exact_mut(m * n).enumerate() {
-            // Offsets of batch i: its multi-index (last dim fastest) against the strides.
-            let (mut rest, mut a_off, mut b_off) = (i, 0, 0);
-            for d in (0..dims.len()).rev() {
-                let idx = rest % dims[d];
-                rest /= dims[d];
-                a_off += idx * mm.a_strides[d];
-                b_off += idx * mm.b_strides[d];
-            }
-            let (am, bm) = (
-                Matrix::row_major(a, a_off, k),
-                Matrix::row_major(b, b_off, n),
-            );
-            mm.gemm.run(am, bm, 1.0, c, n, scratch);
+    // Compiled once: the operands resolve their representations per row run.
+    let (a, b) = (a.f32(), b.weights());
+    for (i, c) in out.chunks_exact_mut(m * n).enumerate() {
+        // Offsets of batch i: its multi-index (last dim fastest) against the strides.
+        let (mut rest, mut a_off, mut b_off) = (i, 0, 0);
+        for d in (0..dims.len()).rev() {
+            let idx = rest % dims[d];
+            rest /= dims[d];
+            a_off += idx * mm.a_strides[d];
+            b_off += idx * mm.b_strides[d];
         }
-    }))
+        let (am, bm) = (
+            Matrix::row_major(a, a_off, k),
+            Matrix::row_major(b, b_off, n),
+        );
+        mm.gemm.run(am, bm, 1.0, c, n, scratch);
+    }
 }
 
 /// A prepared Gemm.
@@ -207,17 +207,16 @@ pub fn eval_gemm(g: &Gemm, io: &mut Io) {
         _ => out.fill(0.0),
     }
     let scratch: &mut [f32] = bytemuck::cast_slice_mut(io.scratch);
-    with_f32!(a.f32(), |a| with_weights!(b.weights(), |b| {
-        let am = if g.trans_a {
-            Matrix::transposed(a, 0, m)
-        } else {
-            Matrix::row_major(a, 0, k)
-        };
-        let bm = if g.trans_b {
-            Matrix::transposed(b, 0, k)
-        } else {
-            Matrix::row_major(b, 0, n)
-        };
-        g.gemm.run(am, bm, g.alpha, out, n, scratch);
-    }))
+    let (a, b) = (a.f32(), b.weights());
+    let am = if g.trans_a {
+        Matrix::transposed(a, 0, m)
+    } else {
+        Matrix::row_major(a, 0, k)
+    };
+    let bm = if g.trans_b {
+        Matrix::transposed(b, 0, k)
+    } else {
+        Matrix::row_major(b, 0, n)
+    };
+    g.gemm.run(am, bm, g.alpha, out, n, scratch);
 }

@@ -407,73 +407,105 @@ impl<'t> Io<'t> {
 
 type PrepareFn = for<'p, 'a> fn(&mut Prep<'p, 'a>) -> Result<Op>;
 
-/// The ONNX ops this runtime runs, with their prepare functions.
-pub static REGISTRY: &[(&str, PrepareFn)] = &[
-    ("Identity", identity::view),
-    ("Dropout", identity::dropout),
-    ("Constant", identity::constant),
-    ("Add", binary::add),
-    ("Sub", binary::sub),
-    ("Mul", binary::mul),
-    ("Div", binary::div),
-    ("Pow", binary::pow),
-    ("Reshape", shape::reshape),
-    ("Flatten", shape::flatten),
-    ("Squeeze", shape::squeeze),
-    ("Unsqueeze", shape::unsqueeze),
-    ("Shape", shape::shape),
-    ("Size", shape::size),
-    ("Concat", concat::concat),
-    ("Split", concat::split),
-    ("Slice", slice::slice),
-    ("Transpose", transpose::transpose),
-    ("Gather", gather::gather),
-    ("Cast", cast::cast),
-    ("ConstantOfShape", generate::constant_of_shape),
-    ("Range", generate::range),
-    ("Expand", generate::expand),
-    ("Tile", generate::tile),
-    ("Equal", select::equal),
-    ("Where", select::where_),
-    ("Relu", unary::relu),
-    ("LeakyRelu", unary::leaky_relu),
-    ("Sigmoid", unary::sigmoid_op),
-    ("Tanh", unary::tanh),
-    ("HardSigmoid", unary::hard_sigmoid),
-    ("HardSwish", unary::hard_swish),
-    ("Clip", unary::clip),
-    ("Sqrt", unary::sqrt),
-    ("Exp", unary::exp),
-    ("Log", unary::log),
-    ("Neg", unary::neg),
-    ("Abs", unary::abs),
-    ("Erf", unary::erf),
-    ("Elu", unary::elu),
-    ("Softplus", unary::softplus),
-    ("Gelu", unary::gelu),
-    ("MaxPool", pool::max_pool),
-    ("AveragePool", pool::average_pool),
-    ("GlobalMaxPool", pool::global_max_pool),
-    ("GlobalAveragePool", pool::global_average_pool),
-    ("Softmax", softmax::softmax),
-    ("LogSoftmax", softmax::log_softmax),
-    ("ReduceSum", reduce::reduce_sum),
-    ("ReduceMean", reduce::reduce_mean),
-    ("ReduceMax", reduce::reduce_max),
-    ("ReduceMin", reduce::reduce_min),
-    ("BatchNormalization", norm::batch_norm),
-    ("InstanceNormalization", norm::instance_norm),
-    ("LayerNormalization", norm::layer_norm),
-    ("Resize", resize::resize),
-    ("Pad", pad::pad),
-    ("Conv", conv::conv),
-    ("ConvTranspose", conv::conv_transpose),
-    ("MatMul", matmul::matmul),
-    ("Gemm", matmul::gemm),
-    ("LSTM", rnn::lstm),
-    ("QuantizeLinear", quant::quantize_linear),
-    ("DequantizeLinear", quant::dequantize_linear),
-];
+/// One table of the supported ONNX ops: each op's name, its prepare function, and the
+/// kernel families (see [`kernels`]) its step may end up running — its own, and those the
+/// planner may rewrite it into (an activation fused into a Conv, a QDQ pattern quantized
+/// into a QConv, an fp16 weight's Cast read in place by its consumer); `[]` for ops that
+/// never run a kernel ([`Op::View`], [`Op::Const`]). It generates [`REGISTRY`], the name
+/// list and the set-restricted lookup, so they cannot disagree.
+macro_rules! registry {
+    ($($name:literal => $prepare:path, [$($family:ident),*];)*) => {
+        /// The ONNX ops this runtime runs, with their prepare functions.
+        pub static REGISTRY: &[(&str, PrepareFn)] = &[$(($name, $prepare),)*];
+
+        /// The op names of [`REGISTRY`] without its functions: [`is_supported`] links none.
+        static OP_TYPES: &[&str] = &[$($name,)*];
+
+        /// The kernel families each op of [`OP_TYPES`] may run (0: none, it is a view or a
+        /// constant); a table, not a `match`, to keep it small in flash.
+        static FAMILIES: &[u32] = &[$(0 $(| kernels::bit(stringify!($family)))*,)*];
+
+        /// The prepare function of `op_type` if a plan restricted to the kernel families
+        /// in `SET` may need it ([`kernels::prepares`]); the others are compiled out.
+        pub(crate) fn lookup_in<const SET: u32>(op_type: &str) -> Option<PrepareFn> {
+            $(
+                if kernels::prepares(SET, const { 0 $(| kernels::bit(stringify!($family)))* })
+                    && op_type == $name
+                {
+                    return Some($prepare);
+                }
+            )*
+            None
+        }
+    };
+}
+
+registry! {
+    "Identity" => identity::view, [];
+    "Dropout" => identity::dropout, [];
+    "Constant" => identity::constant, [];
+    "Add" => binary::add, [Binary];
+    "Sub" => binary::sub, [Binary];
+    "Mul" => binary::mul, [Binary, Conv, QConv];
+    "Div" => binary::div, [Binary];
+    "Pow" => binary::pow, [Binary];
+    "Reshape" => shape::reshape, [];
+    "Flatten" => shape::flatten, [];
+    "Squeeze" => shape::squeeze, [];
+    "Unsqueeze" => shape::unsqueeze, [];
+    "Shape" => shape::shape, [];
+    "Size" => shape::size, [];
+    "Concat" => concat::concat, [Concat];
+    "Split" => concat::split, [Split];
+    "Slice" => slice::slice, [Strided];
+    "Transpose" => transpose::transpose, [Strided];
+    "Gather" => gather::gather, [Gather];
+    "Cast" => cast::cast, [Cast, Conv, ConvTranspose, MatMul, Gemm];
+    "ConstantOfShape" => generate::constant_of_shape, [Fill];
+    "Range" => generate::range, [];
+    "Expand" => generate::expand, [Strided];
+    "Tile" => generate::tile, [Strided];
+    "Equal" => select::equal, [Select];
+    "Where" => select::where_, [Select];
+    "Relu" => unary::relu, [Unary, Conv, QConv];
+    "LeakyRelu" => unary::leaky_relu, [Unary];
+    "Sigmoid" => unary::sigmoid_op, [Unary, Conv, QConv];
+    "Tanh" => unary::tanh, [Unary];
+    "HardSigmoid" => unary::hard_sigmoid, [Unary];
+    "HardSwish" => unary::hard_swish, [Unary];
+    "Clip" => unary::clip, [Unary, Conv, QConv];
+    "Sqrt" => unary::sqrt, [Unary];
+    "Exp" => unary::exp, [Unary];
+    "Log" => unary::log, [Unary];
+    "Neg" => unary::neg, [Unary];
+    "Abs" => unary::abs, [Unary];
+    "Erf" => unary::erf, [Unary];
+    "Elu" => unary::elu, [Unary];
+    "Softplus" => unary::softplus, [Unary];
+    "Gelu" => unary::gelu, [Unary];
+    "MaxPool" => pool::max_pool, [Pool];
+    "AveragePool" => pool::average_pool, [Pool];
+    "GlobalMaxPool" => pool::global_max_pool, [GlobalPool];
+    "GlobalAveragePool" => pool::global_average_pool, [GlobalPool];
+    "Softmax" => softmax::softmax, [Softmax];
+    "LogSoftmax" => softmax::log_softmax, [Softmax];
+    "ReduceSum" => reduce::reduce_sum, [Reduce];
+    "ReduceMean" => reduce::reduce_mean, [Reduce];
+    "ReduceMax" => reduce::reduce_max, [Reduce];
+    "ReduceMin" => reduce::reduce_min, [Reduce];
+    "BatchNormalization" => norm::batch_norm, [Norm];
+    "InstanceNormalization" => norm::instance_norm, [Norm];
+    "LayerNormalization" => norm::layer_norm, [Norm];
+    "Resize" => resize::resize, [Resize];
+    "Pad" => pad::pad, [Pad];
+    "Conv" => conv::conv, [Conv, QConv];
+    "ConvTranspose" => conv::conv_transpose, [ConvTranspose];
+    "MatMul" => matmul::matmul, [MatMul];
+    "Gemm" => matmul::gemm, [Gemm];
+    "LSTM" => rnn::lstm, [Lstm];
+    "QuantizeLinear" => quant::quantize_linear, [Quant, QConv];
+    "DequantizeLinear" => quant::dequantize_linear, [Quant, QConv, Lstm];
+}
 
 /// The prepare function for an op of the default domain.
 pub fn lookup(domain: &str, op_type: &str) -> Option<PrepareFn> {
@@ -486,9 +518,16 @@ pub fn lookup(domain: &str, op_type: &str) -> Option<PrepareFn> {
         .map(|(_, f)| *f)
 }
 
+/// The kernel families `op_type`'s step may run (0: none, it is a view or a constant);
+/// `None` for an op outside the registry.
+pub(crate) fn families(op_type: &str) -> Option<u32> {
+    let i = OP_TYPES.iter().position(|&name| name == op_type)?;
+    FAMILIES.get(i).copied()
+}
+
 /// Whether `op_type` in `domain` can run.
 pub fn is_supported(domain: &str, op_type: &str) -> bool {
-    lookup(domain, op_type).is_some()
+    (domain.is_empty() || domain == "ai.onnx") && OP_TYPES.contains(&op_type)
 }
 
 /// Runs one prepared op (any family; [`kernels::eval_in`] for a restricted set).

@@ -287,11 +287,22 @@ pub fn eval(op: &Unary, io: &mut Io) {
     with_f32!(x.f32(), |x| run_best(*op, x, out))
 }
 
+/// `x = f(x)` over a run, on a Cortex-M: a plain loop. It has no float vectors, so the
+/// other targets' blocks of 16 and 8 would only multiply the code.
+#[inline(always)]
+#[cfg(target_arch = "arm")]
+fn each(xs: &mut [f32], f: impl Fn(f32) -> f32) {
+    for v in xs {
+        *v = f(*v);
+    }
+}
+
 /// `x = f(x)` over a short run (a 16-wide GEMM tile row): in fixed blocks of 16, which LLVM
 /// turns into two (AVX2) or four (SSE) independent vector chains — sigmoid is one long
 /// dependency chain, so a lone vector would wait on latency — then one block of 8, where an
 /// ordinary loop would be unrolled to 32 and leave short runs to its scalar tail.
 #[inline(always)]
+#[cfg(not(target_arch = "arm"))]
 fn each(xs: &mut [f32], f: impl Fn(f32) -> f32) {
     let mut blocks = xs.chunks_exact_mut(16);
     for block in &mut blocks {
@@ -340,15 +351,6 @@ impl Activation {
             Activation::Silu => "Conv+SiLU",
             Activation::Relu => "Conv+Relu",
             Activation::Clip(..) => "Conv+Clip",
-        }
-    }
-
-    /// The op name of an int8 Conv step with this activation fused ("QConv+SiLU").
-    pub fn qconv_op_name(self) -> &'static str {
-        match self {
-            Activation::Silu => "QConv+SiLU",
-            Activation::Relu => "QConv+Relu",
-            Activation::Clip(..) => "QConv+Clip",
         }
     }
 

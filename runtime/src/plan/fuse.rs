@@ -12,6 +12,9 @@
 //! Lifetimes are fixed up for the memory planner: `y` is now written at the Conv's time and
 //! `c`/`s` take no memory (their buffers shrink to zero bytes and the tensors lose their
 //! storage).
+//!
+//! After each conv's activation, an int8 conv also takes the QuantizeLinear that alone
+//! reads its output ([`Tables::requantize_at`]): it then writes the int8 tensor itself.
 
 use super::memory::Buf;
 use super::{Step, Storage, TensorInfo, NONE};
@@ -163,6 +166,7 @@ impl Tables<'_, '_> {
     pub fn fuse(mut self) -> usize {
         for k in 0..self.steps.len() {
             self.fuse_at(k);
+            self.requantize_at(k);
         }
         let mut n = 0;
         for k in 0..self.steps.len() {

@@ -136,15 +136,37 @@ impl PlanTables {
     /// [`PlanTables::bytes`], or `None` when the counts overflow this machine's `usize`:
     /// counts read from an untrusted place (a model image's header) may be anything.
     pub const fn checked_bytes(&self) -> Option<usize> {
+        self.checked_bytes_with(&Self::ENTRY_BYTES)
+    }
+
+    /// Bytes of one entry of each table, in field order, on the machine this code is
+    /// compiled for. A firmware's kernel probe records its target's
+    /// (`scripts/measure-kernel-code.sh`), so the host can size a Cortex-M arena with
+    /// [`PlanTables::checked_bytes_with`].
+    pub const ENTRY_BYTES: [usize; 7] = {
         use core::mem::size_of;
+        [
+            size_of::<TensorInfo<'static>>(),
+            size_of::<Buf>(),
+            size_of::<Step>(),
+            size_of::<bool>(),
+            size_of::<u32>(),
+            size_of::<u32>(),
+            size_of::<u32>(),
+        ]
+    };
+
+    /// [`PlanTables::checked_bytes`] with `entry` bytes per table entry (another machine's
+    /// [`PlanTables::ENTRY_BYTES`]).
+    pub const fn checked_bytes_with(&self, entry: &[usize; 7]) -> Option<usize> {
         let tables = [
-            (self.tensors, size_of::<TensorInfo<'static>>()),
-            (self.bufs, size_of::<Buf>()),
-            (self.steps, size_of::<Step>()),
-            (self.io, size_of::<u32>()),
-            (self.nodes, size_of::<bool>()),
-            (self.inputs, size_of::<u32>()),
-            (self.outputs, size_of::<u32>()),
+            (self.tensors, entry[0]),
+            (self.bufs, entry[1]),
+            (self.steps, entry[2]),
+            (self.io, entry[4]),
+            (self.nodes, entry[3]),
+            (self.inputs, entry[5]),
+            (self.outputs, entry[6]),
         ];
         let mut total: usize = 0;
         let mut i = 0;
@@ -436,11 +458,13 @@ pub(crate) fn build<'a>(
                     limit: MAX_OUTPUTS,
                 });
             }
-            let prepare =
-                ops::lookup(node.domain(), node.op_type()).ok_or(Error::UnsupportedOps {
+            // Supported (checked above), so missing only from a restricted kernel set.
+            let prepare = kernels
+                .prepare(node.domain(), node.op_type())
+                .ok_or(Error::BadNode {
                     node: node_name,
                     op: Name::new(node.op_type()),
-                    count: 1,
+                    reason: "its kernel is not in the session's kernel set",
                 })?;
             let mut prep = Prep {
                 node,
@@ -622,6 +646,14 @@ pub(crate) fn build<'a>(
         }
         used |= kernels::family(&step.op);
     }
+    // A session planned on the set this plan reports must reach every node's prepare:
+    // where the registry's families are coarser than this plan's rewrites, widen the set.
+    for node in model.nodes() {
+        let families = ops::families(node.op_type()).unwrap_or(0);
+        if !kernels::prepares(used, families) {
+            used |= families & kernels.set();
+        }
+    }
 
     let n_bufs = p.n_bufs;
     let plan = memory::plan(&mut p.bufs[..n_bufs]);
@@ -693,7 +725,15 @@ pub(crate) fn bind<'t>(
         let b = &bufs[step.scratch as usize];
         let _ = muts.push((b.offset, b.size, SCRATCH));
     }
-    muts.sort_unstable_by_key(|m| m.0);
+    // By offset. An insertion sort: there are at most `MAX_OUTPUTS + 1` entries (mostly one
+    // or two), and `sort_unstable` would link about 5 KB of Cortex-M code for them.
+    for i in 1..muts.len() {
+        let mut j = i;
+        while j > 0 && muts[j - 1].0 > muts[j].0 {
+            muts.swap(j - 1, j);
+            j -= 1;
+        }
+    }
 
     let mut gaps: heapless::Vec<(usize, &'t [u8]), { MAX_OUTPUTS + 2 }> = heapless::Vec::new();
     // Empty outputs and absent scratch get zero-length slices at the region's (aligned)

@@ -22,6 +22,11 @@
 //! per-axis activation scales — is left to the float (fake-quant) path, which computes
 //! the same function.
 //!
+//! Later, after [activation fusion](super::fuse), a per-tensor int8 `QuantizeLinear`
+//! that is the only reader of such a conv's (activated) output joins it too: the conv's
+//! epilogue writes the int8 tensor, which is what the next int8 conv reads, so between two
+//! int8 convs nothing runs and no f32 tensor exists.
+//!
 //! The rewired step needs four io slots `[x_q, W_i8, table, y]`: the Conv's own when it
 //! has a bias, else those of the weight DequantizeLinear it replaces (three inputs and an
 //! output), so the io table never grows.
@@ -34,7 +39,7 @@ use crate::arena::Bump;
 use crate::error::Result;
 use crate::ops::conv::{Conv, QConv};
 use crate::ops::kernels::Kernels;
-use crate::ops::qgemm::row_sums;
+use crate::ops::qgemm::{row_sums, Requant};
 use crate::ops::quant::{dequantize, Direction, Quant};
 use crate::ops::{Io, Op};
 use crate::target::Target;
@@ -312,6 +317,56 @@ impl<'a> Tables<'_, 'a> {
         self.tensors[out as usize].storage = Storage::Const(value);
         self.tombstone(j);
         Ok(())
+    }
+
+    /// Fuses the QuantizeLinear that alone reads the output of the int8 conv at step `k`
+    /// into it ([`QConv::with_requant`]): per tensor, int8, constant scale and zero point,
+    /// read directly (not through a view). The conv then writes the int8 tensor at its own
+    /// time, and the f32 one and the step vanish. Runs after activation fusion, so the
+    /// output is the activation's.
+    pub(super) fn requantize_at(&mut self, k: usize) {
+        let Op::QConv(conv) = self.steps[k].op else {
+            return;
+        };
+        let scratch = self.steps[k].scratch;
+        let Some(y) = only_output(self.io, &self.steps[k]) else {
+            return;
+        };
+        let Some(readers) = self.buf_of(y).and_then(|b| self.sole_readers::<1>(b, k)) else {
+            return;
+        };
+        let [(j, t)] = *readers.as_slice() else {
+            return;
+        };
+        let Op::Quant(q) = self.steps[j].op else {
+            return;
+        };
+        let per_tensor_int8 =
+            q.direction == Direction::Quantize && q.int == DType::I8 && q.channels == 1;
+        let (Some(scale), Some(zero), Some(y_q)) = (
+            self.constant(self.input_of(j, 1)),
+            self.constant(self.input_of(j, 2)),
+            only_output(self.io, &self.steps[j]),
+        ) else {
+            return;
+        };
+        let (Some(b_y), Some(b_q)) = (self.buf_of(y), self.buf_of(y_q)) else {
+            return;
+        };
+        if t != y || !per_tensor_int8 || conv.requant().is_some() || scratch == NONE {
+            return;
+        }
+        let conv = conv.with_requant(Requant {
+            scale: crate::with_f32!(scale.f32(), |s| s.at(0)),
+            zero: zero.i64_at(0) as i8,
+        });
+        self.bufs[b_q as usize].first = self.bufs[b_y as usize].first;
+        self.drop_tensor(y);
+        self.tombstone(j);
+        let step = &mut self.steps[k];
+        self.io[step.io_start as usize + step.n_in as usize] = y_q;
+        step.op = Op::QConv(conv);
+        self.bufs[scratch as usize].size = crate::arena::align_up(conv.scratch_bytes());
     }
 
     /// Removes step `j` (its scratch too).

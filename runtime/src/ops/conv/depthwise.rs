@@ -13,9 +13,9 @@
 //! A fused activation is applied to each output row as soon as its last tap is added.
 
 use super::{valid_range, Geometry};
-use crate::ops::gemm::{Kernel, Run};
+use crate::ops::gemm::Kernel;
 use crate::ops::unary::Activation;
-use crate::tensor::F32Source;
+use crate::tensor::{F32Source, F32View};
 
 /// Kernel widths up to this have their column spans precomputed.
 const MAX_KW: usize = 16;
@@ -25,10 +25,10 @@ const MAX_KW: usize = 16;
 /// `row` is scratch of `g.iw` floats. `kernel` says which instruction set this CPU has;
 /// `act` is applied to the output.
 #[allow(clippy::too_many_arguments)]
-pub fn run<X: Run, W: F32Source>(
+pub fn run<W: F32Source>(
     kernel: Kernel,
     g: &Geometry,
-    x: X,
+    x: F32View,
     x_off: usize,
     w: W,
     w_off: usize,
@@ -38,14 +38,31 @@ pub fn run<X: Run, W: F32Source>(
     act: Option<Activation>,
 ) {
     match kernel {
-        Kernel::Portable | Kernel::Portable4x4 => {
-            run_inline(g, x, x_off, w, w_off, mult, out, row, act)
-        }
         // SAFETY: a plan holds `Kernel::Avx2Fma` only when the CPU has AVX2 and FMA
         // (see `Kernel::best`), which is all `run_avx2` requires.
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2Fma => unsafe { run_avx2(g, x, x_off, w, w_off, mult, out, row, act) },
+        // The portable kernels (4×8 and 4×4 GEMM tiles) share this one.
+        _ => run_inline(
+            g,
+            x,
+            x_off,
+            w,
+            w_off,
+            mult,
+            out,
+            row,
+            act,
+            activate_portable,
+        ),
     }
+}
+
+/// Applies `act` to one output row, out of line: inlined, the activation loops (SiLU's
+/// exp above all) would be copied into every weight representation's kernel.
+#[inline(never)]
+fn activate_portable(act: Activation, row: &mut [f32]) {
+    act.apply(row)
 }
 
 /// [`run_inline`] compiled for AVX2 + FMA.
@@ -55,9 +72,9 @@ pub fn run<X: Run, W: F32Source>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn run_avx2<X: Run, W: F32Source>(
+unsafe fn run_avx2<W: F32Source>(
     g: &Geometry,
-    x: X,
+    x: F32View,
     x_off: usize,
     w: W,
     w_off: usize,
@@ -66,14 +83,25 @@ unsafe fn run_avx2<X: Run, W: F32Source>(
     row: &mut [f32],
     act: Option<Activation>,
 ) {
-    run_inline(g, x, x_off, w, w_off, mult, out, row, act)
+    run_inline(
+        g,
+        x,
+        x_off,
+        w,
+        w_off,
+        mult,
+        out,
+        row,
+        act,
+        Activation::apply,
+    )
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn run_inline<X: Run, W: F32Source>(
+fn run_inline<W: F32Source>(
     g: &Geometry,
-    x: X,
+    x: F32View,
     x_off: usize,
     w: W,
     w_off: usize,
@@ -81,6 +109,7 @@ fn run_inline<X: Run, W: F32Source>(
     out: &mut [f32],
     row: &mut [f32],
     act: Option<Activation>,
+    activate: impl Fn(Activation, &mut [f32]),
 ) {
     let row = &mut row[..g.iw];
     let taps = g.kh * g.kw;
@@ -122,7 +151,7 @@ fn run_inline<X: Run, W: F32Source>(
                 }
             }
             if let Some(act) = act {
-                act.apply(dst);
+                activate(act, dst);
             }
         }
     }

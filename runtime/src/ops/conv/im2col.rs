@@ -8,6 +8,7 @@
 use super::{valid_range, Geometry};
 use crate::ops::gemm::{Operand, Run};
 use crate::ops::qgemm::QOperand;
+use crate::tensor::F32View;
 
 /// The im2col matrix of one image and group.
 #[derive(Clone, Copy, Debug)]
@@ -25,7 +26,17 @@ impl<S> Im2col<S> {
 }
 
 impl<S: Run> Operand for Im2col<S> {
+    #[inline]
     fn read_row(&self, r: usize, c0: usize, out: &mut [f32]) {
+        self.read_from(self.x, r, c0, out)
+    }
+}
+
+impl<S> Im2col<S> {
+    /// [`Operand::read_row`] reading the image from `x` (this view's data, resolved). Out
+    /// of line: called once per row run, it holds the loops of each representation.
+    #[inline(never)]
+    fn read_from<X: Run>(&self, x: X, r: usize, c0: usize, out: &mut [f32]) {
         let g = &self.g;
         walk_row(g, self.offset, r, c0, out, |seg, src| {
             let Some(start) = src else {
@@ -33,8 +44,8 @@ impl<S: Run> Operand for Im2col<S> {
                 return;
             };
             if g.sw == 1 {
-                self.x.copy_run(start, seg);
-            } else if let Some(row) = self.x.run(start, (seg.len() - 1) * g.sw + 1) {
+                x.copy_run(start, seg);
+            } else if let Some(row) = x.run(start, (seg.len() - 1) * g.sw + 1) {
                 // Slice walks have no bounds checks per element; stride 2 (every
                 // downsampling layer) reads pairs, which LLVM vectorises.
                 if let (2, Some((last, body))) = (g.sw, seg.split_last_mut()) {
@@ -49,10 +60,22 @@ impl<S: Run> Operand for Im2col<S> {
                 }
             } else {
                 for (t, v) in seg.iter_mut().enumerate() {
-                    *v = self.x.at(start + t * g.sw);
+                    *v = x.at(start + t * g.sw);
                 }
             }
         })
+    }
+}
+
+/// The run-time view of X: its representation is resolved once per row run, so the GEMM's
+/// loops are compiled once for both.
+impl Operand for Im2col<F32View<'_>> {
+    #[inline]
+    fn read_row(&self, r: usize, c0: usize, out: &mut [f32]) {
+        match self.x {
+            F32View::Slice(x) => self.read_from(x, r, c0, out),
+            F32View::Bytes(x) => self.read_from(x, r, c0, out),
+        }
     }
 }
 

@@ -29,7 +29,7 @@ use super::unary::Activation;
 use super::{Io, Op, Prep};
 use crate::error::Result;
 use crate::tensor::{DType, F32Source, Shape, WeightView};
-use crate::{with_f32, with_weights};
+use crate::with_weights;
 pub use qconv::{eval as eval_quantized, QConv};
 pub use transpose::{conv_transpose, eval as eval_transpose, ConvTranspose};
 
@@ -377,44 +377,30 @@ pub fn eval(c: &Conv, io: &mut Io) {
     fill_bias(out, bias, c.c_out, plane);
     let m = c.c_out / c.group;
     let k = g.c_in * g.kh * g.kw;
-    with_f32!(x.f32(), |x| with_weights!(w.weights(), |w| {
-        for n in 0..c.batch {
-            for grp in 0..c.group {
-                let x_off = (n * c.group + grp) * g.c_in * g.ih * g.iw;
-                let dst = &mut out[(n * c.c_out + grp * m) * plane..][..m * plane];
-                match c.path {
-                    Path::Depthwise => {
-                        let (w_off, kernel) = (grp * m * k, c.gemm.kernel);
-                        depthwise::run(kernel, &g, x, x_off, w, w_off, m, dst, scratch, c.act)
-                    }
-                    Path::Pointwise => {
-                        let b = Matrix::row_major(x, x_off, plane);
-                        c.gemm.run_then(
-                            Matrix::row_major(w, grp * m * k, k),
-                            b,
-                            1.0,
-                            dst,
-                            plane,
-                            scratch,
-                            c.act,
-                        )
-                    }
-                    Path::Im2col => {
-                        let b = im2col::Im2col::new(x, x_off, g);
-                        c.gemm.run_then(
-                            Matrix::row_major(w, grp * m * k, k),
-                            b,
-                            1.0,
-                            dst,
-                            plane,
-                            scratch,
-                            c.act,
-                        )
-                    }
+    // One copy of the loops below: the views' representations (aligned or not, float16)
+    // are resolved per row run inside the operands, not by monomorphising this body.
+    let (x, w) = (x.f32(), w.weights());
+    for n in 0..c.batch {
+        for grp in 0..c.group {
+            let x_off = (n * c.group + grp) * g.c_in * g.ih * g.iw;
+            let dst = &mut out[(n * c.c_out + grp * m) * plane..][..m * plane];
+            let a = Matrix::row_major(w, grp * m * k, k);
+            match c.path {
+                Path::Depthwise => with_weights!(w, |w| {
+                    let (w_off, kernel) = (grp * m * k, c.gemm.kernel);
+                    depthwise::run(kernel, &g, x, x_off, w, w_off, m, dst, scratch, c.act)
+                }),
+                Path::Pointwise => {
+                    let b = Matrix::row_major(x, x_off, plane);
+                    c.gemm.run_then(a, b, 1.0, dst, plane, scratch, c.act)
+                }
+                Path::Im2col => {
+                    let b = im2col::Im2col::new(x, x_off, g);
+                    c.gemm.run_then(a, b, 1.0, dst, plane, scratch, c.act)
                 }
             }
         }
-    }))
+    }
 }
 
 #[cfg(test)]

@@ -8,13 +8,16 @@
 //! dequantized bias (f32) and `w_sum[c] = Σ W[c]` (i32, for the zero-point correction).
 //! Output: `y[c] = act(Σ (x_q − z_x) · W[c] · mul[c] + bias[c])`, f32 — the float model's
 //! math with the sum exact in i32, so it differs from the fake-quant float path only by
-//! that path's float rounding.
+//! that path's float rounding. When the only reader of `y` is a per-tensor int8
+//! QuantizeLinear, the planner fuses it too ([`QConv::with_requant`]): the epilogue stores
+//! `y` quantized, bit for bit what that step would write, and neither the f32 tensor nor
+//! the pass over it exists.
 //!
 //! Pointwise and im2col convs only; depthwise convs stay on the float path.
 
 use super::im2col::QIm2col;
 use super::{Conv, Path};
-use crate::ops::qgemm::{Epilogue, QGemmPlan, QMatrix, MAX_K};
+use crate::ops::qgemm::{Epilogue, QGemmPlan, QMatrix, Requant, MAX_K};
 use crate::ops::unary::Activation;
 use crate::ops::Io;
 use crate::target::Target;
@@ -26,6 +29,8 @@ pub struct QConv {
     gemm: QGemmPlan,
     /// The activation's zero point.
     zero: i8,
+    /// The fused output QuantizeLinear, if any.
+    requant: Option<Requant>,
 }
 
 impl Conv {
@@ -41,6 +46,7 @@ impl Conv {
             conv: *self,
             gemm: QGemmPlan::for_target(target, self.c_out / self.group, g.oh * g.ow, k),
             zero,
+            requant: None,
         })
     }
 }
@@ -59,7 +65,36 @@ impl QConv {
 
     /// Scratch bytes eval needs.
     pub fn scratch_bytes(&self) -> usize {
-        self.gemm.scratch_bytes()
+        self.gemm.scratch_bytes(self.requant.is_some())
+    }
+
+    /// The fused output quantization, if any.
+    pub fn requant(&self) -> Option<Requant> {
+        self.requant
+    }
+
+    /// This conv writing its output quantized by `requant` (int8) instead of as f32.
+    pub fn with_requant(self, requant: Requant) -> QConv {
+        QConv {
+            requant: Some(requant),
+            gemm: self.gemm.requantized(),
+            ..self
+        }
+    }
+
+    /// The step's name in profiles: "QConv", "QConv+SiLU", "QConv+SiLU+Q" (requantized).
+    pub fn op_name(&self) -> &'static str {
+        use Activation::*;
+        match (self.conv.act, self.requant.is_some()) {
+            (None, false) => "QConv",
+            (None, true) => "QConv+Q",
+            (Some(Silu), false) => "QConv+SiLU",
+            (Some(Silu), true) => "QConv+SiLU+Q",
+            (Some(Relu), false) => "QConv+Relu",
+            (Some(Relu), true) => "QConv+Relu+Q",
+            (Some(Clip(..)), false) => "QConv+Clip",
+            (Some(Clip(..)), true) => "QConv+Clip+Q",
+        }
     }
 
     /// The fused activation, if any.
@@ -83,8 +118,10 @@ pub fn eval(q: &QConv, io: &mut Io) {
     let (floats, sums) = io.input(2).bytes.split_at(8 * q.conv.c_out);
     let (mul, bias) = bytemuck::cast_slice::<u8, f32>(floats).split_at(q.conv.c_out);
     let w_sum: &[i32] = bytemuck::cast_slice(sums);
-    let out: &mut [i32] = bytemuck::cast_slice_mut(io.outputs[0].bytes);
+    let out = &mut *io.outputs[0].bytes;
     let scratch = &mut *io.scratch;
+    // Bytes per output value: int8 when requantized, else f32.
+    let width = if q.requant.is_some() { 1 } else { 4 };
     let (c, g) = (&q.conv, q.conv.geo);
     let plane = g.oh * g.ow;
     let m = c.c_out / c.group;
@@ -92,7 +129,7 @@ pub fn eval(q: &QConv, io: &mut Io) {
     for n in 0..c.batch {
         for grp in 0..c.group {
             let x_off = (n * c.group + grp) * g.c_in * g.ih * g.iw;
-            let dst = &mut out[(n * c.c_out + grp * m) * plane..][..m * plane];
+            let dst = &mut out[width * (n * c.c_out + grp * m) * plane..][..width * m * plane];
             let a = QMatrix {
                 data: w,
                 offset: grp * m * k,
@@ -104,6 +141,7 @@ pub fn eval(q: &QConv, io: &mut Io) {
                 a_sum: &w_sum[grp * m..][..m],
                 zero: q.zero.into(),
                 act: c.act,
+                requant: q.requant,
             };
             match c.path {
                 Path::Pointwise => {

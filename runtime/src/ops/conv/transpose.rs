@@ -11,7 +11,6 @@ use crate::error::Result;
 use crate::ops::gemm::{GemmPlan, Matrix};
 use crate::ops::{Io, Op, Prep};
 use crate::tensor::DType;
-use crate::{with_f32, with_weights};
 
 /// Most floats of one column-buffer chunk (then at least one GEMM tile of pixels).
 const COL_FLOATS: usize = 1 << 16;
@@ -137,25 +136,23 @@ pub fn eval(c: &ConvTranspose, io: &mut Io) {
     let (gemm_scratch, col) = scratch.split_at_mut(c.gemm.scratch_floats());
     let rows = c.c_out * g.kh * g.kw;
     let pixels = g.ih * g.iw;
-    with_f32!(x.f32(), |x| with_weights!(w.weights(), |w| {
-        for n in 0..c.batch {
-            for grp in 0..c.group {
-                let x_off = (n * c.group + grp) * g.c_in * pixels;
-                let wt = Matrix::transposed(w, grp * g.c_in * rows, rows);
-                let dst = &mut out[(n * c.group + grp) * c.c_out * plane..][..c.c_out * plane];
-                for p0 in (0..pixels).step_by(c.chunk) {
-                    let np = c.chunk.min(pixels - p0);
-                    let col = &mut col[..rows * np];
-                    col.fill(0.0);
-                    let gemm =
-                        GemmPlan::with_kernel(c.gemm.target, c.gemm.kernel, rows, np, g.c_in);
-                    let xs = Matrix::row_major(x, x_off + p0, pixels);
-                    gemm.run(wt, xs, 1.0, col, np, gemm_scratch);
-                    col2im(&g, col, p0, np, dst);
-                }
+    let (x, w) = (x.f32(), w.weights());
+    for n in 0..c.batch {
+        for grp in 0..c.group {
+            let x_off = (n * c.group + grp) * g.c_in * pixels;
+            let wt = Matrix::transposed(w, grp * g.c_in * rows, rows);
+            let dst = &mut out[(n * c.group + grp) * c.c_out * plane..][..c.c_out * plane];
+            for p0 in (0..pixels).step_by(c.chunk) {
+                let np = c.chunk.min(pixels - p0);
+                let col = &mut col[..rows * np];
+                col.fill(0.0);
+                let gemm = GemmPlan::with_kernel(c.gemm.target, c.gemm.kernel, rows, np, g.c_in);
+                let xs = Matrix::row_major(x, x_off + p0, pixels);
+                gemm.run(wt, xs, 1.0, col, np, gemm_scratch);
+                col2im(&g, col, p0, np, dst);
             }
         }
-    }))
+    }
 }
 
 /// Scatter-adds the column buffer of input pixels `p0 .. p0 + np` into the output planes.

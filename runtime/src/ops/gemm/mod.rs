@@ -8,7 +8,11 @@
 //! operands are a trait ([`Operand`]) that copies a run of one row: strided matrices over
 //! aligned arena data or unaligned weights in place, f32 or float16 widened as it is packed
 //! ([`Matrix`]), transposed views (swap the strides) and the implicit im2col of convolution
-//! all share the packers, monomorphised.
+//! all share the packers, monomorphised. Which representation an operand has (aligned or
+//! not, float16) is known only at run time; the `F32View`/`WeightView` operands resolve it
+//! once per row run, so the blocked loop and packers are compiled once per kernel and
+//! operand kind, not once per combination of representations (on a Cortex-M that was
+//! most of a firmware's flash).
 //!
 //! Kernels: [`portable`] (the reference, plain Rust that LLVM vectorises; the Cortex-M path)
 //! and, on x86_64, an AVX2+FMA one. [`Kernel::best`] picks once at plan time and the choice
@@ -20,7 +24,7 @@ pub mod portable;
 
 use super::unary::Activation;
 use crate::target::Target;
-use crate::tensor::{F32Source, LeF16, LeF32};
+use crate::tensor::{F32Source, F32View, LeF16, LeF32, WeightView};
 
 /// Block sizes for one [`Target`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +116,18 @@ impl Run for LeF16<'_> {
     }
 }
 
+impl F32View<'_> {
+    /// [`Run::copy_run`] on whichever representation this view has: one branch per run,
+    /// so a kernel taking an `F32View` is compiled once.
+    #[inline]
+    pub fn copy_run(&self, start: usize, out: &mut [f32]) {
+        match self {
+            F32View::Slice(s) => s.copy_run(start, out),
+            F32View::Bytes(b) => b.copy_run(start, out),
+        }
+    }
+}
+
 /// A strided matrix view: element `(r, c)` is `data[offset + r * row_stride + c * col_stride]`.
 /// A transposed operand is the same data with the strides swapped.
 #[derive(Clone, Copy, Debug)]
@@ -162,10 +178,57 @@ impl<S: Run> Operand for Matrix<S> {
     }
 }
 
+impl<S> Matrix<S> {
+    /// The same view over other storage (the run-time representation, resolved).
+    #[inline(always)]
+    fn over<T>(&self, data: T) -> Matrix<T> {
+        Matrix {
+            data,
+            offset: self.offset,
+            row_stride: self.row_stride,
+            col_stride: self.col_stride,
+        }
+    }
+}
+
+/// A matrix whose f32 storage (aligned or not) is known only at run time: the
+/// representation is resolved once per row run, so the packers and the blocked loop are
+/// compiled once, not once per representation — the inner copy stays monomorphic.
+impl Operand for Matrix<F32View<'_>> {
+    #[inline]
+    fn read_row(&self, r: usize, c0: usize, out: &mut [f32]) {
+        match self.data {
+            F32View::Slice(s) => self.over(s).read_row(r, c0, out),
+            F32View::Bytes(b) => self.over(b).read_row(r, c0, out),
+        }
+    }
+}
+
+/// As for [`F32View`], with the float16 representation of an fp16 model's weights too.
+impl Operand for Matrix<WeightView<'_>> {
+    #[inline]
+    fn read_row(&self, r: usize, c0: usize, out: &mut [f32]) {
+        match self.data {
+            WeightView::F32(F32View::Slice(s)) => self.over(s).read_row(r, c0, out),
+            WeightView::F32(F32View::Bytes(b)) => self.over(b).read_row(r, c0, out),
+            WeightView::Half(h) => self.over(h).read_row(r, c0, out),
+        }
+    }
+}
+
+/// The portable kernel [`Kernel::best`] falls back to: 4×8, or 4×4 on 32-bit Arm.
+#[cfg(not(target_arch = "arm"))]
+const PORTABLE: Kernel = Kernel::Portable;
+#[cfg(target_arch = "arm")]
+const PORTABLE: Kernel = Kernel::Portable4x4;
+
 /// Which micro-kernel runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
-    /// Plain Rust, any target, 4×8 tile (two 128-bit vectors per row on hosts).
+    /// Plain Rust, 4×8 tile (two 128-bit vectors per row on hosts). Not on 32-bit Arm: a
+    /// Cortex-M's FPU has 32 single registers, which the 4×8 accumulators alone fill, so
+    /// it would never be chosen there and only cost flash.
+    #[cfg(not(target_arch = "arm"))]
     Portable,
     /// Plain Rust, 4×4 tile: fits a Cortex-M4's 32 single-precision FPU registers.
     Portable4x4,
@@ -182,12 +245,13 @@ impl Kernel {
         if avx2_fma_available() {
             return Kernel::Avx2Fma;
         }
-        Kernel::Portable
+        PORTABLE
     }
 
     /// Every kernel compiled in that this CPU can run (for tests and benchmarks).
     pub fn available() -> heapless::Vec<Kernel, 3> {
         let mut v = heapless::Vec::new();
+        #[cfg(not(target_arch = "arm"))]
         let _ = v.push(Kernel::Portable);
         let _ = v.push(Kernel::Portable4x4);
         #[cfg(target_arch = "x86_64")]
@@ -200,6 +264,7 @@ impl Kernel {
     /// The register tile `(MR, NR)`.
     fn tile(self) -> (usize, usize) {
         match self {
+            #[cfg(not(target_arch = "arm"))]
             Kernel::Portable => (portable::Portable::<8>::MR, portable::Portable::<8>::NR),
             Kernel::Portable4x4 => (portable::Portable::<4>::MR, portable::Portable::<4>::NR),
             #[cfg(target_arch = "x86_64")]
@@ -231,8 +296,9 @@ pub(crate) trait MicroKernel {
     fn tile(kc: usize, a: &[f32], b: &[f32], c: &mut [f32], ldc: usize);
 
     /// Applies `act` to a finished `rows × cols` tile of C (rows `ldc` apart), compiled for
-    /// the kernel's instruction set.
-    #[inline]
+    /// the kernel's instruction set. Out of line and called only from the tile loop
+    /// (`cols <= NR`): LLVM specialises it for tiles and links its loops once.
+    #[inline(never)]
     fn activate(act: Activation, c: &mut [f32], rows: usize, cols: usize, ldc: usize) {
         act.apply_rows(c, rows, cols, ldc)
     }
@@ -316,6 +382,7 @@ impl GemmPlan {
         act: Option<Activation>,
     ) {
         match self.kernel {
+            #[cfg(not(target_arch = "arm"))]
             Kernel::Portable => {
                 self.run_with::<portable::Portable<8>, A, B>(a, b, alpha, c, ldc, scratch, act)
             }
@@ -389,6 +456,9 @@ impl GemmPlan {
 /// Packs `B[k0 .. k0+kc, n0 .. n0+nc]` into `nr`-wide panels: panel `p` holds, for each row,
 /// `nr` consecutive columns, zero-padded past `nc`. Each row is read in one run (one call
 /// into the operand, which for im2col means whole image rows) and then dealt out.
+// Out of line (one call per packed block): inlined into every caller's loops, the
+// packers would be copied per operand type for no measurable gain.
+#[inline(never)]
 fn pack_b<K: MicroKernel, B: Operand>(
     b: B,
     k0: usize,
@@ -424,6 +494,7 @@ fn pack_b<K: MicroKernel, B: Operand>(
 
 /// Packs `alpha · A[m0 .. m0+mc, k0 .. k0+kc]` into `mr`-tall panels: panel `p` holds, for
 /// each column, `mr` consecutive rows, zero-padded past `mc`.
+#[inline(never)]
 fn pack_a<K: MicroKernel, A: Operand>(
     a: A,
     alpha: f32,

@@ -92,7 +92,8 @@ impl QOperand for QMatrix<'_> {
 }
 
 /// What the last K block does to a finished tile:
-/// `y = act((acc − zero · a_sum[row]) · mul[row] + bias[row])`.
+/// `y = act((acc − zero · a_sum[row]) · mul[row] + bias[row])`, stored as f32 or, with
+/// [`Epilogue::requant`], as int8.
 #[derive(Clone, Copy, Debug)]
 pub struct Epilogue<'t> {
     /// Per-row multiplier (`s_x · s_w[row]`).
@@ -105,6 +106,28 @@ pub struct Epilogue<'t> {
     pub zero: i32,
     /// Fused activation.
     pub act: Option<Activation>,
+    /// Store `y` quantized to int8 (the QuantizeLinear that read it, fused) instead of f32.
+    pub requant: Option<Requant>,
+}
+
+/// A fused per-tensor int8 QuantizeLinear: `saturate(round_half_even(y / scale) + zero)`,
+/// through the standalone op's own function, so fusing it changes no bit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Requant {
+    /// The output scale.
+    pub scale: f32,
+    /// The output zero point.
+    pub zero: i8,
+}
+
+impl Requant {
+    /// `y` as an int8 value (its byte).
+    #[inline(always)]
+    pub fn quantize(self, y: f32) -> u8 {
+        let (lo, hi) = (f32::from(i8::MIN), f32::from(i8::MAX));
+        crate::ops::quant::quantize(y, self.scale, self.zero.into(), lo, hi) as u8
+    }
 }
 
 impl Epilogue<'_> {
@@ -129,7 +152,9 @@ pub fn row_sums(a: &[u8], k: usize, out: &mut [i32]) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum QKernel {
-    /// Scalar i32, 4×8 tile.
+    /// Scalar i32, 4×8 tile (compiled out on 32-bit Arm, whose plans use the 4×4: one
+    /// copy of the blocked loop less in every firmware).
+    #[cfg(not(target_arch = "arm"))]
     Portable,
     /// Scalar i32, 4×4 tile (Cortex-M).
     Portable4x4,
@@ -155,6 +180,9 @@ impl QKernel {
         if super::gemm::avx2_fma_available() {
             return QKernel::Avx2;
         }
+        #[cfg(target_arch = "arm")]
+        return QKernel::Portable4x4;
+        #[cfg(not(target_arch = "arm"))]
         QKernel::Portable
     }
 
@@ -173,6 +201,7 @@ impl QKernel {
     /// Every kernel compiled in that this CPU can run (for tests and benchmarks).
     pub fn available() -> heapless::Vec<QKernel, 4> {
         let mut v = heapless::Vec::new();
+        #[cfg(not(target_arch = "arm"))]
         let _ = v.push(QKernel::Portable);
         let _ = v.push(QKernel::Portable4x4);
         #[cfg(target_arch = "x86_64")]
@@ -190,6 +219,7 @@ impl QKernel {
 
     fn tile(self) -> (usize, usize) {
         match self {
+            #[cfg(not(target_arch = "arm"))]
             QKernel::Portable => (portable::Portable::<8>::MR, portable::Portable::<8>::NR),
             QKernel::Portable4x4 => (portable::Portable::<4>::MR, portable::Portable::<4>::NR),
             #[cfg(target_arch = "x86_64")]
@@ -304,25 +334,54 @@ impl QGemmPlan {
         }
     }
 
-    /// Scratch bytes [`QGemmPlan::run`] needs (packed A block as i16, then packed B block
-    /// as int8 or i16, each starting on a cache line).
-    pub fn scratch_bytes(&self) -> usize {
-        self.kc * (2 * self.mc + self.b_bytes * self.nc) + 2 * LINE
+    /// This plan for an int8 output ([`Epilogue::requant`]). With more than one K block
+    /// the partial sums of an N block then take scratch (`4 · m · nc` bytes) instead of
+    /// living in C, so N blocks shrink to at most half of N (and 256 columns): the
+    /// partials stay smaller than the f32 output the fusion removes (`4 · m · n`), and
+    /// the step needs less memory than before — at the price of A packed once more per
+    /// extra N block (`m · k` bytes against `m · k · nc` multiplies).
+    pub fn requantized(self) -> Self {
+        if self.k <= self.kc {
+            return self;
+        }
+        let (_, nr) = self.kernel.tile();
+        QGemmPlan {
+            nc: self
+                .nc
+                .min(256)
+                .min(self.n.div_ceil(2))
+                .next_multiple_of(nr),
+            ..self
+        }
     }
 
-    /// `C = epilogue(A·B)` with C row-major `ldc` apart, given as i32 (the partial sums
-    /// between K blocks; the finished floats are stored as their bits); `scratch` has at
-    /// least [`QGemmPlan::scratch_bytes`] bytes.
+    /// Scratch bytes [`QGemmPlan::run`] needs (packed A block as i16, then packed B block
+    /// as int8 or i16, each starting on a cache line); with an int8 output (`requant`)
+    /// and more than one K block, then the partial sums of one N block (`m × nc` i32),
+    /// which float outputs keep in C itself.
+    pub fn scratch_bytes(&self, requant: bool) -> usize {
+        let packs = self.kc * (2 * self.mc + self.b_bytes * self.nc) + 2 * LINE;
+        if requant && self.k > self.kc {
+            packs.next_multiple_of(4) + 4 * self.m * self.nc
+        } else {
+            packs
+        }
+    }
+
+    /// `C = epilogue(A·B)` with C row-major `ldc` apart: f32 values (4-byte aligned), or
+    /// int8 ones with [`Epilogue::requant`]; `scratch` has at least
+    /// [`QGemmPlan::scratch_bytes`] bytes.
     pub fn run<A: QOperand, B: QOperand>(
         &self,
         a: A,
         b: B,
-        c: &mut [i32],
+        c: &mut [u8],
         ldc: usize,
         scratch: &mut [u8],
         epi: &Epilogue,
     ) {
         match self.kernel {
+            #[cfg(not(target_arch = "arm"))]
             QKernel::Portable => {
                 self.run_with::<portable::Portable<8>, A, B>(a, b, c, ldc, scratch, epi)
             }
@@ -355,7 +414,7 @@ impl QGemmPlan {
         &self,
         a: A,
         b: B,
-        c: &mut [i32],
+        c: &mut [u8],
         ldc: usize,
         scratch: &mut [u8],
         epi: &Epilogue,
@@ -368,7 +427,7 @@ impl QGemmPlan {
         &self,
         a: A,
         b: B,
-        c: &mut [i32],
+        c: &mut [u8],
         ldc: usize,
         scratch: &mut [u8],
         epi: &Epilogue,
@@ -379,7 +438,23 @@ impl QGemmPlan {
         }
         let (a_pack, rest) = line_aligned(scratch).split_at_mut(2 * self.mc * self.kc);
         let a_pack: &mut [i16] = bytemuck::cast_slice_mut(a_pack);
-        let b_pack = &mut line_aligned(rest)[..self.kc * self.nc * b_width::<K>()];
+        let (b_pack, rest) = line_aligned(rest).split_at_mut(self.kc * self.nc * b_width::<K>());
+        // Partial sums between K blocks: in C itself when it holds f32 (an i32 per value),
+        // else in scratch, one N block's worth (`Sums::Apart`).
+        let mut sums = match epi.requant {
+            None => Sums::InC(bytemuck::cast_slice_mut(c)),
+            Some(rq) => {
+                // (Only read and written between K blocks: none with one block.)
+                let len = if k > self.kc { m * self.nc } else { 0 };
+                let skip = rest.as_ptr().align_offset(4).min(rest.len());
+                let partials = bytemuck::cast_slice_mut(&mut rest[skip..][..4 * len]);
+                Sums::Apart {
+                    out: c,
+                    partials,
+                    rq,
+                }
+            }
+        };
         let epi = &Epilogue {
             zero: epi.zero + K::B_OFFSET,
             ..*epi
@@ -408,21 +483,44 @@ impl QGemmPlan {
                             let rows = K::MR.min(mcb - ir);
                             K::tile(kp, ap, bp, &mut acc);
                             let (row0, origin) = (ic + ir, (ic + ir) * ldc + jc + jr);
+                            let (partial, at, ld) = match &mut sums {
+                                Sums::InC(c) => (&mut **c, origin, ldc),
+                                Sums::Apart { partials, .. } => {
+                                    (&mut **partials, row0 * self.nc + jr, self.nc)
+                                }
+                            };
                             if !first {
                                 for i in 0..rows {
-                                    let src = &c[origin + i * ldc..][..cols];
+                                    let src = &partial[at + i * ld..][..cols];
                                     for (t, s) in acc[i * K::NR..][..cols].iter_mut().zip(src) {
                                         *t += s;
                                     }
                                 }
                             }
-                            if last {
-                                let c = &mut c[origin..];
-                                finish::<K>(&acc, &mut tile, row0, rows, cols, c, ldc, epi);
-                            } else {
+                            if !last {
                                 for i in 0..rows {
-                                    c[origin + i * ldc..][..cols]
+                                    partial[at + i * ld..][..cols]
                                         .copy_from_slice(&acc[i * K::NR..][..cols]);
+                                }
+                                continue;
+                            }
+                            finish::<K>(&acc, &mut tile, row0, rows, cols, epi);
+                            match &mut sums {
+                                Sums::InC(c) => {
+                                    for i in 0..rows {
+                                        let d = &mut c[origin + i * ldc..][..cols];
+                                        for (d, t) in d.iter_mut().zip(&tile[i * K::NR..]) {
+                                            *d = t.to_bits() as i32;
+                                        }
+                                    }
+                                }
+                                Sums::Apart { out, rq, .. } => {
+                                    for i in 0..rows {
+                                        let d = &mut out[origin + i * ldc..][..cols];
+                                        for (d, &t) in d.iter_mut().zip(&tile[i * K::NR..]) {
+                                            *d = rq.quantize(t);
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -433,17 +531,26 @@ impl QGemmPlan {
     }
 }
 
-/// Writes the float outputs of a finished tile into C as bits.
+/// Where the partial sums between K blocks live, and the finished values go.
+enum Sums<'c> {
+    /// In C, which holds f32 outputs (as i32 bits, the same size).
+    InC(&'c mut [i32]),
+    /// In `partials` (`m × nc`, one N block), the int8 outputs (`rq`) in `out`.
+    Apart {
+        out: &'c mut [u8],
+        partials: &'c mut [i32],
+        rq: Requant,
+    },
+}
+
+/// The float outputs of a finished tile, activation applied, into `tile` (`NR` apart).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn finish<K: QMicroKernel>(
     acc: &[i32; MAX_TILE],
     tile: &mut [f32; MAX_TILE],
     row0: usize,
     rows: usize,
     cols: usize,
-    c: &mut [i32],
-    ldc: usize,
     epi: &Epilogue,
 ) {
     for i in 0..rows {
@@ -454,11 +561,6 @@ fn finish<K: QMicroKernel>(
     }
     if let Some(act) = epi.act {
         K::activate(act, tile, rows, cols, K::NR);
-    }
-    for i in 0..rows {
-        for (d, t) in c[i * ldc..][..cols].iter_mut().zip(&tile[i * K::NR..]) {
-            *d = t.to_bits() as i32;
-        }
     }
 }
 

@@ -31,8 +31,8 @@ fn run(kernel: QKernel, target: Target, m: usize, n: usize, k: usize, zero: i8) 
     let plan = QGemmPlan::with_kernel(target, kernel, m, n, k);
     let label = std::format!("{kernel:?} {target:?}");
     check(&label, m, n, k, zero, |a, b, c, epi| {
-        let mut scratch = vec![0x55; plan.scratch_bytes()];
-        plan.run(a, b, c, n, &mut scratch, epi)
+        let mut scratch = vec![0x55; plan.scratch_bytes(false)];
+        plan.run(a, b, bytemuck::cast_slice_mut(c), n, &mut scratch, epi)
     })
 }
 
@@ -57,6 +57,7 @@ fn check(
         a_sum: &a_sum,
         zero: zero.into(),
         act: Some(Activation::Silu),
+        requant: None,
     };
     let mut c = vec![i32::MIN; m * n];
     gemm(dense(&a, k), dense(&b, n), &mut c, &epi);
@@ -110,8 +111,8 @@ fn extreme_values_accumulate_exactly() {
     row_sums(&a, k, &mut a_sum);
     for kernel in QKernel::available() {
         let plan = QGemmPlan::with_kernel(Target::Host, kernel, m, n, k);
-        let mut scratch = vec![0; plan.scratch_bytes()];
-        let mut c = vec![0; m * n];
+        let mut scratch = vec![0; plan.scratch_bytes(false)];
+        let mut c = vec![0i32; m * n];
         let (mul, bias) = ([1.0f32; 2], [0.0f32; 2]);
         let epi = Epilogue {
             mul: &mul,
@@ -119,9 +120,17 @@ fn extreme_values_accumulate_exactly() {
             a_sum: &a_sum,
             zero: -128,
             act: None,
+            requant: None,
         };
         let (am, bm) = (dense(&a, k), dense(&b, n));
-        plan.run(am, bm, &mut c, n, &mut scratch, &epi);
+        plan.run(
+            am,
+            bm,
+            bytemuck::cast_slice_mut(&mut c),
+            n,
+            &mut scratch,
+            &epi,
+        );
         let want = (-128 * 255 * k as i64) as f32;
         assert!(
             c.iter().all(|&v| f32::from_bits(v as u32) == want),
@@ -185,12 +194,64 @@ fn wide_b_panels_hold_the_exact_product() {
         let plan = QGemmPlan::with_kernel(Target::CortexM, QKernel::Portable4x4, m, n, k);
         let want = run(QKernel::Portable4x4, Target::CortexM, m, n, k, -7);
         let got = check("wide model", m, n, k, -7, |a, b, c, epi| {
-            let mut scratch = vec![0x55; plan.scratch_bytes()];
-            plan.run_with::<WideModel, _, _>(a, b, c, n, &mut scratch, epi)
+            let mut scratch = vec![0x55; plan.scratch_bytes(false)];
+            plan.run_with::<WideModel, _, _>(
+                a,
+                b,
+                bytemuck::cast_slice_mut(c),
+                n,
+                &mut scratch,
+                epi,
+            )
         });
         assert!(got
             .iter()
             .zip(&want)
             .all(|(g, w)| g.to_bits() == w.to_bits()));
+    }
+}
+
+/// With a fused QuantizeLinear every kernel stores exactly the int8 values the float
+/// output quantized by the standalone op's function would be — one K block or several
+/// (partial sums in scratch), tails in every dimension — and needs no more scratch than it
+/// asks for (the buffer is exactly `scratch_bytes(true)`).
+#[test]
+fn requantized_outputs_equal_the_quantized_float_outputs() {
+    for kernel in QKernel::available() {
+        for target in [Target::Host, Target::CortexM] {
+            for (m, n, k) in [(1, 1, 1), (13, 33, 17), (9, 70, 1200), (7, 1100, 600)] {
+                let floats = run(kernel, target, m, n, k, 5);
+                // A scale that spreads the outputs over the int8 range (a few saturate).
+                let largest = floats.iter().fold(0f32, |l, y| l.max(y.abs()));
+                let rq = Requant {
+                    scale: largest / 100.0 + 1e-3,
+                    zero: -3,
+                };
+                let plan = QGemmPlan::with_kernel(target, kernel, m, n, k).requantized();
+                let label = std::format!("{kernel:?} {target:?} {m}x{n}x{k}");
+                let (a, b) = (ints(m * k, 1, -128, 127), ints(k * n, 2, -128, 127));
+                let mul: Vec<f32> = (0..m).map(|i| 0.01 + i as f32 * 1e-3).collect();
+                let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.5 - 3.0).collect();
+                let mut a_sum = vec![0; m];
+                row_sums(&a, k, &mut a_sum);
+                let epi = Epilogue {
+                    mul: &mul,
+                    bias: &bias,
+                    a_sum: &a_sum,
+                    zero: 5,
+                    act: Some(Activation::Silu),
+                    requant: Some(rq),
+                };
+                let mut scratch = vec![0x55; plan.scratch_bytes(true)];
+                let mut out = vec![0xaau8; m * n];
+                plan.run(dense(&a, k), dense(&b, n), &mut out, n, &mut scratch, &epi);
+                let want: Vec<u8> = floats.iter().map(|&y| rq.quantize(y)).collect();
+                assert_eq!(out, want, "{label}");
+                assert!(
+                    want.iter().any(|&v| v != 0x7f && v != 0x80),
+                    "{label}: all saturated"
+                );
+            }
+        }
     }
 }

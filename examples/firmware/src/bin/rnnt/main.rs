@@ -52,6 +52,7 @@ const CHUNKS: usize = 64;
 
 #[entry]
 fn main() -> ! {
+    edgetrim_firmware::stack::paint();
     exit(run())
 }
 

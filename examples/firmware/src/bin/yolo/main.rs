@@ -38,6 +38,7 @@ static FRAME: &[u8; FRAME_SIZE * FRAME_SIZE * 3] = include_bytes!("../../../road
 
 #[entry]
 fn main() -> ! {
+    edgetrim_firmware::stack::paint();
     exit(run())
 }
 

@@ -72,6 +72,7 @@ pub fn qgemm_kernels(mem: &mut [u8]) -> Result<(), Error> {
             a_sum: &a_sum[..m],
             zero: zero.into(),
             act: None,
+            requant: None,
         };
         for &kernel in &kernels {
             let plan = QGemmPlan::with_kernel(Target::CortexM, kernel, m, n, k);
@@ -89,8 +90,8 @@ pub fn qgemm_kernels(mem: &mut [u8]) -> Result<(), Error> {
                     cols: n,
                 },
             );
-            let scratch = &mut scratch_all[..plan.scratch_bytes()];
-            plan.run(am, bm, c, n, scratch, &epi);
+            let scratch = &mut scratch_all[..plan.scratch_bytes(false)];
+            plan.run(am, bm, bytemuck::cast_slice_mut(c), n, scratch, &epi);
             for (idx, &got) in c.iter().enumerate() {
                 let (i, j) = (idx / n, idx % n);
                 let exact: i32 = (0..k)
