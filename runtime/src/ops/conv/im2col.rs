@@ -111,15 +111,30 @@ impl QOperand for QIm2col<'_> {
                 return;
             };
             let row = &self.x[start..][..(seg.len() - 1) * g.sw + 1];
-            if g.sw == 1 {
-                seg.copy_from_slice(row);
-            } else {
-                for (v, &x) in seg.iter_mut().zip(row.iter().step_by(g.sw)) {
-                    *v = x;
+            match g.sw {
+                1 => seg.copy_from_slice(row),
+                2 => every_other(row, seg),
+                _ => {
+                    for (v, &x) in seg.iter_mut().zip(row.iter().step_by(g.sw)) {
+                        *v = x;
+                    }
                 }
             }
         })
     }
+}
+
+/// `out[j] = row[2j]` (stride-2 convs, the downsampling layers): over exact pairs, which
+/// LLVM turns into byte shuffles, where `step_by(2)` copies one byte at a time.
+#[inline(always)]
+fn every_other(row: &[u8], out: &mut [u8]) {
+    let Some((last, body)) = out.split_last_mut() else {
+        return;
+    };
+    for (v, pair) in body.iter_mut().zip(row.chunks_exact(2)) {
+        *v = pair[0];
+    }
+    *last = row[2 * body.len()];
 }
 
 /// Walks row `r` (input channel × kernel tap) of the im2col matrix from column `c0` over
