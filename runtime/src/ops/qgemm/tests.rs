@@ -36,6 +36,42 @@ fn run(kernel: QKernel, target: Target, m: usize, n: usize, k: usize, zero: i8) 
     })
 }
 
+/// Random int8 operands of an `m × k` by `k × n` product, with a per-row epilogue.
+struct Operands {
+    a: Vec<u8>,
+    b: Vec<u8>,
+    mul: Vec<f32>,
+    bias: Vec<f32>,
+    a_sum: Vec<i32>,
+}
+
+impl Operands {
+    fn new(m: usize, n: usize, k: usize) -> Operands {
+        let a = ints(m * k, 1, -128, 127);
+        let mut a_sum = vec![0; m];
+        row_sums(&a, k, &mut a_sum);
+        Operands {
+            a,
+            b: ints(k * n, 2, -128, 127),
+            mul: (0..m).map(|i| 0.01 + i as f32 * 1e-3).collect(),
+            bias: (0..m).map(|i| i as f32 * 0.5 - 3.0).collect(),
+            a_sum,
+        }
+    }
+
+    /// With B's zero point `zero`, SiLU, and `requant`.
+    fn epilogue(&self, zero: i8, requant: Option<Requant>) -> Epilogue<'_> {
+        Epilogue {
+            mul: &self.mul,
+            bias: &self.bias,
+            a_sum: &self.a_sum,
+            zero: zero.into(),
+            act: Some(Activation::Silu),
+            requant,
+        }
+    }
+}
+
 /// Calls `gemm(A, B, C, epilogue)` on random int8 operands and returns C's floats; checks
 /// them against the exact i64 product through the same epilogue.
 fn check(
@@ -46,21 +82,12 @@ fn check(
     zero: i8,
     gemm: impl FnOnce(QMatrix, QMatrix, &mut [i32], &Epilogue),
 ) -> Vec<f32> {
-    let (a, b) = (ints(m * k, 1, -128, 127), ints(k * n, 2, -128, 127));
-    let mul: Vec<f32> = (0..m).map(|i| 0.01 + i as f32 * 1e-3).collect();
-    let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.5 - 3.0).collect();
-    let mut a_sum = vec![0; m];
-    row_sums(&a, k, &mut a_sum);
-    let epi = Epilogue {
-        mul: &mul,
-        bias: &bias,
-        a_sum: &a_sum,
-        zero: zero.into(),
-        act: Some(Activation::Silu),
-        requant: None,
-    };
+    let ops = Operands::new(m, n, k);
+    let (a, b) = (&ops.a, &ops.b);
+    let epi = ops.epilogue(zero, None);
+    let (mul, bias) = (epi.mul, epi.bias);
     let mut c = vec![i32::MIN; m * n];
-    gemm(dense(&a, k), dense(&b, n), &mut c, &epi);
+    gemm(dense(a, k), dense(b, n), &mut c, &epi);
     let got: Vec<f32> = c.iter().map(|&v| f32::from_bits(v as u32)).collect();
     for i in 0..m {
         for j in 0..n {
@@ -229,22 +256,12 @@ fn requantized_outputs_equal_the_quantized_float_outputs() {
                 };
                 let plan = QGemmPlan::with_kernel(target, kernel, m, n, k).requantized();
                 let label = std::format!("{kernel:?} {target:?} {m}x{n}x{k}");
-                let (a, b) = (ints(m * k, 1, -128, 127), ints(k * n, 2, -128, 127));
-                let mul: Vec<f32> = (0..m).map(|i| 0.01 + i as f32 * 1e-3).collect();
-                let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.5 - 3.0).collect();
-                let mut a_sum = vec![0; m];
-                row_sums(&a, k, &mut a_sum);
-                let epi = Epilogue {
-                    mul: &mul,
-                    bias: &bias,
-                    a_sum: &a_sum,
-                    zero: 5,
-                    act: Some(Activation::Silu),
-                    requant: Some(rq),
-                };
+                let ops = Operands::new(m, n, k);
+                let (a, b) = (&ops.a, &ops.b);
+                let epi = ops.epilogue(5, Some(rq));
                 let mut scratch = vec![0x55; plan.scratch_bytes(true)];
                 let mut out = vec![0xaau8; m * n];
-                plan.run(dense(&a, k), dense(&b, n), &mut out, n, &mut scratch, &epi);
+                plan.run(dense(a, k), dense(b, n), &mut out, n, &mut scratch, &epi);
                 let want: Vec<u8> = floats.iter().map(|&y| rq.quantize(y)).collect();
                 assert_eq!(out, want, "{label}");
                 assert!(
