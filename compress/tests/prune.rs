@@ -297,10 +297,8 @@ fn reconstruction_lowers_the_error_of_a_nonlinear_block() {
     assert!(rebuilt < 0.7 * plain, "{rebuilt} vs {plain}");
 }
 
-/// Two branches of equal cost added into the output, one scaled by 1e-3: the scan finds
-/// the quiet branch insensitive and takes most of the savings there.
-#[test]
-fn sensitivity_prunes_the_quiet_branch_first() {
+/// Two branches of equal cost added into the output, one scaled by 1e-3.
+fn two_branches() -> ModelBuilder {
     let mut m = ModelBuilder::new(13);
     m.input("x", dt::FLOAT, &[1, 3, 8, 8]);
     for (name, shape, seed) in [
@@ -327,6 +325,13 @@ fn sensitivity_prunes_the_quiet_branch_first() {
     m.node("Mul", &["b2", "quiet"], &["b3"], vec![]);
     m.node("Add", &["a2", "b3"], &["y"], vec![]);
     m.output("y", dt::FLOAT);
+    m
+}
+
+/// The scan finds the quiet branch insensitive and takes most of the savings there.
+#[test]
+fn sensitivity_prunes_the_quiet_branch_first() {
+    let m = two_branches();
     let mut ctx = channels(0.5, false);
     ctx.prune.channels.scope = Scope::Sensitivity;
     let text = summary(&m.build(), PRUNE, &ctx);
@@ -334,6 +339,34 @@ fn sensitivity_prunes_the_quiet_branch_first() {
     let (a, b) = (dims(&p, "A")[0], dims(&p, "B")[0]);
     assert!(a > b && a + b <= 8, "A keeps {a}, B keeps {b}: {text}");
     assert!(text.contains("layer ratios"), "{text}");
+}
+
+/// `macs=F` sets the scan's budget on the pruned graph itself: it saves at least that
+/// share, and a larger share removes more.
+#[test]
+fn sensitivity_meets_a_mac_budget() {
+    let original = two_branches().build();
+    let shape: &[&[usize]] = &[&[1, 3, 8, 8]];
+    let base = edgetrim_compress::exec::measure(&original, shape, None)
+        .unwrap()
+        .macs as f64;
+    let mut kept = Vec::new();
+    for share in [0.2f32, 0.5] {
+        let mut ctx = channels(0.5, false);
+        ctx.prune.channels.scope = Scope::Sensitivity;
+        ctx.prune.channels.macs = Some(share);
+        let bytes = compress(&original, PRUNE, &ctx);
+        let macs = edgetrim_compress::exec::measure(&bytes, shape, None)
+            .unwrap()
+            .macs as f64;
+        assert!(
+            macs <= (1.0 - f64::from(share)) * base,
+            "{share}: {macs} of {base}"
+        );
+        let p = decode(&bytes);
+        kept.push(dims(&p, "A")[0] + dims(&p, "B")[0]);
+    }
+    assert!(kept[0] > kept[1], "kept channels {kept:?}");
 }
 
 /// x[2,8] → Gemm(8→16, transB) → Relu → Gemm(16→4) → y: dense layers prune too.

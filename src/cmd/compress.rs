@@ -39,14 +39,15 @@ Examples:
   edgetrim compress yolo.onnx -o yolo-p30.onnx --prune channels=0.3 --quantize int8 --calib images:data/val
   edgetrim compress cls.onnx -o cls-sparse.onnx --prune weights=0.5,scope=global
 
---prune channels=R[,importance=output|l1|l2][,scope=sensitivity|layer|global]: removes about
+--prune channels=R[,importance=output|l1|l2][,scope=sensitivity|layer|global][,macs=F]: removes about
 the share R of the output channels of Conv/Gemm layers, least important first, together with
 everything that must shrink with them (residual Adds, Concat and Split offsets, depthwise and
 grouped convs, the readers' input channels). Channels that reach an op it does not
 understand (Reshape, MatMul attention, graph outputs) stay. importance=output (default)
 ranks channels by the energy they feed into their readers on --calib, l1/l2 by the norm of
 their weights. scope=sensitivity (default) prunes each layer alone at a few ratios on --calib
-and spends the MACs that R of every layer would save where the outputs move least;
+and spends the MACs that R of every layer would save where the outputs move least (macs=F:
+until the pruned model has the share F fewer MACs, each layer losing at most 2R);
 scope=layer prunes R of every layer, scope=global ranks all channels together. The readers'
 weights are then refit by least squares on --calib (ThiNet / He et al. 2017, ridge chosen on
 held-out inputs) and their biases matched to the original mean outputs; --no-reconstruct

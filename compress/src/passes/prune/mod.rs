@@ -88,6 +88,10 @@ pub struct Channels {
     pub scope: Scope,
     /// Rebuild the readers' weights by least squares on the calibration inputs.
     pub reconstruct: bool,
+    /// [`Scope::Sensitivity`] only: the share of the model's MACs to remove, measured on
+    /// the pruned graph. `None`: as many as pruning every layer at `ratio` would save,
+    /// summed layer by layer.
+    pub macs: Option<f32>,
 }
 
 impl Default for Channels {
@@ -97,6 +101,7 @@ impl Default for Channels {
             importance: Importance::default(),
             scope: Scope::Sensitivity,
             reconstruct: true,
+            macs: None,
         }
     }
 }
@@ -128,7 +133,7 @@ pub struct Options {
     pub weights: Weights,
 }
 
-/// One `--prune` specification: `channels=R[,importance=...][,scope=...]` or
+/// One `--prune` specification: `channels=R[,importance=...][,scope=...][,macs=F]` or
 /// `weights=R[,scope=layer|global]`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Spec {
@@ -179,6 +184,12 @@ impl FromStr for Spec {
                     (channels.scope, weights.scope) = (Scope::Global, Scope::Global)
                 }
                 ("scope", "sensitivity", true) => channels.scope = Scope::Sensitivity,
+                ("macs", _, true) => {
+                    let f = value.parse().ok().filter(|f: &f32| *f > 0.0 && *f < 1.0);
+                    channels.macs = Some(f.ok_or_else(|| {
+                        format!("macs: the share of MACs to remove, in (0, 1), not {value:?}")
+                    })?);
+                }
                 ("importance" | "scope", _, _) => {
                     let allowed = match (key, is_channels) {
                         ("importance", true) => "output, l1 or l2",
@@ -190,8 +201,11 @@ impl FromStr for Spec {
                         "{kind}: {key}={value} not supported ({key}: {allowed})"
                     ));
                 }
-                _ => return Err(format!("unknown option {key:?} (importance, scope)")),
+                _ => return Err(format!("unknown option {key:?} (importance, scope, macs)")),
             }
+        }
+        if channels.macs.is_some() && channels.scope != Scope::Sensitivity {
+            return Err("macs=F sets the budget of scope=sensitivity, not of another scope".into());
         }
         Ok(if is_channels {
             Spec::Channels(channels)
@@ -281,6 +295,8 @@ mod tests {
         );
         assert_eq!(c("channels=0.1").importance, Importance::Output);
         assert_eq!(c("channels=0,scope=sensitivity").scope, Scope::Sensitivity);
+        assert_eq!(c("channels=0.3").macs, None);
+        assert_eq!(c("channels=0.3,macs=0.34").macs, Some(0.34));
         match "weights=0.5,scope=global".parse::<Spec>() {
             Ok(Spec::Weights(w)) => assert_eq!((w.ratio, w.scope), (0.5, Scope::Global)),
             other => panic!("{other:?}"),
@@ -299,6 +315,13 @@ mod tests {
             ("weights=0.3,scope=sensitivity", "scope: layer or global"),
             ("channels=0.3,speed=fast", "unknown option \"speed\""),
             ("channels=0.3,global", "expected KEY=VALUE"),
+            ("channels=0.3,macs=1.5", "macs: the share of MACs"),
+            ("channels=0.3,macs=0", "macs: the share of MACs"),
+            (
+                "channels=0.3,macs=0.3,scope=layer",
+                "budget of scope=sensitivity",
+            ),
+            ("weights=0.3,macs=0.3", "unknown option \"macs\""),
         ] {
             let err = bad.parse::<Spec>().unwrap_err();
             assert!(err.contains(needle), "{bad}: {err}");

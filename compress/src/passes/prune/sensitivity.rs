@@ -9,6 +9,17 @@
 //! MACs as pruning every layer at the target ratio would. Errors of different layers are
 //! assumed to add up, which holds for small ones.
 //!
+//! With a MAC budget (`macs=F`) the same order goes on until the pruned graph itself has
+//! the share F fewer MACs, and its last step is the cheapest one that completes the budget.
+//! On YOLO9tr-s at 30 % (64 calibration images) the summed default cuts 382 to 206 MMAC
+//! for mAP50 0.837; `macs=0.4` gives 229 MMAC and 0.847, `macs=0.35` 247 and 0.862,
+//! `macs=0.34` 252 (1.52x fewer) and 0.880, 0.875 after int8 (0.891 unpruned). Without
+//! the cheapest finishing step `macs=0.34` also landed on 247 MMAC and 0.862.
+//!
+//! Neither more inputs nor finer steps helped: 32 scan inputs instead of 8 gave 0.831,
+//! ratios in quarter steps of the target 0.780, 256 calibration images 0.801; comparing
+//! sigmoid-squashed outputs instead of raw ones 0.572.
+//!
 //! The trial cuts are plain, although the real pass then restores the readers' mean
 //! outputs: scanning cuts whose readers' biases absorbed the removed channels' means
 //! (`b' = b + W_removed · E[x_removed]`) left YOLO9tr-s at 30 % with mAP50 0.705 after
@@ -95,9 +106,13 @@ pub fn ratios(
     }
     let at_target = LEVELS.iter().position(|&m| m == 1.0).map_or(1, |p| p + 1);
     let goal: u64 = saved.iter().map(|s| s[at_target]).sum();
+    // The greedy order of steps (group whose ratio rises), cheapest error per MAC first;
+    // without a MAC budget it stops at the summed savings of the target ratio.
+    let summed_goal = opts.macs.is_none().then_some(goal);
     let mut level = vec![0usize; n];
+    let mut order = Vec::new();
     let mut total = 0u64;
-    while total < goal {
+    while summed_goal.is_none_or(|goal| total < goal) {
         let step = (0..n)
             .filter(|&g| level[g] < levels.len())
             .map(|g| {
@@ -109,9 +124,60 @@ pub fn ratios(
         let Some((_, g)) = step else { break };
         total = total - saved[g][level[g]] + saved[g][level[g] + 1];
         level[g] += 1;
+        order.push(g);
     }
-    Ok(level
-        .iter()
-        .map(|&l| if l == 0 { 0.0 } else { levels[l - 1] })
-        .collect())
+    let level_after = |steps: usize| {
+        let mut level = vec![0usize; n];
+        order[..steps].iter().for_each(|&g| level[g] += 1);
+        level
+    };
+    let ratios_of = |level: &[usize]| -> Vec<f32> {
+        level
+            .iter()
+            .map(|&l| if l == 0 { 0.0 } else { levels[l - 1] })
+            .collect()
+    };
+    let Some(share) = opts.macs else {
+        return Ok(ratios_of(&level_after(order.len())));
+    };
+    // With a MAC budget: the shortest prefix of the order whose pruned graph saves that
+    // share, found by bisection (savings grow with the prefix; summed single-layer savings
+    // overcount, since a channel cut from a layer and from its reader is one cut).
+    let goal = (f64::from(share) * base as f64).ceil() as u64;
+    let saves = |level: &[usize]| -> Result<u64> {
+        let removed = importance::select_per_group(dg, &scores, &ratios_of(level));
+        let mut m = model.clone();
+        slice::apply(&mut m, dg, &removed)?;
+        Ok(base.saturating_sub(macs(&m.encode_to_vec(), ctx)?))
+    };
+    let (mut lo, mut hi) = (0, order.len());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if saves(&level_after(mid))? >= goal {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    if lo == 0 {
+        return Ok(ratios_of(&level_after(0)));
+    }
+    // The last greedy step can overshoot by a whole costly layer (on YOLO9tr-s at
+    // macs=0.34 it took 246.5 instead of 252 MMAC, for mAP50 0.862 instead of 0.88): of
+    // the single steps that complete the budget from the prefix before it, take the one
+    // that adds the least error.
+    let mut level = level_after(lo - 1);
+    let mut finish: Vec<(f64, usize)> = (0..n)
+        .filter(|&g| level[g] < levels.len())
+        .map(|g| (error[g][level[g] + 1] - error[g][level[g]], g))
+        .collect();
+    finish.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    for (_, g) in finish {
+        level[g] += 1;
+        if saves(&level)? >= goal {
+            return Ok(ratios_of(&level));
+        }
+        level[g] -= 1;
+    }
+    Ok(ratios_of(&level_after(lo)))
 }
