@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetches the PP-OCRv4 text detector (DBNet, 4.7 MB, Apache-2.0) used by tests/real_cnn.rs
+# Fetches the PP-OCRv4 text detector (DBNet, 4.7 MB, Apache-2.0) used by tests/it/real_cnn.rs
 # into tests/data/real-cnn/fetched/ (git-ignored). The test skips the detector with a notice
 # when the file is absent, so CI works offline; the small classifier is committed.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Computes the onnxruntime reference outputs that tests/real_cnn.rs compares against.
+"""Computes the onnxruntime reference outputs that tests/it/real_cnn.rs compares against.
 
 The inputs are deterministic patterns the Rust test also builds (exact in both: integer
 math and a few f64 operations in the same order, one rounding to f32), so only the outputs

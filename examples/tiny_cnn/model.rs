@@ -1,9 +1,9 @@
 //! The firmware check's model, generated in code so that it is reproducible: a small CNN
 //! with fixed pseudo-random weights (seeded [`Lcg`]), committed as
-//! `examples/firmware/tiny_cnn.onnx`; `tests/tiny_cnn.rs` checks the committed file is
+//! `examples/firmware/tiny_cnn.onnx`; `tests/it/tiny_cnn.rs` checks the committed file is
 //! exactly what this produces.
 
-use crate::reference::Lcg;
+use super::reference::Lcg;
 use edgetrim_compress::build::{dt, Attr, ModelBuilder};
 
 /// Path of the committed model.

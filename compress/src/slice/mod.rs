@@ -13,7 +13,7 @@
 //! metadata, and carries the rules rewritten for its own sizes, so a slice can be sliced
 //! again: cutting `width=0.5` twice equals cutting `width=0.25` once when the sizes divide.
 //! It equals what the exporter writes for the same subnet directly (tested against the
-//! Python export of a tiny supernet, `compress/tests/slice.rs`).
+//! Python export of a tiny supernet, `compress/tests/it/slice.rs`).
 
 mod cut;
 pub mod rules;

@@ -1,7 +1,7 @@
 //! The header codec on hand-made headers: round trips, every refusal of a field no packer
 //! writes (with a valid CRC, so the field check is what refuses), and a fuzz of header
 //! bytes. Whole-image tests on a real model (every flipped byte, every truncation, running
-//! the model) are in `tests/image.rs`.
+//! the model) are in `tests/it/image.rs`.
 
 use super::*;
 use crate::error::Error;

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Regenerates the slicing fixtures of compress/tests/slice.rs and tests/compress_slice.rs:
+# Regenerates the slicing fixtures of compress/tests/it/slice.rs and tests/it/compress_slice.rs:
 # an untrained, seeded tiny RNN-T supernet exported by the Python recipe (full/) and the same
 # weights exported directly as the subnet depth=2,width=0.5 (d2-w0.5/), which the Rust slicer
 # must reproduce from full/ by the rules in models/train/rnnt/EXPORT.md.

@@ -1,0 +1,399 @@
+//! QuantizeLinear and DequantizeLinear against tract: per tensor and per axis, int8 and
+//! uint8 (and int32 for DequantizeLinear), ties, saturation, a whole QDQ Conv, and the
+//! models prepare must refuse.
+//!
+//! tract quantizes per tensor as `x * (1 / scale)`, the spec (and we, and onnxruntime) as
+//! `x / scale`; the two agree exactly when the scale is a power of two, so the tie and
+//! saturation cases use such scales, and other scales may differ by one step.
+
+use crate::common::*;
+use edgetrim_compress::build::tensor;
+use edgetrim_runtime::tract::OwnedTensor;
+use edgetrim_runtime::{DType, Error, Shape};
+
+fn ints(dtype: DType, shape: &[usize], values: &[i64]) -> OwnedTensor {
+    let bytes = values
+        .iter()
+        .flat_map(|&v| match dtype {
+            DType::I8 => vec![v as i8 as u8],
+            DType::U8 => vec![v as u8],
+            _ => (v as i32).to_le_bytes().to_vec(),
+        })
+        .collect();
+    OwnedTensor {
+        dtype,
+        shape: Shape::new(shape).unwrap(),
+        bytes,
+    }
+}
+
+/// `op(x, scale[, zero_point])` with x a graph input of `x_type`; scale and zero point are
+/// initializers (`zero` None: omitted).
+fn qdq_model(
+    op: &str,
+    x_type: DType,
+    x_shape: &[usize],
+    scale: &[f32],
+    zero: Option<(DType, &[i64])>,
+    axis: Option<i64>,
+    opset: i64,
+) -> ModelBuilder {
+    let mut m = ModelBuilder::new(opset);
+    m.input("x", x_type.onnx_code() as i32, x_shape);
+    let dims: &[usize] = if scale.len() == 1 {
+        &[]
+    } else {
+        &[scale.len()]
+    };
+    m.init_f32("s", dims, scale);
+    let mut inputs = vec!["x", "s"];
+    let out_type = match (op, zero) {
+        ("QuantizeLinear", Some((t, _))) => t,
+        ("QuantizeLinear", None) => DType::U8,
+        _ => DType::F32,
+    };
+    if let Some((t, z)) = zero {
+        let zdims = [z.len()];
+        let zt = ints(t, if z.len() == 1 { &[] } else { &zdims }, z);
+        m.init(tensor("z", t.onnx_code() as i32, zt.shape.dims(), zt.bytes));
+        inputs.push("z");
+    }
+    let attrs = axis.map(|a| ("axis", Attr::Int(a))).into_iter().collect();
+    m.node(op, &inputs, &["y"], attrs);
+    m.output("y", out_type.onnx_code() as i32);
+    m
+}
+
+fn both(model: &ModelBuilder, x: &OwnedTensor) -> (OwnedTensor, OwnedTensor) {
+    let bytes = model.build();
+    let ours = run_nano(&bytes, std::slice::from_ref(x)).remove(0);
+    let theirs = run_tract(&bytes, std::slice::from_ref(x)).remove(0);
+    assert_eq!(ours.dtype, theirs.dtype);
+    assert_eq!(ours.shape.dims(), theirs.shape.dims());
+    (ours, theirs)
+}
+
+/// Ties on both sides of zero, saturation at both ends, and ordinary values.
+fn tie_values(scale: f32) -> Vec<f32> {
+    let mut v: Vec<f32> = (-12..=12).map(|k| k as f32 * scale * 0.5).collect();
+    v.extend([
+        1e6,
+        -1e6,
+        300.0 * scale,
+        -300.0 * scale,
+        0.3 * scale,
+        -0.7 * scale,
+    ]);
+    v
+}
+
+#[test]
+fn quantize_per_tensor_matches_tract_bit_for_bit_on_ties_and_saturation() {
+    for (zt, z) in [(DType::I8, 3i64), (DType::U8, 128), (DType::I8, -128)] {
+        for scale in [0.25f32, 1.0, 2.0f32.powi(-7)] {
+            let data = tie_values(scale);
+            let x = f32_tensor(&[data.len()], &data);
+            let m = qdq_model(
+                "QuantizeLinear",
+                DType::F32,
+                &[data.len()],
+                &[scale],
+                Some((zt, &[z])),
+                None,
+                13,
+            );
+            let (ours, theirs) = both(&m, &x);
+            assert_eq!(
+                ours.bytes, theirs.bytes,
+                "zero point {z} ({zt:?}), scale {scale}"
+            );
+        }
+    }
+    // Half to even, by hand: 0.5 → 0, 1.5 → 2, 2.5 → 2, -2.5 → -2; and saturation.
+    let x = f32_tensor(&[6], &[0.5, 1.5, 2.5, -2.5, 1000.0, -1000.0]);
+    let m = qdq_model(
+        "QuantizeLinear",
+        DType::F32,
+        &[6],
+        &[1.0],
+        Some((DType::I8, &[0])),
+        None,
+        13,
+    );
+    let got = run_nano(&m.build(), &[x]).remove(0);
+    assert_eq!(got.bytes, [0, 2, 2, (-2i8) as u8, 127, (-128i8) as u8]);
+}
+
+#[test]
+fn quantize_without_zero_point_is_uint8() {
+    let x = rand_f32(&[2, 3, 4], 1);
+    let m = qdq_model(
+        "QuantizeLinear",
+        DType::F32,
+        &[2, 3, 4],
+        &[0.0625],
+        None,
+        None,
+        13,
+    );
+    let (ours, theirs) = both(&m, &x);
+    assert_eq!(ours.dtype, DType::U8);
+    assert_eq!(ours.bytes, theirs.bytes);
+    assert!(
+        ours.bytes.iter().all(|&b| b <= 16),
+        "negatives saturate at 0"
+    );
+}
+
+#[test]
+fn quantize_with_other_scales_is_within_one_step_of_tract() {
+    let x = rand_f32(&[1, 8, 5, 5], 7);
+    let m = qdq_model(
+        "QuantizeLinear",
+        DType::F32,
+        &[1, 8, 5, 5],
+        &[0.0137],
+        Some((DType::U8, &[117])),
+        None,
+        13,
+    );
+    let (ours, theirs) = both(&m, &x);
+    for (a, b) in ours.bytes.iter().zip(&theirs.bytes) {
+        assert!(a.abs_diff(*b) <= 1, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn quantize_per_axis_matches_tract_bit_for_bit() {
+    let x = rand_f32(&[2, 3, 4, 5], 3);
+    let scales = [0.01f32, 0.02, 0.005];
+    for (axis, dims) in [(1i64, 3usize), (-3, 3)] {
+        let s = &scales[..dims];
+        let m = qdq_model(
+            "QuantizeLinear",
+            DType::F32,
+            &[2, 3, 4, 5],
+            s,
+            Some((DType::I8, &[0, 5, -5])),
+            Some(axis),
+            13,
+        );
+        let (ours, theirs) = both(&m, &x);
+        assert_eq!(ours.bytes, theirs.bytes, "axis {axis}");
+    }
+    // Axis 3 (last) with uint8 zero points.
+    let s: Vec<f32> = (1..=5).map(|k| k as f32 * 0.003).collect();
+    let m = qdq_model(
+        "QuantizeLinear",
+        DType::F32,
+        &[2, 3, 4, 5],
+        &s,
+        Some((DType::U8, &[0, 64, 128, 192, 255])),
+        Some(3),
+        13,
+    );
+    let (ours, theirs) = both(&m, &x);
+    assert_eq!(ours.bytes, theirs.bytes);
+}
+
+#[test]
+fn dequantize_per_tensor_and_per_axis_match_tract() {
+    let vals: Vec<i64> = (0..24).map(|k| (k * 37 % 256) - 128).collect();
+    let x8 = ints(DType::I8, &[4, 6], &vals);
+    let m = qdq_model(
+        "DequantizeLinear",
+        DType::I8,
+        &[4, 6],
+        &[0.05],
+        Some((DType::I8, &[-3])),
+        None,
+        13,
+    );
+    let (ours, theirs) = both(&m, &x8);
+    assert_eq!(ours.bytes, theirs.bytes);
+    assert_eq!(ours.to_f32_vec()[0], (-128.0 + 3.0) * 0.05);
+
+    let u: Vec<i64> = vals.iter().map(|v| v + 128).collect();
+    let xu = ints(DType::U8, &[4, 6], &u);
+    let m = qdq_model(
+        "DequantizeLinear",
+        DType::U8,
+        &[4, 6],
+        &[0.5, 0.25, 2.0, 1.0],
+        Some((DType::U8, &[128, 0, 1, 255])),
+        Some(0),
+        13,
+    );
+    let (ours, theirs) = both(&m, &xu);
+    assert_eq!(ours.bytes, theirs.bytes);
+
+    // int32 (biases), per axis without a zero point.
+    let big: Vec<i64> = vec![i64::from(i32::MAX), i64::from(i32::MIN), 0, -7, 123456, 9];
+    let x32 = ints(DType::I32, &[6], &big);
+    let m = qdq_model(
+        "DequantizeLinear",
+        DType::I32,
+        &[6],
+        &[1e-6, 2e-6, 1.0, 0.5, 1e-3, 3.0],
+        None,
+        Some(0),
+        13,
+    );
+    let (ours, theirs) = both(&m, &x32);
+    assert_close("int32 per axis", &[ours], &[theirs], 1e-6);
+}
+
+#[test]
+fn opset10_per_tensor_pair_round_trips() {
+    let x = rand_f32(&[3, 7], 11);
+    let mut m = ModelBuilder::new(10);
+    m.input("x", dt::FLOAT, &[3, 7]);
+    m.init_f32("s", &[], &[1.0 / 64.0]);
+    m.init(tensor("z", dt::UINT8, &[], vec![100]));
+    m.node("QuantizeLinear", &["x", "s", "z"], &["q"], vec![]);
+    m.node("DequantizeLinear", &["q", "s", "z"], &["y"], vec![]);
+    m.output("y", dt::FLOAT);
+    let bytes = m.build();
+    let ours = run_nano(&bytes, std::slice::from_ref(&x));
+    assert_close(
+        "qdq",
+        &ours,
+        &run_tract(&bytes, std::slice::from_ref(&x)),
+        0.0,
+    );
+    for (a, b) in ours[0].to_f32_vec().iter().zip(x.to_f32_vec()) {
+        assert!(
+            (a - b).abs() <= 0.5 / 64.0 + 1e-7,
+            "{a} vs {b}: off the grid by more than half a step"
+        );
+    }
+}
+
+/// A QDQ Conv as the compressor writes it: uint8 activation pair, int8 per-channel weights,
+/// int32 bias, all behind DequantizeLinear.
+#[test]
+fn qdq_conv_matches_tract() {
+    let (c, k) = (3usize, 4usize);
+    let w: Vec<i64> = (0..k * c * 9)
+        .map(|i| (i as i64 * 29 % 255) - 127)
+        .collect();
+    let ws: Vec<f32> = (0..k).map(|i| 0.002 * (i + 1) as f32).collect();
+    let xs = 1.0f32 / 128.0;
+    let bias: Vec<i64> = vec![1000, -2000, 0, 50];
+    let bs: Vec<f32> = ws.iter().map(|s| s * xs).collect();
+    let mut m = ModelBuilder::new(13);
+    m.input("x", dt::FLOAT, &[1, c, 6, 6]);
+    m.init_f32("xs", &[], &[xs]);
+    m.init(tensor("xz", dt::INT8, &[], vec![5]));
+    let wq = ints(DType::I8, &[k, c, 3, 3], &w);
+    m.init(tensor("wq", dt::INT8, &[k, c, 3, 3], wq.bytes));
+    m.init_f32("ws", &[k], &ws);
+    m.init(tensor("wz", dt::INT8, &[k], vec![0; k]));
+    let bq = ints(DType::I32, &[k], &bias);
+    m.init(tensor("bq", dt::INT32, &[k], bq.bytes));
+    m.init_f32("bs", &[k], &bs);
+    m.node("QuantizeLinear", &["x", "xs", "xz"], &["xq"], vec![]);
+    m.node("DequantizeLinear", &["xq", "xs", "xz"], &["xd"], vec![]);
+    m.node(
+        "DequantizeLinear",
+        &["wq", "ws", "wz"],
+        &["wd"],
+        vec![("axis", Attr::Int(0))],
+    );
+    m.node(
+        "DequantizeLinear",
+        &["bq", "bs"],
+        &["bd"],
+        vec![("axis", Attr::Int(0))],
+    );
+    m.node(
+        "Conv",
+        &["xd", "wd", "bd"],
+        &["y"],
+        vec![("pads", Attr::Ints(vec![1, 1, 1, 1]))],
+    );
+    m.output("y", dt::FLOAT);
+    check("qdq conv", &m, &[rand_f32(&[1, c, 6, 6], 5)], TOL);
+}
+
+#[test]
+fn bad_quantization_parameters_are_refused_at_prepare() {
+    let refused = |m: ModelBuilder, shape: &[usize], want: &str| {
+        let err = plan_err(&m, &[shape]).expect("must be refused");
+        match err {
+            Error::BadNode { reason, .. } | Error::BadAttribute { reason, .. } => {
+                assert!(reason.contains(want), "{reason:?} should mention {want:?}")
+            }
+            other => panic!("unexpected error {other:?}"),
+        }
+    };
+    let m = qdq_model(
+        "QuantizeLinear",
+        DType::F32,
+        &[2, 3],
+        &[0.1, 0.2],
+        Some((DType::I8, &[0, 0])),
+        Some(1),
+        13,
+    );
+    refused(m, &[2, 3], "length");
+    let m = qdq_model(
+        "QuantizeLinear",
+        DType::F32,
+        &[2, 3],
+        &[0.1],
+        Some((DType::I32, &[0])),
+        None,
+        13,
+    );
+    refused(m, &[2, 3], "int8 or uint8");
+    let m = qdq_model(
+        "DequantizeLinear",
+        DType::F32,
+        &[2, 3],
+        &[0.1],
+        None,
+        None,
+        13,
+    );
+    refused(m, &[2, 3], "int32 input");
+    let m = qdq_model(
+        "DequantizeLinear",
+        DType::I8,
+        &[2, 3],
+        &[0.1],
+        Some((DType::U8, &[0])),
+        None,
+        13,
+    );
+    refused(m, &[2, 3], "zero point's type");
+    let m = qdq_model(
+        "DequantizeLinear",
+        DType::I8,
+        &[2, 3],
+        &[0.1, 0.2, 0.3],
+        None,
+        Some(5),
+        13,
+    );
+    refused(m, &[2, 3], "out of range");
+    let m = qdq_model(
+        "QuantizeLinear",
+        DType::F32,
+        &[2, 3],
+        &[0.1, 0.2, 0.3],
+        None,
+        Some(1),
+        10,
+    );
+    refused(m, &[2, 3], "per axis");
+    let mut m = qdq_model("QuantizeLinear", DType::F32, &[4], &[0.1], None, None, 21);
+    m.node(
+        "QuantizeLinear",
+        &["x", "s"],
+        &["y2"],
+        vec![("block_size", Attr::Int(2))],
+    );
+    m.output("y2", dt::UINT8);
+    refused(m, &[4], "blocked");
+}

@@ -1,0 +1,248 @@
+//! `edgetrim datagen speech`: the data folder's shape and WAV format, byte-identical output
+//! for the same flags, sentences that stay in their split, test voices training never uses,
+//! the noise option, and refusals (bad flags, missing espeak-ng) that leave nothing behind.
+//!
+//! Every test needs espeak-ng (CI installs it with scripts/setup-speech.sh); without it they
+//! print why and pass, except the missing-program refusal, which needs no synthesiser.
+
+use edgetrim_models::datagen::speech::{corpus, voices, wav, Split};
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::*;
+
+/// Whether espeak-ng runs here; prints why the calling test is skipped when it does not.
+fn have_espeak() -> bool {
+    let ok = Command::new("espeak-ng").arg("--version").output().is_ok();
+    if !ok {
+        println!("skipped: espeak-ng is not installed (bash scripts/setup-speech.sh)");
+    }
+    ok
+}
+
+fn generate(split: &str, seed: &str, count: &str, out: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "datagen",
+        "speech",
+        "--split",
+        split,
+        "--seed",
+        seed,
+        "--count",
+        count,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    assert_ok(&edgetrim(&args))
+}
+
+/// The transcript lines as (id, voice, text).
+fn transcripts(dir: &Path) -> Vec<(String, String, String)> {
+    std::fs::read_to_string(dir.join("transcripts.tsv"))
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            assert_eq!(fields.len(), 3, "{line:?}");
+            (
+                fields[0].to_owned(),
+                fields[1].to_owned(),
+                fields[2].to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn folder_holds_one_16khz_wav_per_transcript_line_and_is_byte_identical_per_seed() {
+    if !have_espeak() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
+    let report = generate("val", "4", "6", &a, &[]);
+    assert!(report.contains("wrote 6 val utterances"), "{report}");
+    generate("val", "4", "6", &b, &[]);
+    generate("val", "5", "6", &c, &[]);
+
+    let lines = transcripts(&a);
+    assert_eq!(lines.len(), 6);
+    let train_voices: HashSet<String> = voices::voices(Split::Train).into_iter().collect();
+    let mut wavs: Vec<String> = std::fs::read_dir(a.join("wav"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    wavs.sort();
+    for (i, (id, voice, text)) in lines.iter().enumerate() {
+        assert_eq!(id, &format!("{i:06}"));
+        assert_eq!(wavs[i], format!("{id}.wav"));
+        assert!(
+            train_voices.contains(voice),
+            "val uses training voices: {voice}"
+        );
+        assert!(
+            !text.is_empty()
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b' ' || b == b'\'')
+                && !text.starts_with(' ')
+                && !text.ends_with(' ')
+                && !text.contains("  "),
+            "{text:?}"
+        );
+        let bytes = std::fs::read(a.join("wav").join(&wavs[i])).unwrap();
+        // A canonical header: RIFF size, PCM, mono, 16 kHz, 16 bits, data to the end.
+        assert_eq!(&bytes[..4], b"RIFF");
+        assert_eq!(&bytes[36..40], b"data");
+        let pcm = wav::read(&bytes).unwrap();
+        assert_eq!(pcm.rate, 16000);
+        assert_eq!(bytes.len(), 44 + 2 * pcm.samples.len());
+        // At least half a second of audio that is neither silent nor clipped.
+        let peak = pcm.samples.iter().map(|s| s.unsigned_abs()).max().unwrap();
+        assert!(pcm.samples.len() > 8000, "{} samples", pcm.samples.len());
+        assert!((3000..32767).contains(&peak), "peak {peak}");
+        assert_eq!(
+            bytes,
+            std::fs::read(b.join("wav").join(&wavs[i])).unwrap(),
+            "{id}"
+        );
+    }
+    assert_eq!(wavs.len(), 6);
+    assert_eq!(
+        std::fs::read(a.join("transcripts.tsv")).unwrap(),
+        std::fs::read(b.join("transcripts.tsv")).unwrap()
+    );
+    assert_ne!(
+        transcripts(&a),
+        transcripts(&c),
+        "another seed, other utterances"
+    );
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        3,
+        "no temporary folders left"
+    );
+}
+
+#[test]
+fn splits_keep_their_sentences_and_test_voices_are_held_out() {
+    if !have_espeak() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let train_voices: HashSet<String> = voices::voices(Split::Train).into_iter().collect();
+    let mut texts: Vec<HashSet<String>> = Vec::new();
+    for split in Split::ALL {
+        let dir = tmp.path().join(split.name());
+        generate(split.name(), "1", "25", &dir, &[]);
+        let lines = transcripts(&dir);
+        for (_, voice, text) in &lines {
+            assert_eq!(
+                corpus::bucket(text),
+                split,
+                "{text:?} is not a {split:?} sentence"
+            );
+            assert_eq!(
+                train_voices.contains(voice),
+                split != Split::Test,
+                "{split:?}: {voice}"
+            );
+        }
+        texts.push(lines.into_iter().map(|(_, _, t)| t).collect());
+    }
+    for i in 0..3 {
+        for j in i + 1..3 {
+            let shared: Vec<_> = texts[i].intersection(&texts[j]).collect();
+            assert!(shared.is_empty(), "splits {i} and {j} share {shared:?}");
+        }
+    }
+}
+
+#[test]
+fn noise_fills_the_silence_and_changes_only_the_audio() {
+    if !have_espeak() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (clean, noisy) = (tmp.path().join("clean"), tmp.path().join("noisy"));
+    generate("train", "2", "3", &clean, &[]);
+    let report = generate("train", "2", "3", &noisy, &["--noise"]);
+    assert!(report.contains("with noise"), "{report}");
+    assert_eq!(transcripts(&clean), transcripts(&noisy));
+    for i in 0..3 {
+        let read = |dir: &Path| {
+            wav::read(&std::fs::read(dir.join(format!("wav/{i:06}.wav"))).unwrap()).unwrap()
+        };
+        let (c, n) = (read(&clean), read(&noisy));
+        // The first 50 ms are silence before the speech: digital zero when clean, noise when
+        // noisy.
+        assert!(c.samples[..800].iter().all(|&s| s == 0));
+        let filled = n.samples[..800].iter().filter(|&&s| s != 0).count();
+        assert!(filled > 600, "utterance {i}: {filled} of 800 noisy samples");
+    }
+}
+
+#[test]
+fn refuses_bad_flags_and_a_missing_synthesiser_leaving_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fresh = tmp.path().join("fresh");
+    let out = fresh.to_str().unwrap();
+    // No espeak-ng on PATH: one clear line naming the program and the install script.
+    let missing = Command::new(env!("CARGO_BIN_EXE_edgetrim"))
+        .args(["datagen", "speech", "--split", "train", "--count", "2"])
+        .args(["--out", out])
+        .env("PATH", "")
+        .output()
+        .unwrap();
+    assert_refused(&missing, "espeak-ng is not installed");
+    assert_refused(&missing, "scripts/setup-speech.sh");
+    assert_refused(
+        &edgetrim(&[
+            "datagen", "speech", "--split", "val", "--count", "0", "--out", out,
+        ]),
+        "--count 0",
+    );
+    let full = tmp.path().join("full");
+    std::fs::create_dir(&full).unwrap();
+    std::fs::write(full.join("x"), "").unwrap();
+    assert_refused(
+        &edgetrim(&[
+            "datagen",
+            "speech",
+            "--split",
+            "val",
+            "--count",
+            "1",
+            "--out",
+            full.to_str().unwrap(),
+        ]),
+        "not empty",
+    );
+    // Usage errors (clap): no split, a pavement-only split, no count.
+    for args in [
+        &["datagen", "speech", "--count", "1", "--out", out][..],
+        &[
+            "datagen", "speech", "--split", "shifted", "--count", "1", "--out", out,
+        ],
+        &["datagen", "speech", "--split", "test", "--out", out],
+    ] {
+        assert_eq!(edgetrim(args).status.code(), Some(2), "{args:?}");
+    }
+    assert!(!fresh.exists());
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "only `full`"
+    );
+    let help = assert_ok(&edgetrim(&["datagen", "speech", "--help"]));
+    assert!(
+        help.contains("transcripts.tsv") && help.contains("--count 12000"),
+        "{help}"
+    );
+}
