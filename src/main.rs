@@ -7,6 +7,7 @@
 mod annotate;
 mod asr;
 mod backend;
+mod classify;
 mod cmd;
 mod detector;
 mod footprint;

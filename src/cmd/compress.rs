@@ -64,9 +64,13 @@ letterboxed to the model's 1x3xSxS input in [0, 1]. Without --calib, int8 calibr
 report compares the models on the first calibration input.
 
 --eval detect:DIR scores the original and the compressed model (mAP50, mAP50-95, as
-eval-detect does) and adds them to the report. --max-drop POINTS (with --quantize int8)
-then gives the int8 layers that add the most noise back to float, one at a time, until mAP50
-is within POINTS of the original's, or fails naming what it tried.
+eval-detect does) and adds them to the report; --eval classify:DIR scores a classifier's
+top-1 accuracy (argmax of output 0 over its last axis) on DIR/npy/*.npy, one preprocessed
+input each, against DIR/labels.txt, one integer class per line in file-name order (what
+scripts/gen_text_direction.py writes). Both run on the nano runtime. --max-drop POINTS (with
+--quantize int8) then gives the int8 layers that add the most noise back to float, one at a
+time, until the metric is within POINTS percentage points of the original's, or fails
+naming what it tried.
 --sweep prune=0,0.2,0.4 quantize=none,int8 compresses every combination (clean, prune
 channels=R, quantize, align) and prints size, MACs, arena, SQNR and the metric, marking the
 Pareto front of accuracy (the metric with --eval, else SQNR) against size and against MACs;
@@ -78,6 +82,8 @@ or fails naming the nearest miss.
   edgetrim compress yolo.onnx --sweep prune=0,0.2,0.4 quantize=none,int8 \\
       --calib images:data/val --eval detect:data/test --plot sweep.svg
   edgetrim compress yolo.onnx -o fit.onnx --budget flash=1MiB,ram=1MiB --calib images:data/val
+  edgetrim compress cls.onnx --input-shape x=1x3x48x192 --sweep prune=0,0.3 quantize=none,int8 \\
+      --calib data/cls/calib/npy --eval classify:data/cls/test
 
 --input-shape also lets clean fold shape arithmetic (Shape, Gather, Concat, ...) for that
 shape, and pins it in the written model.
@@ -117,14 +123,16 @@ pub struct Args {
     /// Compress and measure a grid: prune=R,R,... quantize=none,fp16,int8.
     #[arg(long, value_name = "KEY=V,V", num_args = 1..)]
     pub sweep: Vec<String>,
-    /// Score the original and compressed models on a task: detect:DIR (mAP on a YOLO folder).
-    #[arg(long, value_name = "detect:DIR")]
+    /// Score the original and compressed models on a task: detect:DIR (mAP on a YOLO
+    /// folder) or classify:DIR (top-1 accuracy on npy/*.npy inputs and labels.txt).
+    #[arg(long, value_name = "TASK:DIR")]
     pub eval: Option<String>,
-    /// With --eval: only the first N images.
+    /// With --eval: only the first N images or inputs (in file-name order).
     #[arg(long = "eval-limit", value_name = "N")]
     pub eval_limit: Option<usize>,
     /// With --quantize int8 and --eval: keep the costliest int8 layers in float, one by one,
-    /// until the metric drops at most POINTS percentage points (mAP50 0.891 → 0.881 is 1).
+    /// until the metric drops at most POINTS percentage points (mAP50 0.891 → 0.881 is 1,
+    /// top-1 0.955 → 0.945 too).
     #[arg(long = "max-drop", value_name = "POINTS")]
     pub max_drop: Option<f64>,
     /// With --sweep or --budget: chart accuracy against size and MACs, fronts marked (SVG).
@@ -487,7 +495,7 @@ fn evaluator(args: &Args, pipeline: &Pipeline) -> Result<Option<Evaluator>> {
     }
     let Some(spec) = &args.eval else {
         if args.max_drop.is_some() || args.eval_limit.is_some() {
-            bail!("--max-drop and --eval-limit need --eval detect:DIR (the metric they limit)");
+            bail!("--max-drop and --eval-limit need --eval detect:DIR or classify:DIR (the metric they limit)");
         }
         return Ok(None);
     };

@@ -3,7 +3,9 @@
 //!
 //! The metric comes from the same code as the evaluation commands (`eval-detect`'s
 //! [`eval_detect::evaluate_bytes`]), run on the bytes in memory, so the figure in a
-//! compression report is the one `eval-detect` prints for the written file.
+//! compression report is the one `eval-detect` prints for the written file. Classifiers
+//! are scored by top-1 accuracy on a labelled folder of input tensors ([`classify`]).
+//! Both metrics are shares in [0, 1]; a drop is in percentage points of that share.
 //!
 //! `--max-drop POINTS` ranks the quantized layers by the noise each adds itself
 //! ([`edgetrim_compress::layers`], measured on the first calibration input) and re-runs
@@ -13,6 +15,7 @@
 //! the evaluation set itself: report the result on a held-out set.
 
 use crate::backend::BackendKind;
+use crate::classify;
 use crate::cmd::eval_detect;
 use crate::detector::Thresholds;
 use anyhow::{bail, Context as _, Result};
@@ -20,17 +23,25 @@ use edgetrim_compress::layers;
 use edgetrim_compress::passes::{Context, Pass, Pipeline, Stage};
 use edgetrim_compress::report::{self, Report, TaskMetric};
 use std::cell::OnceCell;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The most layers `--max-drop` gives back to float before it gives up.
 pub const MAX_FALLBACK: usize = 16;
 
+/// What `--eval SPEC` names.
+#[derive(Debug)]
+enum Task {
+    /// `detect:DIR`: mAP on a YOLO folder.
+    Detect(PathBuf),
+    /// `classify:DIR`: top-1 accuracy on labelled input tensors.
+    Classify(classify::Folder),
+}
+
 /// What `--eval` scores with.
 #[derive(Debug)]
 pub struct Evaluator {
-    /// The YOLO folder of `detect:DIR`.
-    data: PathBuf,
+    /// The task and its data.
+    task: Task,
     /// `--eval-limit`.
     limit: Option<usize>,
     /// The original model's score, computed once.
@@ -38,44 +49,65 @@ pub struct Evaluator {
 }
 
 impl Evaluator {
-    /// The evaluator `--eval SPEC` names (`detect:DIR`), with `--eval-limit`.
+    /// The evaluator `--eval SPEC` names (`detect:DIR` or `classify:DIR`), with
+    /// `--eval-limit`. A classify folder is read and checked here, before any compression.
     pub fn parse(spec: &str, limit: Option<usize>) -> Result<Evaluator> {
         if limit == Some(0) {
             bail!("--eval-limit 0 evaluates nothing; give at least 1");
         }
-        match spec.split_once(':') {
-            Some(("detect", dir)) if !dir.is_empty() => Ok(Evaluator {
-                data: PathBuf::from(dir),
-                limit,
-                original: OnceCell::new(),
-            }),
-            _ => bail!(
-                "--eval {spec:?}: expected detect:DIR (a YOLO folder with images/ and labels/)"
+        let task = match spec.split_once(':') {
+            Some(("detect", dir)) if !dir.is_empty() => Task::Detect(PathBuf::from(dir)),
+            Some(("classify", dir)) if !dir.is_empty() => Task::Classify(
+                classify::Folder::open(Path::new(dir)).with_context(|| format!("--eval {spec}"))?,
             ),
-        }
+            _ => bail!(
+                "--eval {spec:?}: expected detect:DIR (a YOLO folder with images/ and labels/) \
+                 or classify:DIR (npy/*.npy inputs and labels.txt)"
+            ),
+        };
+        Ok(Evaluator {
+            task,
+            limit,
+            original: OnceCell::new(),
+        })
     }
 
     /// The task, as reports name it.
     fn task(&self) -> String {
-        format!("detect:{}", self.data.display())
+        match &self.task {
+            Task::Detect(dir) => format!("detect:{}", dir.display()),
+            Task::Classify(folder) => format!("classify:{}", folder.dir().display()),
+        }
     }
 
-    /// Scores the model `bytes` (`name` labels it in messages): mAP50 (primary) and
-    /// mAP50-95 with `eval-detect`'s defaults on the nano runtime.
+    /// Scores the model `bytes` (`name` labels it in messages) on the nano runtime:
+    /// mAP50 (primary) and mAP50-95 with `eval-detect`'s defaults, or top-1 accuracy.
     pub fn score(&self, name: &Path, bytes: &[u8]) -> Result<TaskMetric> {
-        let r = eval_detect::evaluate_bytes(
-            name,
-            bytes,
-            &self.data,
-            BackendKind::Nano,
-            Thresholds::EVAL,
-            self.limit,
-        )
-        .with_context(|| format!("--eval {}", self.task()))?;
+        let context = || format!("--eval {}", self.task());
+        // The first value is the primary one, the metric --max-drop and --budget go by.
+        let values = match &self.task {
+            Task::Detect(dir) => {
+                let r = eval_detect::evaluate_bytes(
+                    name,
+                    bytes,
+                    dir,
+                    BackendKind::Nano,
+                    Thresholds::EVAL,
+                    self.limit,
+                )
+                .with_context(context)?;
+                vec![("mAP50", r.map50), ("mAP50-95", r.map50_95)]
+            }
+            Task::Classify(folder) => {
+                let s = classify::evaluate_bytes(name, bytes, folder, self.limit)
+                    .with_context(context)?;
+                vec![("top-1", s.top1())]
+            }
+        };
         Ok(TaskMetric {
             task: self.task(),
-            primary: "mAP50".into(),
-            values: BTreeMap::from([("mAP50".into(), r.map50), ("mAP50-95".into(), r.map50_95)]),
+            primary: values[0].0.into(),
+            values: values.into_iter().map(|(k, v)| (k.into(), v)).collect(),
         })
     }
 
@@ -170,8 +202,12 @@ pub fn compress_within(
             return Ok(outcome);
         }
     }
+    let metric = outcome.report.rows[0]
+        .task
+        .as_ref()
+        .map_or("the metric", |t| t.primary.as_str());
     bail!(
-        "--max-drop {max_drop}: mAP50 dropped {first_drop:.2} points with int8 and still \
+        "--max-drop {max_drop}: {metric} dropped {first_drop:.2} points with int8 and still \
          {:.2} with the {} costliest int8 layers kept in float ({}); try --keep-float on the \
          sensitive part of the model, another --calib-method, or fp16",
         lost(&outcome),
@@ -183,6 +219,7 @@ pub fn compress_within(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn eval_specs_parse_or_name_the_flag() {
@@ -191,9 +228,15 @@ mod tests {
         for (spec, limit, want) in [
             ("asr:data", None, "--eval \"asr:data\": expected detect:DIR"),
             ("detect:", None, "expected detect:DIR"),
+            ("classify:", None, "or classify:DIR"),
+            (
+                "classify:/nonexistent",
+                None,
+                "--eval classify:/nonexistent: cannot read",
+            ),
             ("detect:x", Some(0), "--eval-limit 0"),
         ] {
-            let err = Evaluator::parse(spec, limit).unwrap_err().to_string();
+            let err = format!("{:#}", Evaluator::parse(spec, limit).unwrap_err());
             assert!(err.contains(want), "{spec}: {err}");
         }
         let metric = |v: f64| TaskMetric {

@@ -5,6 +5,7 @@ mod asr;
 mod cli;
 mod common;
 mod compress;
+mod compress_classify;
 mod compress_grid;
 mod compress_slice;
 mod datagen;
