@@ -17,8 +17,9 @@ pub enum BackendKind {
 
 /// A model planned for fixed input shapes on one backend.
 pub enum Backend<'a> {
-    /// The nano runtime, planned into a caller-owned arena.
-    Nano(Session<'a>),
+    /// The nano runtime, planned into a caller-owned arena (boxed: a session is a few
+    /// hundred bytes of slices and figures, tract's handle a few dozen).
+    Nano(Box<Session<'a>>),
     /// tract.
     Tract(TractSession),
 }
@@ -30,7 +31,7 @@ impl<'a> Backend<'a> {
         let report = Session::arena_report(model, shapes)?;
         // A Vec<u8> is not 16-byte aligned: ALIGN spare bytes let the plan align itself.
         arena.resize(report.total + ALIGN, 0);
-        Ok(Backend::Nano(Session::new(model, shapes, arena)?))
+        Ok(Backend::Nano(Box::new(Session::new(model, shapes, arena)?)))
     }
 
     /// Loads `bytes` on tract.

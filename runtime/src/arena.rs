@@ -7,6 +7,13 @@
 //! ^ 16-byte aligned                                        ^ grows downwards from the end
 //! ```
 //!
+//! While planning, the head first holds working tables sized for every node, whose final
+//! size only planning itself finds (the step table: fusion removes steps); what is kept is
+//! then copied to the tail at its exact size, and the head returns to the planned region
+//! ([`Bump::with_head`], [`Bump::into_region`]). So the arena needs the persistent tail plus
+//! the larger of the planned region and those working tables, like TFLM's temporary
+//! allocations.
+//!
 //! Every allocation is rounded to [`ALIGN`] bytes and placed at an aligned offset from an
 //! aligned base, so how many bytes a plan needs does not depend on where the arena sits in
 //! memory: the figure computed on a host is exact on the device.
@@ -42,9 +49,15 @@ impl<const N: usize> Default for Arena<N> {
     }
 }
 
-/// Bump allocator handing out typed slices from the end of the arena.
+/// Bump allocator handing out typed slices from the end of the arena, after lending its
+/// head for planning's working tables.
 pub struct Bump<'a> {
-    /// Not yet handed out (starts aligned, length a multiple of `ALIGN`).
+    /// Start of the aligned part of the arena, with the provenance of all of it: the head
+    /// and then `free` start here, and [`Bump::into_region`] re-joins them through it.
+    base: *mut u8,
+    /// Bytes of the head lent by [`Bump::with_head`] (a multiple of `ALIGN`).
+    head: usize,
+    /// Not yet handed out: right after the head, length a multiple of `ALIGN`.
     free: &'a mut [u8],
     /// Bytes handed out so far.
     used: usize,
@@ -53,17 +66,35 @@ pub struct Bump<'a> {
 }
 
 impl<'a> Bump<'a> {
-    /// Takes the aligned, `ALIGN`-multiple part of `arena`.
-    pub fn new(arena: &'a mut [u8]) -> Self {
+    /// Takes the aligned, `ALIGN`-multiple part of `arena` and lends its first `head` bytes
+    /// (rounded up to `ALIGN`), aligned, for working tables until [`Bump::into_region`]
+    /// takes them back.
+    pub fn with_head(arena: &'a mut [u8], head: usize) -> Result<(Self, &'a mut [u8])> {
         let given = arena.len();
         let skip = arena.as_ptr().align_offset(ALIGN).min(given);
         let usable = (given - skip) / ALIGN * ALIGN;
-        let free = &mut arena[skip..skip + usable];
-        Bump {
+        let head = align_up(head.min(isize::MAX as usize));
+        if head > usable {
+            return Err(Error::ArenaTooSmall {
+                needed: head,
+                got: given,
+                exact: false,
+            });
+        }
+        let base = arena[skip..].as_mut_ptr();
+        // SAFETY: `base` points `skip` bytes into `arena`, which is exclusively borrowed for
+        // 'a and has at least `skip + usable` bytes; every later slice of it derives from
+        // this one, so `base` keeps its provenance (see `into_region`).
+        let all = unsafe { core::slice::from_raw_parts_mut(base, usable) };
+        let (lent, free) = all.split_at_mut(head);
+        let bump = Bump {
+            base,
+            head,
             free,
             used: 0,
             given,
-        }
+        };
+        Ok((bump, lent))
     }
 
     /// Bytes handed out from the tail so far.
@@ -81,7 +112,7 @@ impl<'a> Bump<'a> {
         let rounded = align_up(bytes);
         if rounded > self.free.len() {
             return Err(Error::ArenaTooSmall {
-                needed: self.used + rounded,
+                needed: self.head + self.used + rounded,
                 got: self.given,
                 exact: false,
             });
@@ -96,36 +127,54 @@ impl<'a> Bump<'a> {
 
     /// Takes a slice of `n` values of `T`, each set to `fill`.
     pub fn slice<T: Copy>(&mut self, n: usize, fill: T) -> Result<&'a mut [T]> {
-        const { assert!(align_of::<T>() <= ALIGN) };
         let bytes = n.checked_mul(size_of::<T>()).ok_or(Error::Capacity {
             what: "plan size",
             limit: usize::MAX,
         })?;
-        let raw = self.bytes(bytes)?;
-        // SAFETY: `raw` is exclusively borrowed for 'a, starts ALIGN-aligned (the base is
-        // aligned and every allocation is a multiple of ALIGN), ALIGN >= align_of::<T>(),
-        // and holds exactly n * size_of::<T>() bytes. Viewed as MaybeUninit<T> no value is
-        // read before each element is written below.
-        let slots: &'a mut [MaybeUninit<T>] = unsafe {
-            core::slice::from_raw_parts_mut(raw.as_mut_ptr().cast::<MaybeUninit<T>>(), n)
-        };
-        for s in slots.iter_mut() {
-            s.write(fill);
-        }
-        // SAFETY: every element was initialised in the loop above; MaybeUninit<T> has the
-        // layout of T.
-        Ok(unsafe { core::slice::from_raw_parts_mut(slots.as_mut_ptr().cast::<T>(), n) })
+        Ok(typed(self.bytes(bytes)?, n, fill))
     }
 
-    /// What is left, for the planned region.
-    pub fn into_rest(self) -> &'a mut [u8] {
-        self.free
+    /// The planned region: what is left of the arena, the head lent by [`Bump::with_head`]
+    /// included, which must come back here (no table laid over it may outlive this).
+    pub fn into_region(self, head: &'a mut [u8]) -> &'a mut [u8] {
+        assert!(
+            core::ptr::eq(head.as_ptr(), self.base) && head.len() == self.head,
+            "not the head this arena lent"
+        );
+        let len = self.head + self.free.len();
+        // SAFETY: `base` has the provenance of the whole aligned arena (`with_head`), whose
+        // first `len` bytes are exactly `head` followed by `free` (the tail is only ever
+        // cut from `free`'s end). Both are exclusively borrowed for 'a and consumed here
+        // (`head` is the lent slice itself: no other live `&mut` can start at `base` with
+        // its nonzero length), so the joined slice aliases nothing still usable.
+        unsafe { core::slice::from_raw_parts_mut(self.base, len) }
     }
 
     /// Bytes still free.
     pub fn remaining(&self) -> usize {
         self.free.len()
     }
+}
+
+/// `n` values of `T`, each set to `fill`, laid over `raw`: `n * size_of::<T>()` bytes
+/// starting `ALIGN`-aligned (a [`Bump`] allocation or its head).
+pub(crate) fn typed<T: Copy>(raw: &mut [u8], n: usize, fill: T) -> &mut [T] {
+    const { assert!(align_of::<T>() <= ALIGN) };
+    assert!(
+        raw.as_ptr().align_offset(ALIGN) == 0 && n.checked_mul(size_of::<T>()) == Some(raw.len()),
+        "arena slice not laid out for this table"
+    );
+    // SAFETY: `raw` is exclusively borrowed for the returned lifetime, ALIGN-aligned (checked)
+    // with ALIGN >= align_of::<T>(), and holds exactly n * size_of::<T>() bytes (checked).
+    // Viewed as MaybeUninit<T> no value is read before each element is written below.
+    let slots: &mut [MaybeUninit<T>] =
+        unsafe { core::slice::from_raw_parts_mut(raw.as_mut_ptr().cast::<MaybeUninit<T>>(), n) };
+    for s in slots.iter_mut() {
+        s.write(fill);
+    }
+    // SAFETY: every element was initialised in the loop above; MaybeUninit<T> has the
+    // layout of T.
+    unsafe { core::slice::from_raw_parts_mut(slots.as_mut_ptr().cast::<T>(), n) }
 }
 
 #[cfg(test)]
@@ -136,7 +185,7 @@ mod tests {
     fn usage_does_not_depend_on_arena_address() {
         let mut backing = Arena::<256>::new();
         for shift in 0..16 {
-            let mut bump = Bump::new(&mut backing.0[shift..]);
+            let (mut bump, _) = Bump::with_head(&mut backing.0[shift..], 0).unwrap();
             let a = bump.slice::<u64>(3, 7).unwrap();
             assert_eq!(a, &[7, 7, 7]);
             assert_eq!(a.as_ptr() as usize % ALIGN, 0);
@@ -148,7 +197,7 @@ mod tests {
     #[test]
     fn overflow_is_a_typed_error() {
         let mut backing = Arena::<64>::new();
-        let mut bump = Bump::new(&mut backing.0);
+        let (mut bump, _) = Bump::with_head(&mut backing.0, 0).unwrap();
         bump.bytes(48).unwrap();
         assert_eq!(
             bump.bytes(17),
@@ -160,5 +209,65 @@ mod tests {
         );
         // a failed allocation leaves the allocator unchanged
         assert_eq!(bump.remaining(), 16);
+    }
+
+    #[test]
+    fn head_counts_against_the_tail_and_too_big_a_head_is_a_typed_error() {
+        let mut backing = Arena::<64>::new();
+        assert!(matches!(
+            Bump::with_head(&mut backing.0, 65),
+            Err(Error::ArenaTooSmall {
+                needed: 80,
+                got: 64,
+                exact: false
+            })
+        ));
+        let (mut bump, head) = Bump::with_head(&mut backing.0, 17).unwrap();
+        assert_eq!(head.len(), 32);
+        bump.bytes(32).unwrap();
+        assert_eq!(
+            bump.bytes(1),
+            Err(Error::ArenaTooSmall {
+                needed: 80,
+                got: 64,
+                exact: false
+            })
+        );
+    }
+
+    /// The head lent for working tables comes back as the start of the planned region,
+    /// which then ends where the tail begins, wherever the arena sits.
+    #[test]
+    fn head_returns_to_the_planned_region() {
+        let mut backing = Arena::<256>::new();
+        for shift in 0..16 {
+            let arena = &mut backing.0[shift..];
+            let usable = (arena.len() - (16 - shift) % 16) / ALIGN * ALIGN;
+            let (mut bump, head) = Bump::with_head(arena, 40).unwrap();
+            assert_eq!((head.len(), head.as_ptr() as usize % ALIGN), (48, 0));
+            let work = typed(&mut head[..40], 5, 9u64);
+            work[4] = 11;
+            let tail = bump.slice::<u64>(3, 7).unwrap();
+            let tail_start = tail.as_ptr() as usize;
+            let head_start = head.as_ptr() as usize;
+            let region = bump.into_region(head);
+            assert_eq!(region.as_ptr() as usize, head_start);
+            assert_eq!(region.len(), usable - 32);
+            assert_eq!(region.as_ptr() as usize + region.len(), tail_start);
+            // The working table's bytes are the region's first bytes, still readable, and
+            // the whole region is writable without touching the tail.
+            assert_eq!(&region[32..40], &11u64.to_ne_bytes());
+            region.fill(0xAB);
+            assert_eq!(tail, &[7, 7, 7]);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "not the head this arena lent")]
+    fn another_slice_is_not_taken_as_the_head() {
+        let mut backing = Arena::<64>::new();
+        let mut other = Arena::<16>::new();
+        let (bump, _head) = Bump::with_head(&mut backing.0, 16).unwrap();
+        let _ = bump.into_region(&mut other.0);
     }
 }

@@ -9,11 +9,13 @@ use crate::target::Target;
 use crate::tensor::{DType, Shape, TensorMut, TensorRef};
 
 /// How the arena is used by a plan. `total` is what [`Session::new`] needs from a
-/// 16-byte-aligned arena (see [`crate::Arena`]).
+/// 16-byte-aligned arena (see [`crate::Arena`]): the persistent tail, and a head that holds
+/// the working step table while planning, then the planned region
+/// (`persistent + max(planned, tables.work_bytes())`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ArenaReport {
-    /// Bytes the arena must have.
+    /// Bytes the arena must have: `persistent + max(planned, tables.work_bytes())`.
     pub total: usize,
     /// Bytes of the planned region (activations and scratch, reused over time).
     pub planned: usize,
@@ -33,18 +35,29 @@ impl ArenaReport {
     /// re-sized with this machine's type layouts. The planned region must have been planned
     /// for the same kernels (see `Session::arena_report`).
     pub const fn for_this_target(&self) -> usize {
-        self.planned + self.constants + self.tables.bytes()
+        match self.total_with(&PlanTables::ENTRY_BYTES) {
+            Some(total) => total,
+            None => usize::MAX,
+        }
     }
 
     /// The arena size on a machine whose plan-table entries take `entry` bytes (its
     /// [`PlanTables::ENTRY_BYTES`]): how a host sizes a Cortex-M arena without compiling
     /// for it. `None` when that overflows.
     pub const fn total_with(&self, entry: &[usize; 7]) -> Option<usize> {
-        match self.tables.checked_bytes_with(entry) {
-            Some(tables) => match self.planned.checked_add(self.constants) {
-                Some(data) => data.checked_add(tables),
-                None => None,
-            },
+        let (Some(tables), Some(work)) = (
+            self.tables.checked_bytes_with(entry),
+            self.tables.checked_work_bytes_with(entry),
+        ) else {
+            return None;
+        };
+        let head = if work > self.planned {
+            work
+        } else {
+            self.planned
+        };
+        match head.checked_add(self.constants) {
+            Some(data) => data.checked_add(tables),
             None => None,
         }
     }

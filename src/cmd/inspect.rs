@@ -70,6 +70,9 @@ struct ArenaDesc {
     planned: usize,
     lower_bound: usize,
     persistent: usize,
+    /// The working step table planning fills in the arena's head before the planned region
+    /// reuses it: `total` is `persistent` plus the larger of this and `planned`.
+    working_steps: usize,
     /// planned / lower_bound: 1.0 is a perfect memory plan.
     ratio: f64,
 }
@@ -172,6 +175,7 @@ fn plan(args: &Args, model: &Model<'_>, model_bytes: usize, report: &mut Report)
         planned: arena.planned,
         lower_bound: arena.lower_bound,
         persistent: arena.persistent,
+        working_steps: arena.tables.work_bytes(),
         ratio: if arena.lower_bound == 0 {
             1.0
         } else {
@@ -273,13 +277,15 @@ fn print_text(out: &mut dyn Write, r: &Report) -> Result<()> {
     match &r.arena {
         Some(a) => writeln!(
             out,
-            "arena    {} ({} B): planned {} vs liveness lower bound {} (ratio {:.2}), persistent {}",
+            "arena    {} ({} B): planned {} vs liveness lower bound {} (ratio {:.2}), persistent {}, \
+             working step table {} (while planning, in the planned region's place)",
             human::bytes(a.total as u64),
             a.total,
             human::bytes(a.planned as u64),
             human::bytes(a.lower_bound as u64),
             a.ratio,
             human::bytes(a.persistent as u64),
+            human::bytes(a.working_steps as u64),
         )?,
         None => writeln!(out, "arena    n/a")?,
     }

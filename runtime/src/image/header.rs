@@ -196,6 +196,9 @@ impl Header {
         if arena.lower_bound > arena.planned {
             return Err(bad("arena lower bound above the planned bytes"));
         }
+        if arena.tables.steps > arena.tables.work_steps {
+            return Err(bad("more steps than working steps"));
+        }
         let mut name = [0u8; NAME_LEN];
         name.copy_from_slice(&h[OFF_NAME..OFF_NAME + NAME_LEN]);
         let end = name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
@@ -256,7 +259,7 @@ fn fill_slots<'s>(
     Ok(n as u8)
 }
 
-/// The ten arena figures in header order.
+/// The eleven arena figures in header order.
 fn arena_fields(a: &ArenaReport) -> [usize; ARENA_FIELDS] {
     let t = &a.tables;
     [
@@ -270,6 +273,7 @@ fn arena_fields(a: &ArenaReport) -> [usize; ARENA_FIELDS] {
         t.io,
         t.inputs,
         t.outputs,
+        t.work_steps,
     ]
 }
 
@@ -284,10 +288,12 @@ fn decode_arena(h: &[u8; HEADER_LEN]) -> Option<ArenaReport> {
         io: v[7],
         inputs: v[8],
         outputs: v[9],
+        work_steps: v[10],
     };
     let persistent = tables.checked_bytes()?.checked_add(v[2])?;
+    let head = v[0].max(tables.checked_work_bytes_with(&PlanTables::ENTRY_BYTES)?);
     Some(ArenaReport {
-        total: v[0].checked_add(persistent)?,
+        total: head.checked_add(persistent)?,
         planned: v[0],
         lower_bound: v[1],
         persistent,

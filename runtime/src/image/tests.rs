@@ -21,6 +21,7 @@ fn sample() -> Header {
         tensors: 12,
         bufs: 9,
         steps: 8,
+        work_steps: 9,
         nodes: 9,
         io: 20,
         inputs: 1,
@@ -30,6 +31,7 @@ fn sample() -> Header {
     let mut header = Header {
         target: Target::CortexM,
         arena: ArenaReport {
+            // The working step table (9 steps) is smaller than the planned region.
             total: planned + constants + tables.bytes(),
             planned,
             lower_bound: 4000,
@@ -136,7 +138,13 @@ fn fields_no_packer_writes_are_refused_despite_a_valid_crc() {
         ("inputs", OFF_INPUTS, 5, "more than 4 inputs or outputs"),
         ("outputs", OFF_OUTPUTS, 9, "more than 4 inputs or outputs"),
         ("reserved 19", 19, 1, "reserved bytes are not zero"),
-        ("reserved 60", 63, 0x80, "reserved bytes are not zero"),
+        // working steps (offset 60) below the steps (8)
+        (
+            "working steps",
+            OFF_ARENA + 40,
+            7,
+            "more steps than working steps",
+        ),
         (
             "name padding",
             OFF_NAME + 10,
@@ -183,6 +191,42 @@ fn plan_table_counts_that_overflow_are_none_not_a_panic() {
     assert_eq!(huge.checked_bytes(), None);
     assert_eq!(huge.bytes(), usize::MAX);
     assert_eq!(PlanTables::default().checked_bytes(), Some(0));
+    let huge = PlanTables {
+        work_steps: usize::MAX / 2,
+        ..PlanTables::default()
+    };
+    assert_eq!(huge.checked_work_bytes_with(&PlanTables::ENTRY_BYTES), None);
+    assert_eq!(huge.work_bytes(), usize::MAX);
+    let report = ArenaReport {
+        tables: huge,
+        ..ArenaReport::default()
+    };
+    assert_eq!(report.total_with(&PlanTables::ENTRY_BYTES), None);
+    assert_eq!(report.for_this_target(), usize::MAX);
+}
+
+/// The arena's head holds the larger of the planned region and the working step table, so
+/// a header whose working steps outgrow the planned bytes asks for them instead.
+#[test]
+fn the_head_is_the_larger_of_planned_and_working_steps() {
+    let mut header = sample();
+    let a = header.arena;
+    assert_eq!(a.for_this_target(), a.total);
+    header.arena.tables.work_steps = 1000;
+    let work = header.arena.tables.work_bytes();
+    assert!(work > a.planned, "{work}");
+    let image = image_of(&header);
+    let parsed = *Image::parse(&image).unwrap().header();
+    assert_eq!(parsed.arena().total, a.persistent + work);
+    assert_eq!(parsed.arena().for_this_target(), a.persistent + work);
+    // Another machine's entry sizes: 100-byte steps.
+    let mut entry = PlanTables::ENTRY_BYTES;
+    entry[2] = 100;
+    let tail = a.tables.checked_bytes_with(&entry).unwrap();
+    assert_eq!(
+        parsed.arena().total_with(&entry),
+        Some(tail + a.constants + 100_000)
+    );
 }
 
 #[test]

@@ -15,14 +15,16 @@
 //!    [memory planner](memory) places them in the arena's head.
 //!
 //! All plan data (tensor table, steps, buffers) is allocated from the arena's tail with
-//! [`Bump`], so planning allocates nothing either.
+//! [`Bump`], so planning allocates nothing either. The step table is filled in the arena's
+//! head first, sized for every kernel node, and only the steps that survive folding and
+//! fusion are copied to the tail: in a QDQ int8 model most nodes leave no step.
 
 mod fuse;
 mod half;
 pub mod memory;
 mod qdq;
 
-use crate::arena::{align_up, Bump};
+use crate::arena::{align_up, typed, Bump};
 use crate::error::{Error, Name, Result};
 use crate::onnx::{Dim, Model, TensorData, TensorProto};
 use crate::ops::kernels::{self, Kernels};
@@ -100,10 +102,11 @@ impl Step {
     };
 }
 
-/// Entry counts of the plan tables kept in the arena's tail. They do not depend on the
-/// machine; their size in bytes does (pointer width), so a cross-compiled firmware turns
-/// the counts its build script computed on the host into its exact arena size with the
-/// `const fn` [`PlanTables::bytes`] evaluated on the target (see [`ArenaReport::for_this_target`]).
+/// Entry counts of the plan tables kept in the arena's tail, and of the working step table
+/// planning fills in its head. They do not depend on the machine; their size in bytes does
+/// (pointer width), so a cross-compiled firmware turns the counts its build script computed
+/// on the host into its exact arena size with the `const fn`s [`PlanTables::bytes`] and
+/// [`PlanTables::work_bytes`] evaluated on the target (see [`ArenaReport::for_this_target`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PlanTables {
@@ -111,8 +114,12 @@ pub struct PlanTables {
     pub tensors: usize,
     /// Arena buffers (activations and scratch).
     pub bufs: usize,
-    /// Kernel steps at most (nodes other than `Constant`).
+    /// Kernel steps the session runs.
     pub steps: usize,
+    /// Entries of the working step table, in the arena's head while planning: every node
+    /// that may become a step (not `Constant`, nor an fp16 weight's `Cast`). The planned
+    /// region reuses those bytes once the `steps` that run are copied to the tail.
+    pub work_steps: usize,
     /// Nodes (ordering flags).
     pub nodes: usize,
     /// Node input/output slots.
@@ -124,7 +131,7 @@ pub struct PlanTables {
 }
 
 impl PlanTables {
-    /// Bytes these tables take in the arena on the machine this code is compiled for
+    /// Bytes the tail's tables take in the arena on the machine this code is compiled for
     /// (`usize::MAX` when that overflows, which no arena can satisfy).
     pub const fn bytes(&self) -> usize {
         match self.checked_bytes() {
@@ -155,6 +162,24 @@ impl PlanTables {
             size_of::<u32>(),
         ]
     };
+
+    /// Bytes of the working step table in the arena's head while planning, on the machine
+    /// this code is compiled for (`usize::MAX` when that overflows).
+    pub const fn work_bytes(&self) -> usize {
+        match self.checked_work_bytes_with(&Self::ENTRY_BYTES) {
+            Some(bytes) => bytes,
+            None => usize::MAX,
+        }
+    }
+
+    /// [`PlanTables::work_bytes`] with `entry` bytes per table entry (another machine's
+    /// [`PlanTables::ENTRY_BYTES`]), or `None` when that overflows.
+    pub const fn checked_work_bytes_with(&self, entry: &[usize; 7]) -> Option<usize> {
+        match self.work_steps.checked_mul(entry[2]) {
+            Some(bytes) => bytes.checked_next_multiple_of(crate::arena::ALIGN),
+            None => None,
+        }
+    }
 
     /// [`PlanTables::checked_bytes`] with `entry` bytes per table entry (another machine's
     /// [`PlanTables::ENTRY_BYTES`]).
@@ -318,24 +343,34 @@ pub(crate) fn build<'a>(
         });
     }
 
-    let mut bump = Bump::new(arena);
     // Kernel families run by folds and steps: the plan's kernel set.
     let mut used = 0u32;
     let n_constant_outputs = model.nodes().filter(|n| n.op_type() == "Constant").count();
     let tensor_cap = n_inputs + model.initializers().count() + n_node_outputs + n_constant_outputs;
-    let tables = PlanTables {
+    let mut tables = PlanTables {
         tensors: tensor_cap,
         bufs: n_inputs + n_node_outputs + n_kernel_nodes,
-        steps: n_kernel_nodes,
+        // The steps that run, once known.
+        steps: 0,
+        work_steps: n_kernel_nodes,
         nodes: n_nodes,
         io: n_io,
         inputs: n_inputs,
         outputs: n_outputs,
     };
-    // Allocation order and sizes must match `PlanTables::bytes`.
+    let work_bytes = n_kernel_nodes
+        .checked_mul(core::mem::size_of::<Step>())
+        .ok_or(Error::Capacity {
+            what: "plan size",
+            limit: usize::MAX,
+        })?;
+    let (mut bump, head) = Bump::with_head(arena, work_bytes)?;
+    // The working step table, in the head until planning and fusion fix the steps.
+    let steps = typed(&mut head[..work_bytes], n_kernel_nodes, Step::EMPTY);
+    // Sizes must match `PlanTables::bytes` (every allocation is `ALIGN`ed, so the order
+    // does not matter).
     let tensors = bump.slice(tables.tensors, TensorInfo::UNDEFINED)?;
     let bufs = bump.slice(tables.bufs, Buf::new(0, 0, 0))?;
-    let steps = bump.slice(tables.steps, Step::EMPTY)?;
     let io = bump.slice(tables.io, NONE)?;
     let done = bump.slice(tables.nodes, false)?;
     let input_ids = bump.slice(tables.inputs, NONE)?;
@@ -655,13 +690,18 @@ pub(crate) fn build<'a>(
         }
     }
 
+    // The steps that run move to the tail at their exact size; the head returns to the
+    // planned region.
+    tables.steps = n_steps;
+    let kept = bump.slice(n_steps, Step::EMPTY)?;
+    kept.copy_from_slice(&steps[..n_steps]);
     let n_bufs = p.n_bufs;
     let plan = memory::plan(&mut p.bufs[..n_bufs]);
     let persistent = bump.used();
     let given = bump.given();
-    let region = bump.into_rest();
+    let region = bump.into_region(head);
     let report = ArenaReport {
-        total: persistent.saturating_add(plan.peak),
+        total: persistent.saturating_add(plan.peak.max(tables.work_bytes())),
         planned: plan.peak,
         lower_bound: plan.lower_bound,
         persistent,
@@ -687,7 +727,7 @@ pub(crate) fn build<'a>(
         model: *model,
         tensors: &tensors[..n_tensors],
         bufs: &bufs[..n_bufs],
-        steps: &steps[..n_steps],
+        steps: kept,
         io: &io[..io_len],
         inputs: input_ids,
         outputs: output_ids,

@@ -20,7 +20,7 @@
 use crate::common::*;
 use edgetrim_compress::build::tensor;
 use edgetrim_runtime::tract::OwnedTensor;
-use edgetrim_runtime::{DType, Model, Session};
+use edgetrim_runtime::{DType, Error, Model, Session};
 
 const U: f64 = 1.0 / (1u64 << 24) as f64;
 
@@ -407,4 +407,61 @@ fn int8_conv_keeps_weights_out_of_the_arena() {
         int8.planned,
         float.planned
     );
+}
+
+/// The step table in the arena's tail keeps only the steps that run (the weights'
+/// DequantizeLinears and the fused activation leave none); the full working table lives in
+/// the arena's head while planning. The arena is `persistent + max(planned, working table)`,
+/// exactly: the session plans and runs (as in a roomy arena) in `total` aligned bytes, and
+/// one byte less is refused with the typed error — both when the planned region is the
+/// larger (a 5x7 3x3 conv on 9x11) and when the working table is (a 1x1 conv on one pixel).
+#[test]
+fn the_tail_keeps_only_the_steps_that_run_and_the_arena_stays_exact() {
+    let mut big = Case::new(5, 7, [9, 11], [3, 3]);
+    big.quantize_out = Some((0.043, -5));
+    let mut tiny = Case::new(1, 1, [1, 1], [1, 1]);
+    tiny.quantize_out = Some((0.043, -5));
+    let mut dominated = [false; 2];
+    for (what, case) in [
+        ("planned dominates", big),
+        ("working table dominates", tiny),
+    ] {
+        let shape = [1, case.c, case.hw[0], case.hw[1]];
+        let x = rand_f32(&shape, 7);
+        let bytes = build(&case, false).model.build();
+        let model = Model::parse(&bytes).unwrap();
+        let report = Session::arena_report(&model, &[&shape]).unwrap();
+        let t = report.tables;
+        assert!(t.work_steps >= t.steps + 4, "{what}: {t:?}");
+        let work = t.work_bytes();
+        dominated[usize::from(work > report.planned)] = true;
+        assert_eq!(
+            report.total,
+            report.persistent + report.planned.max(work),
+            "{what}"
+        );
+        assert_eq!(report.for_this_target(), report.total, "{what}");
+
+        let mut backing = vec![0u8; report.total + 16];
+        let skip = backing.as_ptr().align_offset(16);
+        let short = Session::new(
+            &model,
+            &[&shape],
+            &mut backing[skip..skip + report.total - 1],
+        );
+        assert!(
+            matches!(short, Err(Error::ArenaTooSmall { .. })),
+            "{what}: {:?}",
+            short.err()
+        );
+        let mut session =
+            Session::new(&model, &[&shape], &mut backing[skip..skip + report.total]).unwrap();
+        assert_eq!(session.report(), report, "{what}");
+        assert_eq!(session.step_count(), t.steps, "{what}");
+        session.set_input_bytes(0, &x.bytes).unwrap();
+        session.run().unwrap();
+        let roomy = run_nano(&bytes, std::slice::from_ref(&x));
+        assert_eq!(session.output(0).bytes, &roomy[0].bytes[..], "{what}");
+    }
+    assert_eq!(dominated, [true, true], "both layouts are exercised");
 }
