@@ -115,12 +115,13 @@ fn report_expr(report: &ArenaReport) -> String {
         "edgetrim_runtime::ArenaReport {{\n\
          total: {total}, planned: {planned}, lower_bound: {lower}, persistent: {persistent},\n\
          constants: {constants},\n\
-         tables: edgetrim_runtime::PlanTables {{ tensors: {}, bufs: {}, steps: {}, work_steps: {}, nodes: {}, io: {}, inputs: {}, outputs: {} }},\n\
+         tables: edgetrim_runtime::PlanTables {{ tensors: {}, bufs: {}, steps: {}, work_steps: {}, work_tensors: {}, nodes: {}, io: {}, inputs: {}, outputs: {} }},\n\
          }}",
         t.tensors,
         t.bufs,
         t.steps,
         t.work_steps,
+        t.work_tensors,
         t.nodes,
         t.io,
         t.inputs,

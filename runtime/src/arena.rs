@@ -7,12 +7,13 @@
 //! ^ 16-byte aligned                                        ^ grows downwards from the end
 //! ```
 //!
-//! While planning, the head first holds working tables sized for every node, whose final
-//! size only planning itself finds (the step table: fusion removes steps); what is kept is
-//! then copied to the tail at its exact size, and the head returns to the planned region
+//! While planning, the head first holds working tables sized for every node and tensor,
+//! whose final size only planning itself finds (fusion removes steps, and the tensors they
+//! read); what is kept is then copied to the tail at its exact size, or compacted to the
+//! start of the head's first table, and the rest of the head returns to the planned region
 //! ([`Bump::with_head`], [`Bump::into_region`]). So the arena needs the persistent tail plus
-//! the larger of the planned region and those working tables, like TFLM's temporary
-//! allocations.
+//! the larger of those working tables and the kept head table with the planned region, like
+//! TFLM's temporary allocations.
 //!
 //! Every allocation is rounded to [`ALIGN`] bytes and placed at an aligned offset from an
 //! aligned base, so how many bytes a plan needs does not depend on where the arena sits in
@@ -134,20 +135,44 @@ impl<'a> Bump<'a> {
         Ok(typed(self.bytes(bytes)?, n, fill))
     }
 
-    /// The planned region: what is left of the arena, the head lent by [`Bump::with_head`]
-    /// included, which must come back here (no table laid over it may outlive this).
-    pub fn into_region(self, head: &'a mut [u8]) -> &'a mut [u8] {
+    /// The planned region: what is left of the arena, from the start of `spare` on. The
+    /// head lent by [`Bump::with_head`] must come back here but for a table the caller keeps
+    /// at its start: `spare` is the unused rest of that table (possibly empty) and `rest`
+    /// the head after it, from the table's `ALIGN`ed end on (no other table laid over them
+    /// may outlive this). The region's bytes are zeroed where the head was.
+    pub fn into_region<T>(self, spare: &'a mut [T], rest: &'a mut [u8]) -> &'a mut [u8] {
+        let base = self.base as usize;
+        let rest_start = rest.as_ptr() as usize;
+        let spare_start = spare.as_ptr() as usize;
+        let spare_end = spare_start + size_of_val(spare);
         assert!(
-            core::ptr::eq(head.as_ptr(), self.base) && head.len() == self.head,
+            rest_start + rest.len() == base + self.head
+                && rest_start >= base
+                && (spare.is_empty()
+                    || (spare_start >= base
+                        && spare_end <= rest_start
+                        && align_up(spare_end - base) == rest_start - base)),
             "not the head this arena lent"
         );
-        let len = self.head + self.free.len();
+        let start = if spare.is_empty() {
+            rest_start
+        } else {
+            spare_start
+        } - base;
+        let len = self.head + self.free.len() - start;
         // SAFETY: `base` has the provenance of the whole aligned arena (`with_head`), whose
-        // first `len` bytes are exactly `head` followed by `free` (the tail is only ever
-        // cut from `free`'s end). Both are exclusively borrowed for 'a and consumed here
-        // (`head` is the lent slice itself: no other live `&mut` can start at `base` with
-        // its nonzero length), so the joined slice aliases nothing still usable.
-        unsafe { core::slice::from_raw_parts_mut(self.base, len) }
+        // first `head + free.len()` bytes are the head followed by `free` (the tail is only
+        // ever cut from `free`'s end). From `start` on, the head is `spare`, its padding up
+        // to `ALIGN` (which no slice covers) and `rest` (checked above: they end where the
+        // head does); those and `free` are exclusively borrowed for 'a and consumed here,
+        // so the region aliases nothing still usable. The head's bytes held typed tables
+        // (padding bytes may be uninitialised), so they are zeroed through the raw pointer
+        // before becoming `u8`s.
+        unsafe {
+            let region = self.base.add(start);
+            core::ptr::write_bytes(region, 0, self.head - start);
+            core::slice::from_raw_parts_mut(region, len)
+        }
     }
 
     /// Bytes still free.
@@ -236,7 +261,7 @@ mod tests {
     }
 
     /// The head lent for working tables comes back as the start of the planned region,
-    /// which then ends where the tail begins, wherever the arena sits.
+    /// zeroed, which then ends where the tail begins, wherever the arena sits.
     #[test]
     fn head_returns_to_the_planned_region() {
         let mut backing = Arena::<256>::new();
@@ -250,15 +275,38 @@ mod tests {
             let tail = bump.slice::<u64>(3, 7).unwrap();
             let tail_start = tail.as_ptr() as usize;
             let head_start = head.as_ptr() as usize;
-            let region = bump.into_region(head);
+            let region = bump.into_region::<u8>(&mut [], head);
             assert_eq!(region.as_ptr() as usize, head_start);
             assert_eq!(region.len(), usable - 32);
             assert_eq!(region.as_ptr() as usize + region.len(), tail_start);
-            // The working table's bytes are the region's first bytes, still readable, and
-            // the whole region is writable without touching the tail.
-            assert_eq!(&region[32..40], &11u64.to_ne_bytes());
+            // The working table's bytes are the region's first bytes, zeroed, and the whole
+            // region is writable without touching the tail.
+            assert!(region[..48].iter().all(|&b| b == 0));
             region.fill(0xAB);
             assert_eq!(tail, &[7, 7, 7]);
+        }
+    }
+
+    /// A table kept at the head's start stays as it is; the region starts right after its
+    /// last kept entry, its spare entries and padding included.
+    #[test]
+    fn a_table_kept_at_the_head_start_precedes_the_region() {
+        let mut backing = Arena::<256>::new();
+        for shift in 0..16 {
+            let arena = &mut backing.0[shift..];
+            let usable = (arena.len() - (16 - shift) % 16) / ALIGN * ALIGN;
+            let (mut bump, head) = Bump::with_head(arena, 64).unwrap();
+            let (table, rest) = head.split_at_mut(32);
+            let table = typed(&mut table[..24], 3, [5u16; 4]);
+            rest.fill(1);
+            let tail = bump.slice::<u64>(2, 7).unwrap();
+            let (kept, spare) = table.split_at_mut(1);
+            let region = bump.into_region(spare, rest);
+            assert_eq!(region.as_ptr() as usize, kept.as_ptr() as usize + 8);
+            assert_eq!(region.len(), usable - 16 - 8);
+            assert!(region[..56].iter().all(|&b| b == 0));
+            region.fill(0xAB);
+            assert_eq!((kept, tail), (&mut [[5u16; 4]][..], &mut [7, 7][..]));
         }
     }
 
@@ -268,6 +316,17 @@ mod tests {
         let mut backing = Arena::<64>::new();
         let mut other = Arena::<16>::new();
         let (bump, _head) = Bump::with_head(&mut backing.0, 16).unwrap();
-        let _ = bump.into_region(&mut other.0);
+        let _ = bump.into_region::<u8>(&mut [], &mut other.0);
+    }
+
+    #[test]
+    #[should_panic(expected = "not the head this arena lent")]
+    fn a_spare_table_apart_from_the_rest_is_refused() {
+        let mut backing = Arena::<128>::new();
+        let (bump, head) = Bump::with_head(&mut backing.0, 64).unwrap();
+        let (table, rest) = head.split_at_mut(16);
+        // 8 bytes of spare entries, then a 16-byte gap before `rest`.
+        let (_, rest) = rest.split_at_mut(16);
+        let _ = bump.into_region(&mut table[8..], rest);
     }
 }

@@ -9,12 +9,12 @@
 //! what a firmware needs before planning: the arena the model takes, the inputs' and
 //! outputs' types and shapes, and a name to log.
 //!
-//! Layout, format version 2 (integers little-endian, offsets from the image start):
+//! Layout, format version 3 (integers little-endian, offsets from the image start):
 //!
 //! ```text
 //! offset size  field
 //!      0    4  magic "ETIM"
-//!      4    2  format version (2)
+//!      4    2  format version (3)
 //!      6    2  header length = payload offset (384; a multiple of 16)
 //!      8    4  payload length: bytes of the ONNX model
 //!     12    4  CRC-32, see below
@@ -22,9 +22,11 @@
 //!     17    1  input count (at most 4)
 //!     18    1  output count (at most 4)
 //!     19    1  reserved, 0
-//!     20   44  arena plan, u32 each: planned bytes, liveness lower bound, constant bytes,
-//!              then plan-table entry counts (tensors, bufs, steps, nodes, io, inputs, outputs,
-//!              working steps: see `PlanTables`)
+//!     20   40  arena plan, u32 each: planned bytes, liveness lower bound, constant bytes,
+//!              then plan-table entry counts (tensors, bufs, steps, nodes, io, working
+//!              tensors, working steps: see `PlanTables`; its inputs and outputs are the
+//!              input and output counts above)
+//!     60    4  reserved, 0
 //!     64   32  model name: UTF-8, zero-padded, no NUL inside
 //!     96  288  8 tensor slots of 36 bytes, inputs 0..4 then outputs 0..4: ONNX data type
 //!              code u8, rank u8 (at most 8), 2 reserved bytes, 8 dims u32; dims past the
@@ -61,9 +63,10 @@ pub use header::{Header, ImageTensor};
 /// The first four bytes of every image.
 pub const MAGIC: [u8; 4] = *b"ETIM";
 /// The format version this runtime reads and writes. Version 1 had no working-step count
-/// (its arena figure predates the step table's move to the arena's head).
-pub const VERSION: u16 = 2;
-/// Bytes of a version-2 header; the payload starts here.
+/// (its arena figure predates the step table's move to the arena's head), version 2 no
+/// working-tensor count (nor the tensor table's).
+pub const VERSION: u16 = 3;
+/// Bytes of a version-3 header; the payload starts here.
 pub const HEADER_LEN: usize = 384;
 /// Alignment of the payload's offset in the image.
 pub const PAYLOAD_ALIGN: usize = crate::arena::ALIGN;
@@ -84,18 +87,18 @@ const OFF_TARGET: usize = 16;
 const OFF_INPUTS: usize = 17;
 const OFF_OUTPUTS: usize = 18;
 const OFF_ARENA: usize = 20;
-const ARENA_FIELDS: usize = 11;
+const ARENA_FIELDS: usize = 10;
 const OFF_NAME: usize = 64;
 const OFF_SLOTS: usize = 96;
 const SLOTS: usize = MAX_INPUTS + MAX_OUTPUTS;
 const SLOT_LEN: usize = 4 + 4 * MAX_RANK;
 /// Reserved byte ranges, which must be zero.
-const RESERVED: [(usize, usize); 1] = [(19, 20)];
+const RESERVED: [(usize, usize); 2] = [(19, 20), (OFF_ARENA + 4 * ARENA_FIELDS, OFF_NAME)];
 
 const _: () = assert!(HEADER_LEN.is_multiple_of(PAYLOAD_ALIGN));
 const _: () = assert!(OFF_SLOTS + SLOTS * SLOT_LEN == HEADER_LEN);
 const _: () = assert!(OFF_NAME + NAME_LEN == OFF_SLOTS);
-const _: () = assert!(OFF_ARENA + 4 * ARENA_FIELDS == OFF_NAME);
+const _: () = assert!(OFF_ARENA + 4 * ARENA_FIELDS + 4 == OFF_NAME);
 const _: () = assert!(MAX_RANK <= crate::tensor::MAX_RANK);
 
 /// CRC-32/ISO-HDLC with one 256-entry table (1 KiB of flash).

@@ -10,12 +10,12 @@ use crate::tensor::{DType, Shape, TensorMut, TensorRef};
 
 /// How the arena is used by a plan. `total` is what [`Session::new`] needs from a
 /// 16-byte-aligned arena (see [`crate::Arena`]): the persistent tail, and a head that holds
-/// the working step table while planning, then the planned region
-/// (`persistent + max(planned, tables.work_bytes())`).
+/// the working step and tensor tables while planning, then the tensors the session reads
+/// followed by the planned region (`persistent + tables.head_bytes(planned)`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ArenaReport {
-    /// Bytes the arena must have: `persistent + max(planned, tables.work_bytes())`.
+    /// Bytes the arena must have: `persistent + tables.head_bytes(planned)`.
     pub total: usize,
     /// Bytes of the planned region (activations and scratch, reused over time).
     pub planned: usize,
@@ -45,16 +45,11 @@ impl ArenaReport {
     /// [`PlanTables::ENTRY_BYTES`]): how a host sizes a Cortex-M arena without compiling
     /// for it. `None` when that overflows.
     pub const fn total_with(&self, entry: &[usize; 7]) -> Option<usize> {
-        let (Some(tables), Some(work)) = (
+        let (Some(tables), Some(head)) = (
             self.tables.checked_bytes_with(entry),
-            self.tables.checked_work_bytes_with(entry),
+            self.tables.checked_head_bytes_with(self.planned, entry),
         ) else {
             return None;
-        };
-        let head = if work > self.planned {
-            work
-        } else {
-            self.planned
         };
         match head.checked_add(self.constants) {
             Some(data) => data.checked_add(tables),

@@ -15,7 +15,8 @@ use crate::footprint::{CodeTable, Footprint};
 use crate::human;
 use crate::inputs::{self, ShapeOverride};
 use anyhow::{bail, Result};
-use edgetrim_runtime::{Model, Session, Target};
+use edgetrim_runtime::arena::ALIGN;
+use edgetrim_runtime::{Model, PlanTables, Session, Target};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -70,9 +71,13 @@ struct ArenaDesc {
     planned: usize,
     lower_bound: usize,
     persistent: usize,
-    /// The working step table planning fills in the arena's head before the planned region
-    /// reuses it: `total` is `persistent` plus the larger of this and `planned`.
-    working_steps: usize,
+    /// The tensors the session reads, kept at the start of the arena's head before the
+    /// planned region.
+    tensor_table: usize,
+    /// The working step and tensor tables planning fills in the arena's head before the kept
+    /// tensors and the planned region reuse it: `total` is `persistent` plus the larger of
+    /// this and `tensor_table + planned`.
+    working_tables: usize,
     /// planned / lower_bound: 1.0 is a perfect memory plan.
     ratio: f64,
 }
@@ -175,7 +180,8 @@ fn plan(args: &Args, model: &Model<'_>, model_bytes: usize, report: &mut Report)
         planned: arena.planned,
         lower_bound: arena.lower_bound,
         persistent: arena.persistent,
-        working_steps: arena.tables.work_bytes(),
+        tensor_table: (arena.tables.tensors * PlanTables::ENTRY_BYTES[0]).next_multiple_of(ALIGN),
+        working_tables: arena.tables.work_bytes(),
         ratio: if arena.lower_bound == 0 {
             1.0
         } else {
@@ -278,14 +284,15 @@ fn print_text(out: &mut dyn Write, r: &Report) -> Result<()> {
         Some(a) => writeln!(
             out,
             "arena    {} ({} B): planned {} vs liveness lower bound {} (ratio {:.2}), persistent {}, \
-             working step table {} (while planning, in the planned region's place)",
+             tensor table {}, working tables {} (while planning, in their place)",
             human::bytes(a.total as u64),
             a.total,
             human::bytes(a.planned as u64),
             human::bytes(a.lower_bound as u64),
             a.ratio,
             human::bytes(a.persistent as u64),
-            human::bytes(a.working_steps as u64),
+            human::bytes(a.tensor_table as u64),
+            human::bytes(a.working_tables as u64),
         )?,
         None => writeln!(out, "arena    n/a")?,
     }

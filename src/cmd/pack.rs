@@ -280,7 +280,7 @@ fn rust_module(image: &[u8], header: &Header) -> String {
          /// re-sized for this machine's type layouts.\n\
          pub const ARENA_BYTES: usize = edgetrim_runtime::ArenaReport {{\n    \
          total: {}, planned: {}, lower_bound: {}, persistent: {}, constants: {},\n    \
-         tables: edgetrim_runtime::PlanTables {{ tensors: {}, bufs: {}, steps: {}, work_steps: {}, nodes: {}, io: {}, inputs: {}, outputs: {} }},\n\
+         tables: edgetrim_runtime::PlanTables {{ tensors: {}, bufs: {}, steps: {}, work_steps: {}, work_tensors: {}, nodes: {}, io: {}, inputs: {}, outputs: {} }},\n\
          }}\n.for_this_target();\n",
         header.name(),
         a.total,
@@ -292,6 +292,7 @@ fn rust_module(image: &[u8], header: &Header) -> String {
         t.bufs,
         t.steps,
         t.work_steps,
+        t.work_tensors,
         t.nodes,
         t.io,
         t.inputs,

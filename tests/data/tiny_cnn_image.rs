@@ -1,4 +1,4 @@
-// Model image "tiny_cnn", written by `edgetrim pack --format rs` (image format 2, planned for
+// Model image "tiny_cnn", written by `edgetrim pack --format rs` (image format 3, planned for
 // cortex-m). Do not edit: pack the model again instead. Use it with
 // `edgetrim_runtime::Image::parse(&MODEL.0)`, which checks the header and the CRC-32
 // before anything runs, then `image.session(&mut arena)`.
@@ -10,8 +10,8 @@ pub struct Aligned<T>(pub T);
 
 /// The model image: 384-byte header, then the ONNX file (6326 bytes).
 pub static MODEL: Aligned<[u8; 6710]> = Aligned(*b"\
-\x45\x54\x49\x4d\x02\x00\x80\x01\xb6\x18\x00\x00\xc7\x8a\x66\xc1\x01\x01\x01\x00\xe0\x80\x00\x00\xe0\x80\x00\x00\x00\x00\x00\x00\
-\x11\x00\x00\x00\x15\x00\x00\x00\x06\x00\x00\x00\x0a\x00\x00\x00\x1b\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x0a\x00\x00\x00\
+\x45\x54\x49\x4d\x03\x00\x80\x01\xb6\x18\x00\x00\xc0\x95\xe8\x93\x01\x01\x01\x00\xe0\x80\x00\x00\xe0\x80\x00\x00\x00\x00\x00\x00\
+\x0e\x00\x00\x00\x15\x00\x00\x00\x06\x00\x00\x00\x0a\x00\x00\x00\x1b\x00\x00\x00\x11\x00\x00\x00\x0a\x00\x00\x00\x00\x00\x00\x00\
 \x74\x69\x6e\x79\x5f\x63\x6e\x6e\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\
 \x01\x04\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x1c\x00\x00\x00\x1c\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\
 \x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\
@@ -229,8 +229,8 @@ pub const MODEL_NAME: &str = "tiny_cnn";
 /// by `edgetrim pack` (total and persistent as on the packing host), its plan tables
 /// re-sized for this machine's type layouts.
 pub const ARENA_BYTES: usize = edgetrim_runtime::ArenaReport {
-    total: 37744, planned: 32992, lower_bound: 32992, persistent: 4752, constants: 0,
-    tables: edgetrim_runtime::PlanTables { tensors: 17, bufs: 21, steps: 6, work_steps: 10, nodes: 10, io: 27, inputs: 1, outputs: 1 },
+    total: 37360, planned: 32992, lower_bound: 32992, persistent: 2688, constants: 0,
+    tables: edgetrim_runtime::PlanTables { tensors: 14, bufs: 21, steps: 6, work_steps: 10, work_tensors: 17, nodes: 10, io: 27, inputs: 1, outputs: 1 },
 }
 .for_this_target();
 

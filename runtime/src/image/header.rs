@@ -192,12 +192,16 @@ impl Header {
         {
             return Err(bad("reserved bytes are not zero"));
         }
-        let arena = decode_arena(h).ok_or(bad("arena plan overflows this machine's usize"))?;
+        let arena = decode_arena(h, n_inputs, n_outputs)
+            .ok_or(bad("arena plan overflows this machine's usize"))?;
         if arena.lower_bound > arena.planned {
             return Err(bad("arena lower bound above the planned bytes"));
         }
         if arena.tables.steps > arena.tables.work_steps {
             return Err(bad("more steps than working steps"));
+        }
+        if arena.tables.tensors > arena.tables.work_tensors {
+            return Err(bad("more tensors than working tensors"));
         }
         let mut name = [0u8; NAME_LEN];
         name.copy_from_slice(&h[OFF_NAME..OFF_NAME + NAME_LEN]);
@@ -259,7 +263,8 @@ fn fill_slots<'s>(
     Ok(n as u8)
 }
 
-/// The eleven arena figures in header order.
+/// The ten arena figures in header order (the input and output tables' counts are the
+/// header's input and output counts).
 fn arena_fields(a: &ArenaReport) -> [usize; ARENA_FIELDS] {
     let t = &a.tables;
     [
@@ -271,14 +276,13 @@ fn arena_fields(a: &ArenaReport) -> [usize; ARENA_FIELDS] {
         t.steps,
         t.nodes,
         t.io,
-        t.inputs,
-        t.outputs,
+        t.work_tensors,
         t.work_steps,
     ]
 }
 
 /// The arena report for this machine, or `None` when it overflows `usize`.
-fn decode_arena(h: &[u8; HEADER_LEN]) -> Option<ArenaReport> {
+fn decode_arena(h: &[u8; HEADER_LEN], n_inputs: u8, n_outputs: u8) -> Option<ArenaReport> {
     let v: [usize; ARENA_FIELDS] = core::array::from_fn(|k| get_u32(h, OFF_ARENA + 4 * k) as usize);
     let tables = PlanTables {
         tensors: v[3],
@@ -286,12 +290,13 @@ fn decode_arena(h: &[u8; HEADER_LEN]) -> Option<ArenaReport> {
         steps: v[5],
         nodes: v[6],
         io: v[7],
-        inputs: v[8],
-        outputs: v[9],
-        work_steps: v[10],
+        inputs: n_inputs.into(),
+        outputs: n_outputs.into(),
+        work_tensors: v[8],
+        work_steps: v[9],
     };
     let persistent = tables.checked_bytes()?.checked_add(v[2])?;
-    let head = v[0].max(tables.checked_work_bytes_with(&PlanTables::ENTRY_BYTES)?);
+    let head = tables.checked_head_bytes_with(v[0], &PlanTables::ENTRY_BYTES)?;
     Some(ArenaReport {
         total: head.checked_add(persistent)?,
         planned: v[0],

@@ -22,17 +22,22 @@ fn sample() -> Header {
         bufs: 9,
         steps: 8,
         work_steps: 9,
+        work_tensors: 14,
         nodes: 9,
         io: 20,
         inputs: 1,
         outputs: 1,
     };
-    let (planned, constants) = (4096, 160);
+    let (planned, constants) = (16384, 160);
     let mut header = Header {
         target: Target::CortexM,
         arena: ArenaReport {
-            // The working step table (9 steps) is smaller than the planned region.
-            total: planned + constants + tables.bytes(),
+            // The working tables (9 steps, 14 tensors) are smaller than the 12 kept tensors
+            // and the planned region that follows them in the head.
+            total: (12 * PlanTables::ENTRY_BYTES[0]).next_multiple_of(16)
+                + planned
+                + constants
+                + tables.bytes(),
             planned,
             lower_bound: 4000,
             persistent: constants + tables.bytes(),
@@ -133,17 +138,25 @@ fn write_image_needs_the_exact_length() {
 fn fields_no_packer_writes_are_refused_despite_a_valid_crc() {
     let base = image_of(&sample());
     let slot = |k: usize| OFF_SLOTS + k * SLOT_LEN;
-    let cases: [(&str, usize, u8, &str); 12] = [
+    let cases: [(&str, usize, u8, &str); 14] = [
         ("target", OFF_TARGET, 2, "unknown target"),
         ("inputs", OFF_INPUTS, 5, "more than 4 inputs or outputs"),
         ("outputs", OFF_OUTPUTS, 9, "more than 4 inputs or outputs"),
         ("reserved 19", 19, 1, "reserved bytes are not zero"),
-        // working steps (offset 60) below the steps (8)
+        ("reserved 60", 61, 1, "reserved bytes are not zero"),
+        // working steps (offset 56) below the steps (8)
         (
             "working steps",
-            OFF_ARENA + 40,
+            OFF_ARENA + 36,
             7,
             "more steps than working steps",
+        ),
+        // working tensors (offset 52) below the tensors (12)
+        (
+            "working tensors",
+            OFF_ARENA + 32,
+            11,
+            "more tensors than working tensors",
         ),
         (
             "name padding",
@@ -166,7 +179,7 @@ fn fields_no_packer_writes_are_refused_despite_a_valid_crc() {
             1,
             "tensor dims past its rank are not zero",
         ),
-        // lower bound (offset 24) above planned (4096)
+        // lower bound (offset 24) above planned (16384)
         (
             "lower bound",
             OFF_ARENA + 4 + 2,
@@ -205,10 +218,10 @@ fn plan_table_counts_that_overflow_are_none_not_a_panic() {
     assert_eq!(report.for_this_target(), usize::MAX);
 }
 
-/// The arena's head holds the larger of the planned region and the working step table, so
-/// a header whose working steps outgrow the planned bytes asks for them instead.
+/// The arena's head holds the larger of the working tables and the kept tensors with the
+/// planned region, so a header whose working steps outgrow those asks for them instead.
 #[test]
-fn the_head_is_the_larger_of_planned_and_working_steps() {
+fn the_head_is_the_larger_of_kept_tensors_and_planned_and_working_tables() {
     let mut header = sample();
     let a = header.arena;
     assert_eq!(a.for_this_target(), a.total);
@@ -219,13 +232,22 @@ fn the_head_is_the_larger_of_planned_and_working_steps() {
     let parsed = *Image::parse(&image).unwrap().header();
     assert_eq!(parsed.arena().total, a.persistent + work);
     assert_eq!(parsed.arena().for_this_target(), a.persistent + work);
-    // Another machine's entry sizes: 100-byte steps.
+    // Another machine's entry sizes: 100-byte steps, 40-byte tensors; the 14 tensors' new
+    // numbers (56 bytes) fit over the working steps, which leaves the 9 nodes' flags.
     let mut entry = PlanTables::ENTRY_BYTES;
     entry[2] = 100;
+    entry[0] = 40;
     let tail = a.tables.checked_bytes_with(&entry).unwrap();
     assert_eq!(
         parsed.arena().total_with(&entry),
-        Some(tail + a.constants + 100_000)
+        Some(tail + a.constants + 100_000 + 560 + 16)
+    );
+    // 1-byte steps: 9 of them (16 bytes with padding) and the flags are too few for the new
+    // numbers, whose last 40 bytes extend the flags.
+    entry[2] = 1;
+    assert_eq!(
+        a.tables.checked_work_bytes_with(&entry),
+        Some(560 + 16 + 48)
     );
 }
 

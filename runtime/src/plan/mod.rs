@@ -14,10 +14,13 @@
 //! 4. every remaining output and scratch buffer gets a lifetime, and the
 //!    [memory planner](memory) places them in the arena's head.
 //!
-//! All plan data (tensor table, steps, buffers) is allocated from the arena's tail with
-//! [`Bump`], so planning allocates nothing either. The step table is filled in the arena's
-//! head first, sized for every kernel node, and only the steps that survive folding and
-//! fusion are copied to the tail: in a QDQ int8 model most nodes leave no step.
+//! All plan data (tensor table, steps, buffers) lives in the arena, laid out by [`Bump`], so
+//! planning allocates nothing either. The step and tensor tables are filled in the arena's
+//! head first, sized for every node and tensor of the graph, with the nodes' ordering flags;
+//! then only the steps that survive folding and fusion are copied to the persistent tail,
+//! and only the tensors the session can still reach (their io slots, the graph inputs and
+//! outputs) are moved to the tensor table's start, where they stay before the planned
+//! region: in a QDQ int8 model most nodes leave no step and most tensors are never read.
 
 mod fuse;
 mod half;
@@ -102,15 +105,17 @@ impl Step {
     };
 }
 
-/// Entry counts of the plan tables kept in the arena's tail, and of the working step table
-/// planning fills in its head. They do not depend on the machine; their size in bytes does
-/// (pointer width), so a cross-compiled firmware turns the counts its build script computed
-/// on the host into its exact arena size with the `const fn`s [`PlanTables::bytes`] and
-/// [`PlanTables::work_bytes`] evaluated on the target (see [`ArenaReport::for_this_target`]).
+/// Entry counts of the plan tables the session keeps (the tensor table at the start of the
+/// arena's head, the others in its tail), and of the working tables planning fills in the
+/// head. They do not depend on the machine; their size in bytes does (pointer width), so a
+/// cross-compiled firmware turns the counts its build script computed on the host into its
+/// exact arena size with the `const fn`s [`PlanTables::bytes`] and
+/// [`PlanTables::head_bytes`] evaluated on the target (see [`ArenaReport::for_this_target`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PlanTables {
-    /// Tensor table entries.
+    /// Tensor table entries the session reads, compacted to the start of the working tensor
+    /// table: they stay in the head, and the planned region follows them.
     pub tensors: usize,
     /// Arena buffers (activations and scratch).
     pub bufs: usize,
@@ -120,7 +125,12 @@ pub struct PlanTables {
     /// that may become a step (not `Constant`, nor an fp16 weight's `Cast`). The planned
     /// region reuses those bytes once the `steps` that run are copied to the tail.
     pub work_steps: usize,
-    /// Nodes (ordering flags).
+    /// Entries of the working tensor table, in the arena's head while planning: every graph
+    /// input, initializer and node output.
+    pub work_tensors: usize,
+    /// Nodes: planning's ordering flags in the head. The kept tensors are then renumbered
+    /// (one `u32` per working tensor) over the working steps and these flags, extended if
+    /// both are smaller.
     pub nodes: usize,
     /// Node input/output slots.
     pub io: usize,
@@ -131,8 +141,9 @@ pub struct PlanTables {
 }
 
 impl PlanTables {
-    /// Bytes the tail's tables take in the arena on the machine this code is compiled for
-    /// (`usize::MAX` when that overflows, which no arena can satisfy).
+    /// Bytes the tail's tables (all but the tensor table) take in the arena on the machine
+    /// this code is compiled for (`usize::MAX` when that overflows, which no arena can
+    /// satisfy).
     pub const fn bytes(&self) -> usize {
         match self.checked_bytes() {
             Some(bytes) => bytes,
@@ -163,8 +174,8 @@ impl PlanTables {
         ]
     };
 
-    /// Bytes of the working step table in the arena's head while planning, on the machine
-    /// this code is compiled for (`usize::MAX` when that overflows).
+    /// Bytes of the working tables in the arena's head while planning, on the machine this
+    /// code is compiled for (`usize::MAX` when that overflows).
     pub const fn work_bytes(&self) -> usize {
         match self.checked_work_bytes_with(&Self::ENTRY_BYTES) {
             Some(bytes) => bytes,
@@ -175,42 +186,78 @@ impl PlanTables {
     /// [`PlanTables::work_bytes`] with `entry` bytes per table entry (another machine's
     /// [`PlanTables::ENTRY_BYTES`]), or `None` when that overflows.
     pub const fn checked_work_bytes_with(&self, entry: &[usize; 7]) -> Option<usize> {
-        match self.work_steps.checked_mul(entry[2]) {
-            Some(bytes) => bytes.checked_next_multiple_of(crate::arena::ALIGN),
-            None => None,
+        let (Some(flags), Some(renumber), Some(steps)) = (
+            self.nodes.checked_mul(entry[3]),
+            self.work_tensors.checked_mul(entry[4]),
+            sum_aligned(&[(self.work_steps, entry[2])]),
+        ) else {
+            return None;
+        };
+        // The tensors are renumbered over the working steps and the flags, both done with.
+        let renumber = renumber.saturating_sub(steps);
+        let flags = if flags > renumber { flags } else { renumber };
+        sum_aligned(&[(self.work_tensors, entry[0]), (steps, 1), (flags, 1)])
+    }
+
+    /// Bytes of the arena's head on the machine this code is compiled for, with a `planned`
+    /// region: the working tables while planning, then the kept tensor table and the planned
+    /// region (`usize::MAX` when that overflows).
+    pub const fn head_bytes(&self, planned: usize) -> usize {
+        match self.checked_head_bytes_with(planned, &Self::ENTRY_BYTES) {
+            Some(bytes) => bytes,
+            None => usize::MAX,
         }
+    }
+
+    /// [`PlanTables::head_bytes`] with `entry` bytes per table entry (another machine's
+    /// [`PlanTables::ENTRY_BYTES`]), or `None` when that overflows.
+    pub const fn checked_head_bytes_with(
+        &self,
+        planned: usize,
+        entry: &[usize; 7],
+    ) -> Option<usize> {
+        let (Some(work), Some(kept)) = (
+            self.checked_work_bytes_with(entry),
+            sum_aligned(&[(self.tensors, entry[0]), (planned, 1)]),
+        ) else {
+            return None;
+        };
+        Some(if work > kept { work } else { kept })
     }
 
     /// [`PlanTables::checked_bytes`] with `entry` bytes per table entry (another machine's
     /// [`PlanTables::ENTRY_BYTES`]).
     pub const fn checked_bytes_with(&self, entry: &[usize; 7]) -> Option<usize> {
-        let tables = [
-            (self.tensors, entry[0]),
+        sum_aligned(&[
             (self.bufs, entry[1]),
             (self.steps, entry[2]),
             (self.io, entry[4]),
-            (self.nodes, entry[3]),
             (self.inputs, entry[5]),
             (self.outputs, entry[6]),
-        ];
-        let mut total: usize = 0;
-        let mut i = 0;
-        while i < tables.len() {
-            let (count, size) = tables[i];
-            let Some(bytes) = count.checked_mul(size) else {
-                return None;
-            };
-            let Some(bytes) = bytes.checked_next_multiple_of(crate::arena::ALIGN) else {
-                return None;
-            };
-            let Some(sum) = total.checked_add(bytes) else {
-                return None;
-            };
-            total = sum;
-            i += 1;
-        }
-        Some(total)
+        ])
     }
+}
+
+/// Bytes of tables of `(count, entry bytes)`, each rounded up to `ALIGN` as [`Bump`]
+/// allocates them, or `None` when that overflows.
+const fn sum_aligned(tables: &[(usize, usize)]) -> Option<usize> {
+    let mut total: usize = 0;
+    let mut i = 0;
+    while i < tables.len() {
+        let (count, size) = tables[i];
+        let Some(bytes) = count.checked_mul(size) else {
+            return None;
+        };
+        let Some(bytes) = bytes.checked_next_multiple_of(crate::arena::ALIGN) else {
+            return None;
+        };
+        let Some(sum) = total.checked_add(bytes) else {
+            return None;
+        };
+        total = sum;
+        i += 1;
+    }
+    Some(total)
 }
 
 /// Loads an initializer or `Constant` value: in place when the file stores plain
@@ -238,14 +285,14 @@ pub(crate) fn load_tensor<'a>(
 }
 
 /// Mutable planning state.
-struct Planner<'a> {
-    tensors: &'a mut [TensorInfo<'a>],
+struct Planner<'p, 'a> {
+    tensors: &'p mut [TensorInfo<'a>],
     n_tensors: usize,
     bufs: &'a mut [Buf],
     n_bufs: usize,
 }
 
-impl<'a> Planner<'a> {
+impl<'a> Planner<'_, 'a> {
     fn find(&self, name: &str) -> Option<u32> {
         self.tensors[..self.n_tensors]
             .iter()
@@ -348,31 +395,45 @@ pub(crate) fn build<'a>(
     let n_constant_outputs = model.nodes().filter(|n| n.op_type() == "Constant").count();
     let tensor_cap = n_inputs + model.initializers().count() + n_node_outputs + n_constant_outputs;
     let mut tables = PlanTables {
-        tensors: tensor_cap,
+        // The tensors and steps the session keeps, once known.
+        tensors: 0,
         bufs: n_inputs + n_node_outputs + n_kernel_nodes,
-        // The steps that run, once known.
         steps: 0,
         work_steps: n_kernel_nodes,
+        work_tensors: tensor_cap,
         nodes: n_nodes,
         io: n_io,
         inputs: n_inputs,
         outputs: n_outputs,
     };
-    let work_bytes = n_kernel_nodes
-        .checked_mul(core::mem::size_of::<Step>())
+    let work_bytes = tables
+        .checked_work_bytes_with(&PlanTables::ENTRY_BYTES)
         .ok_or(Error::Capacity {
             what: "plan size",
             limit: usize::MAX,
         })?;
     let (mut bump, head) = Bump::with_head(arena, work_bytes)?;
-    // The working step table, in the head until planning and fusion fix the steps.
-    let steps = typed(&mut head[..work_bytes], n_kernel_nodes, Step::EMPTY);
+    // The working tables, in the head until planning and fusion fix what the session keeps,
+    // laid out as `PlanTables::work_bytes` counts them. The tensor table comes first: the
+    // tensors the session reads are compacted to its start and stay there.
+    let tensor_bytes = tensor_cap * size_of::<TensorInfo>();
+    let (tensors, work) = head.split_at_mut(align_up(tensor_bytes));
+    let tensors = typed(
+        &mut tensors[..tensor_bytes],
+        tensor_cap,
+        TensorInfo::UNDEFINED,
+    );
+    let (steps, flags) = work.split_at_mut(align_up(n_kernel_nodes * size_of::<Step>()));
+    let steps = typed(
+        &mut steps[..n_kernel_nodes * size_of::<Step>()],
+        n_kernel_nodes,
+        Step::EMPTY,
+    );
+    let done = typed(&mut flags[..n_nodes], n_nodes, false);
     // Sizes must match `PlanTables::bytes` (every allocation is `ALIGN`ed, so the order
     // does not matter).
-    let tensors = bump.slice(tables.tensors, TensorInfo::UNDEFINED)?;
     let bufs = bump.slice(tables.bufs, Buf::new(0, 0, 0))?;
     let io = bump.slice(tables.io, NONE)?;
-    let done = bump.slice(tables.nodes, false)?;
     let input_ids = bump.slice(tables.inputs, NONE)?;
     let output_ids = bump.slice(tables.outputs, NONE)?;
     let mut p = Planner {
@@ -690,18 +751,35 @@ pub(crate) fn build<'a>(
         }
     }
 
-    // The steps that run move to the tail at their exact size; the head returns to the
-    // planned region.
+    // The steps that run move to the tail at their exact size, the tensors the session
+    // reads to the tensor table's start; the rest of the head returns to the planned region.
     tables.steps = n_steps;
     let kept = bump.slice(n_steps, Step::EMPTY)?;
     kept.copy_from_slice(&steps[..n_steps]);
-    let n_bufs = p.n_bufs;
-    let plan = memory::plan(&mut p.bufs[..n_bufs]);
+    let Planner {
+        tensors,
+        n_tensors,
+        bufs,
+        n_bufs,
+    } = p;
+    let renumber = typed(&mut work[..tensor_cap * size_of::<u32>()], tensor_cap, NONE);
+    tables.tensors = keep_tensors(
+        &mut tensors[..n_tensors],
+        renumber,
+        Reach {
+            steps: kept,
+            io: &mut io[..io_len],
+            inputs: input_ids,
+            outputs: output_ids,
+        },
+    );
+    let (tensors, spare) = tensors.split_at_mut(tables.tensors);
+    let plan = memory::plan(&mut bufs[..n_bufs]);
     let persistent = bump.used();
     let given = bump.given();
-    let region = bump.into_region(head);
+    let region = bump.into_region(spare, work);
     let report = ArenaReport {
-        total: persistent.saturating_add(plan.peak.max(tables.work_bytes())),
+        total: persistent.saturating_add(tables.head_bytes(plan.peak)),
         planned: plan.peak,
         lower_bound: plan.lower_bound,
         persistent,
@@ -717,15 +795,9 @@ pub(crate) fn build<'a>(
     }
     let region_len = region.len();
     let region = &mut region[region_len - plan.peak..];
-    let Planner {
-        tensors,
-        n_tensors,
-        bufs,
-        ..
-    } = p;
     Ok(Session {
         model: *model,
-        tensors: &tensors[..n_tensors],
+        tensors,
         bufs: &bufs[..n_bufs],
         steps: kept,
         io: &io[..io_len],
@@ -737,6 +809,59 @@ pub(crate) fn build<'a>(
         kernels,
         kernel_set: used,
     })
+}
+
+/// The tables that name tensors by index into the working tensor table.
+struct Reach<'p> {
+    steps: &'p [Step],
+    io: &'p mut [u32],
+    inputs: &'p mut [u32],
+    outputs: &'p mut [u32],
+}
+
+/// Moves the tensors that the kept `steps` read or write, and the graph inputs and outputs,
+/// to the start of the working table `work`, in order, renumbers every reference to them
+/// (`renumber`: one entry per working tensor) and returns how many there are. The io slots
+/// of steps that no longer run get `NONE`.
+fn keep_tensors(work: &mut [TensorInfo<'_>], renumber: &mut [u32], reach: Reach<'_>) -> usize {
+    const KEPT: u32 = 0;
+    let Reach {
+        steps,
+        io,
+        inputs,
+        outputs,
+    } = reach;
+    for s in steps {
+        for &t in &io[s.io_start as usize..][..s.n_in as usize + s.n_out as usize] {
+            if t != NONE {
+                renumber[t as usize] = KEPT;
+            }
+        }
+    }
+    for &t in inputs.iter().chain(outputs.iter()) {
+        renumber[t as usize] = KEPT;
+    }
+    let mut n = 0;
+    for r in renumber.iter_mut().filter(|r| **r == KEPT) {
+        *r = n;
+        n += 1;
+    }
+    // Entry `t` moves to `renumber[t] <= t`: in order, nothing is overwritten before read.
+    for t in 0..work.len() {
+        if renumber[t] != NONE {
+            work[renumber[t] as usize] = work[t];
+        }
+    }
+    for t in io
+        .iter_mut()
+        .chain(inputs.iter_mut())
+        .chain(outputs.iter_mut())
+    {
+        if *t != NONE {
+            *t = renumber[*t as usize];
+        }
+    }
+    n as usize
 }
 
 /// Borrows the tensors of `step` out of `region` (outputs and scratch mutably, inputs
