@@ -30,19 +30,6 @@ fn write_model(dir: &Path, name: &str, m: &ModelBuilder) -> String {
     path.to_str().unwrap().to_string()
 }
 
-fn write_npy_f32(path: &Path, shape: &[u64], data: &[f32]) -> String {
-    let file = std::fs::File::create(path).unwrap();
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(shape)
-        .writer(file)
-        .begin_nd()
-        .unwrap();
-    w.extend(data.iter().copied()).unwrap();
-    w.finish().unwrap();
-    path.to_str().unwrap().to_string()
-}
-
 fn read_npy<T: npyz::Deserialize>(path: &Path) -> (Vec<u64>, Vec<T>) {
     let npy = npyz::NpyFile::new(std::fs::File::open(path).unwrap()).unwrap();
     let shape = npy.shape().to_vec();

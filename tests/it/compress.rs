@@ -1,7 +1,7 @@
 //! End-to-end tests of `edgetrim compress`: what it writes, what it prints, and that bad
 //! flags and bad models fail with one line and leave no file behind.
 
-use crate::common::{assert_ok, assert_refused, edgetrim};
+use crate::common::{assert_ok, assert_refused, edgetrim, write_npy_f32};
 use edgetrim_compress::build::{dt, Attr, ModelBuilder};
 use std::path::Path;
 
@@ -233,18 +233,6 @@ fn image_model() -> ModelBuilder {
     m
 }
 
-fn write_npy(path: &Path, data: &[f32]) {
-    use npyz::WriterBuilder;
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&[1, 3, 8, 8])
-        .writer(std::fs::File::create(path).unwrap())
-        .begin_nd()
-        .unwrap();
-    w.extend(data.iter().copied()).unwrap();
-    w.finish().unwrap();
-}
-
 #[test]
 fn int8_calibrates_on_npy_files_and_images() {
     let dir = tempfile::tempdir().unwrap();
@@ -255,7 +243,7 @@ fn int8_calibrates_on_npy_files_and_images() {
         let data: Vec<f32> = (0..192)
             .map(|i| ((i * (k + 3)) % 11) as f32 / 10.0)
             .collect();
-        write_npy(&npy.join(format!("{k}.npy")), &data);
+        write_npy_f32(&npy.join(format!("{k}.npy")), &[1, 3, 8, 8], &data);
     }
     let images = dir.path().join("images");
     std::fs::create_dir(&images).unwrap();
@@ -393,7 +381,7 @@ fn prune_channels_and_weights_report_what_they_removed() {
         let data: Vec<f32> = (0..192)
             .map(|i| ((i * (k + 5)) % 13) as f32 / 12.0)
             .collect();
-        write_npy(&npy.join(format!("{k}.npy")), &data);
+        write_npy_f32(&npy.join(format!("{k}.npy")), &[1, 3, 8, 8], &data);
     }
     let out = dir.path().join("out.onnx");
     let out_s = out.to_str().unwrap();

@@ -7,9 +7,8 @@
 //! the others by 1e-4 — far below int8's step over [-1, 0.3], so int8 ties them and the
 //! first maximum wins, wrong for most classes, while float is always right.
 
-use crate::common::{assert_ok, assert_refused, edgetrim};
+use crate::common::{assert_ok, assert_refused, edgetrim, write_npy_f32};
 use edgetrim_compress::build::{dt, Attr, ModelBuilder};
-use npyz::WriterBuilder as _;
 use serde_json::Value;
 use std::path::Path;
 
@@ -34,18 +33,6 @@ fn identity_classifier() -> Vec<u8> {
     m.build()
 }
 
-fn write_npy(path: &Path, shape: &[u64], data: &[f32]) {
-    let file = std::fs::File::create(path).unwrap();
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(shape)
-        .writer(file)
-        .begin_nd()
-        .unwrap();
-    w.extend(data.iter().copied()).unwrap();
-    w.finish().unwrap();
-}
-
 /// `n` inputs in DIR/npy, input `i` of class `i % 8`: every element 0.3 but one at -1 (so
 /// that int8's step is about 1/200) and the class's at 0.3 + 1e-4, away from a rounding
 /// boundary of either the symmetric or the asymmetric step. Returns DIR.
@@ -58,7 +45,7 @@ fn classify_folder(dir: &Path, n: usize) -> String {
         let mut x = [0.3f32; CLASSES];
         x[(class + CLASSES / 2) % CLASSES] = -1.0;
         x[class] = 0.3 + 1e-4;
-        write_npy(&npy.join(format!("{i:04}.npy")), &[1, CLASSES as u64], &x);
+        write_npy_f32(&npy.join(format!("{i:04}.npy")), &[1, CLASSES as u64], &x);
         labels += &format!("{class}\n");
     }
     std::fs::write(dir.join("labels.txt"), labels).unwrap();
@@ -225,7 +212,7 @@ fn bad_classify_folders_are_refused_naming_the_file() {
     );
 
     let data = folder("shape");
-    write_npy(
+    write_npy_f32(
         Path::new(&format!("{data}/npy/0001.npy")),
         &[1, 4],
         &[0.0; 4],

@@ -1,5 +1,7 @@
 //! Running the `edgetrim` binary and checking how it exits, for the CLI tests.
 
+use npyz::WriterBuilder;
+use std::path::Path;
 use std::process::{Command, Output};
 
 /// Runs `edgetrim ARGS` to completion.
@@ -38,4 +40,19 @@ pub fn assert_fails(out: &Output, code: i32) -> String {
 pub fn assert_refused(out: &Output, needle: &str) {
     let stderr = assert_fails(out, 1);
     assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
+}
+
+/// Writes `data` as a float32 .npy file of `shape` and returns its path as a string (for
+/// command lines).
+pub fn write_npy_f32(path: &Path, shape: &[u64], data: &[f32]) -> String {
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(file)
+        .begin_nd()
+        .unwrap();
+    w.extend(data.iter().copied()).unwrap();
+    w.finish().unwrap();
+    path.to_str().unwrap().to_string()
 }
