@@ -9,7 +9,7 @@
 //! x_f = DequantizeLinear(x_q, s_x, z_x)        per tensor, int8
 //! w_f = DequantizeLinear(W_i8, s_w[, 0])       constant int8, per tensor or axis 0, zero point 0
 //! b_f = bias: absent, constant f32, or DequantizeLinear of a constant
-//! y   = Conv(x_f, w_f[, b_f])                  not depthwise
+//! y   = Conv(x_f, w_f[, b_f])                  depthwise too (a direct int8 kernel)
 //! ```
 //!
 //! becomes `y = QConv(x_q, W_i8, table)`: the weights are read in place as int8 (the
@@ -18,9 +18,8 @@
 //! channel) is built once into the arena's persistent tail. `w_f` must be read by this Conv only (its
 //! tensor entry is reused for the table) and `x_f` may have other readers: its
 //! DequantizeLinear step is dropped once no step reads it any more, as are bias ones.
-//! Anything else — uint8 activations, non-zero weight zero points, depthwise convs,
-//! per-axis activation scales — is left to the float (fake-quant) path, which computes
-//! the same function.
+//! Anything else — uint8 activations, non-zero weight zero points, per-axis activation
+//! scales — is left to the float (fake-quant) path, which computes the same function.
 //!
 //! Later, after [activation fusion](super::fuse), a per-tensor int8 `QuantizeLinear`
 //! that is the only reader of such a conv's (activated) output joins it too: the conv's

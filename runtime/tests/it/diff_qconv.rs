@@ -41,7 +41,11 @@ struct Case {
     kernel: [usize; 2],
     stride: usize,
     pad: usize,
+    dilation: usize,
     group: usize,
+    /// Run the grouped conv as an ungrouped one whose weights are zero across groups:
+    /// the same sums, on the int8 GEMM (see `depthwise_int8_kernel_equals_the_gemm`).
+    densify: bool,
     bias: bool,
     act: Act,
     /// Activation scale and zero point; `uint8` quantizes to uint8 (not fused).
@@ -63,7 +67,9 @@ impl Case {
             kernel,
             stride: 1,
             pad: kernel[0] / 2,
+            dilation: 1,
             group: 1,
+            densify: false,
             bias: true,
             act: Act::Silu,
             s_x: 1.0 / 32.0,
@@ -109,8 +115,27 @@ fn build(case: &Case, expose: bool) -> Built {
     let n_w = case.m * cg * k[0] * k[1];
     let w_q = ints(n_w, 7, -127, 127);
     let s_w: Vec<f32> = (0..case.m).map(|i| 0.002 + 0.0007 * i as f32).collect();
-    let w_bytes = w_q.iter().map(|&v| v as i8 as u8).collect();
-    m.init(tensor("w_q", dt::INT8, &[case.m, cg, k[0], k[1]], w_bytes));
+    let w_bytes: Vec<u8> = w_q.iter().map(|&v| v as i8 as u8).collect();
+    if case.densify {
+        // W_dense[co, ci] = W[co, ci − g·cg] inside co's group g, else 0.
+        let (taps, mg) = (k[0] * k[1], case.m / case.group);
+        let mut dense = vec![0u8; case.m * case.c * taps];
+        for co in 0..case.m {
+            let g = co / mg;
+            for ci in 0..cg {
+                let src = &w_bytes[(co * cg + ci) * taps..][..taps];
+                dense[(co * case.c + g * cg + ci) * taps..][..taps].copy_from_slice(src);
+            }
+        }
+        m.init(tensor(
+            "w_q",
+            dt::INT8,
+            &[case.m, case.c, k[0], k[1]],
+            dense,
+        ));
+    } else {
+        m.init(tensor("w_q", dt::INT8, &[case.m, cg, k[0], k[1]], w_bytes));
+    }
     m.init_f32("s_w", &[case.m], &s_w);
     m.init(tensor(
         "z_w",
@@ -146,7 +171,11 @@ fn build(case: &Case, expose: bool) -> Built {
             ("kernel_shape", Attr::Ints(vec![k[0] as i64, k[1] as i64])),
             ("strides", Attr::Ints(vec![case.stride as i64; 2])),
             ("pads", Attr::Ints(vec![case.pad as i64; 4])),
-            ("group", Attr::Int(case.group as i64)),
+            ("dilations", Attr::Ints(vec![case.dilation as i64; 2])),
+            (
+                "group",
+                Attr::Int(if case.densify { 1 } else { case.group as i64 }),
+            ),
         ],
     );
     match case.act {
@@ -195,8 +224,9 @@ fn exact(case: &Case, built: &Built, x: &[f32]) -> Vec<(f64, f64)> {
             (q - case.z_x) as f64 * case.s_x as f64
         })
         .collect();
-    let oh = (h + 2 * case.pad - kh) / case.stride + 1;
-    let ow = (w + 2 * case.pad - kw) / case.stride + 1;
+    let d = case.dilation;
+    let oh = (h + 2 * case.pad - (kh - 1) * d - 1) / case.stride + 1;
+    let ow = (w + 2 * case.pad - (kw - 1) * d - 1) / case.stride + 1;
     let mut out = Vec::new();
     for co in 0..case.m {
         let g = co / mg;
@@ -206,8 +236,8 @@ fn exact(case: &Case, built: &Built, x: &[f32]) -> Vec<(f64, f64)> {
                 for ci in 0..cg {
                     for ky in 0..kh {
                         for kx in 0..kw {
-                            let iy = (oy * case.stride + ky) as isize - case.pad as isize;
-                            let ix = (ox * case.stride + kx) as isize - case.pad as isize;
+                            let iy = (oy * case.stride + ky * d) as isize - case.pad as isize;
+                            let ix = (ox * case.stride + kx * d) as isize - case.pad as isize;
                             if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
                                 continue;
                             }
@@ -251,6 +281,28 @@ fn cases() -> Vec<(&'static str, Case)> {
     let mut c = Case::new(64, 8, [6, 6], [3, 3]);
     (c.z_x, c.s_x) = (0, 1.0 / 64.0);
     v.push(("two K blocks", c));
+    v.extend(depthwise_cases());
+    v
+}
+
+/// Depthwise convs (one input channel per group): the direct int8 kernel.
+fn depthwise_cases() -> Vec<(&'static str, Case)> {
+    let mut v = Vec::new();
+    let mut c = Case::new(8, 8, [9, 13], [3, 3]);
+    c.group = 8;
+    v.push(("depthwise 3x3", c));
+    let mut c = Case::new(6, 6, [11, 10], [3, 3]);
+    (c.group, c.stride, c.act) = (6, 2, Act::Relu);
+    v.push(("depthwise, strided, Relu", c));
+    let mut c = Case::new(4, 8, [7, 9], [5, 5]);
+    (c.group, c.pad, c.bias, c.act, c.z_x) = (4, 1, false, Act::None, 37);
+    v.push(("depthwise, multiplier 2, 5x5, no bias", c));
+    let mut c = Case::new(3, 6, [12, 12], [3, 3]);
+    (c.group, c.stride, c.pad, c.dilation) = (3, 2, 2, 2);
+    v.push(("depthwise, multiplier 2, strided, dilated", c));
+    let mut c = Case::new(5, 5, [4, 6], [3, 1]);
+    (c.group, c.pad, c.z_x) = (5, 0, -128);
+    v.push(("depthwise, unpadded 3x1", c));
     v
 }
 
@@ -335,17 +387,52 @@ fn unsupported_patterns_run_on_the_float_path() {
     let mut c = Case::new(5, 7, [9, 11], [3, 3]);
     (c.uint8, c.z_x) = (true, 128);
     check_case("uint8 activation", &c, None);
-    // Depthwise: one input channel per group.
-    let mut c = Case::new(4, 4, [6, 6], [3, 3]);
-    c.group = 4;
-    check_case("depthwise", &c, None);
+}
+
+/// The direct int8 depthwise kernel ends on the int8 GEMM's sums and runs its epilogue:
+/// each depthwise case equals, bit for bit, the same conv run ungrouped on the GEMM with
+/// the weights zero across groups (`Case::densify`) — f32 outputs and fused int8 ones.
+#[test]
+fn depthwise_int8_kernel_equals_the_gemm_bit_for_bit() {
+    for (what, case) in depthwise_cases() {
+        for quantize_out in [None, Some((0.043, -5))] {
+            let case = Case {
+                quantize_out,
+                ..case.clone()
+            };
+            let dense = Case {
+                densify: true,
+                ..case.clone()
+            };
+            let x = rand_f32(&[1, case.c, case.hw[0], case.hw[1]], 9);
+            let (direct, ops) =
+                run_nano_with_ops(&build(&case, false).model.build(), std::slice::from_ref(&x));
+            let (gemm, dense_ops) = run_nano_with_ops(
+                &build(&dense, false).model.build(),
+                std::slice::from_ref(&x),
+            );
+            for ops in [&ops, &dense_ops] {
+                assert!(
+                    ops.iter().any(|o| o.starts_with("QConv")),
+                    "{what}: {ops:?}"
+                );
+                assert!(
+                    !ops.iter().any(|o| o == "DequantizeLinear"),
+                    "{what}: {ops:?}"
+                );
+            }
+            assert_eq!(direct[0].dtype, gemm[0].dtype, "{what}");
+            assert_eq!(direct[0].bytes, gemm[0].bytes, "{what} ({quantize_out:?})");
+        }
+    }
 }
 
 /// A QuantizeLinear alone reading the int8 conv's output is fused into it ("…+Q"): the
 /// int8 tensor equals, byte for byte, what the standalone step writes from the unfused
 /// conv's f32 output — the same graph with that f32 output also exposed, which keeps it
-/// observable and so unfused — for every case (one and two K blocks, groups, strides), and
-/// the fused plan needs less arena (no f32 output tensor).
+/// observable and so unfused — for every case (one and two K blocks, groups, strides,
+/// depthwise), and the fused plan needs less arena (no f32 output tensor), or no more
+/// where that tensor is not the peak's.
 #[test]
 fn output_quantize_fuses_into_the_int8_conv_bit_exactly() {
     for (what, mut case) in cases() {
@@ -385,7 +472,14 @@ fn output_quantize_fuses_into_the_int8_conv_bit_exactly() {
                 .unwrap()
                 .planned
         };
-        assert!(arena(&built) < arena(&exposed), "{what}: arena");
+        // Less whenever the f32 output is no smaller than the input; a strided depthwise
+        // conv's output is, and the input's own quantization then sets the peak.
+        let (fused_arena, unfused_arena) = (arena(&built), arena(&exposed));
+        if fused[0].bytes.len() >= case.c * case.hw[0] * case.hw[1] {
+            assert!(fused_arena < unfused_arena, "{what}: arena");
+        } else {
+            assert!(fused_arena <= unfused_arena, "{what}: arena");
+        }
     }
 }
 
@@ -424,10 +518,13 @@ fn the_plan_keeps_only_the_steps_and_tensors_that_run_and_the_arena_stays_exact(
     big.quantize_out = Some((0.043, -5));
     let mut tiny = Case::new(1, 1, [1, 1], [1, 1]);
     tiny.quantize_out = Some((0.043, -5));
+    let mut depthwise = Case::new(6, 12, [9, 11], [3, 3]);
+    (depthwise.group, depthwise.quantize_out) = (6, Some((0.043, -5)));
     let mut dominated = [false; 2];
     for (what, case) in [
         ("planned dominates", big),
         ("working table dominates", tiny),
+        ("depthwise", depthwise),
     ] {
         let shape = [1, case.c, case.hw[0], case.hw[1]];
         let x = rand_f32(&shape, 7);

@@ -20,6 +20,39 @@ use crate::tensor::{F32Source, F32View};
 /// Kernel widths up to this have their column spans precomputed.
 const MAX_KW: usize = 16;
 
+/// For each kernel column `kx`: the output columns `lo..hi` it reaches inside the image,
+/// and the input column of `lo`. The same for every row, so the divisions happen once per
+/// call, not per row and tap (shared with the int8 kernel, [`super::qdepthwise`]).
+pub(super) struct Spans<'g> {
+    g: &'g Geometry,
+    first: [(usize, usize, usize); MAX_KW],
+}
+
+impl<'g> Spans<'g> {
+    pub(super) fn new(g: &'g Geometry) -> Self {
+        let mut first = [(0, 0, 0); MAX_KW];
+        for (kx, s) in first.iter_mut().enumerate().take(g.kw) {
+            *s = Self::span(g, kx);
+        }
+        Spans { g, first }
+    }
+
+    fn span(g: &Geometry, kx: usize) -> (usize, usize, usize) {
+        let ix0 = (kx * g.dw) as isize - g.pl as isize;
+        let (lo, hi) = valid_range(ix0, g.sw, g.iw, g.ow);
+        (lo, hi, (ix0 + (lo * g.sw) as isize).max(0) as usize)
+    }
+
+    /// `(lo, hi, start)` of kernel column `kx`.
+    #[inline(always)]
+    pub(super) fn get(&self, kx: usize) -> (usize, usize, usize) {
+        self.first
+            .get(kx)
+            .copied()
+            .unwrap_or_else(|| Self::span(self.g, kx))
+    }
+}
+
 /// Convolves one group: input channel at `x_off`, `mult` output channels whose weights
 /// start at `w_off`; `out` holds those `mult` output planes (already holding the bias).
 /// `row` is scratch of `g.iw` floats. `kernel` says which instruction set this CPU has;
@@ -113,17 +146,7 @@ fn run_inline<W: F32Source>(
 ) {
     let row = &mut row[..g.iw];
     let taps = g.kh * g.kw;
-    // Output columns `lo..hi` reached by tap kx, and the input column of `lo`: the same
-    // for every row, so the divisions happen once per call, not per row and tap.
-    let span = |kx: usize| {
-        let ix0 = (kx * g.dw) as isize - g.pl as isize;
-        let (lo, hi) = valid_range(ix0, g.sw, g.iw, g.ow);
-        (lo, hi, (ix0 + (lo * g.sw) as isize).max(0) as usize)
-    };
-    let mut spans = [(0, 0, 0); MAX_KW];
-    for (kx, s) in spans.iter_mut().enumerate().take(g.kw) {
-        *s = span(kx);
-    }
+    let spans = Spans::new(g);
     for (m, plane) in out.chunks_exact_mut(g.oh * g.ow).take(mult).enumerate() {
         for (oy, dst) in plane.chunks_exact_mut(g.ow).enumerate() {
             for ky in 0..g.kh {
@@ -134,7 +157,7 @@ fn run_inline<W: F32Source>(
                 x.copy_run(x_off + iy as usize * g.iw, row);
                 for kx in 0..g.kw {
                     let wv = w.at(w_off + m * taps + ky * g.kw + kx);
-                    let (lo, hi, start) = spans.get(kx).copied().unwrap_or_else(|| span(kx));
+                    let (lo, hi, start) = spans.get(kx);
                     if lo >= hi {
                         continue;
                     }

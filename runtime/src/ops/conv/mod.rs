@@ -17,11 +17,13 @@
 //! finished output row, so SiLU/Relu/Clip cost no extra pass over the output.
 //!
 //! A QDQ Conv whose operands are int8 becomes a [`QConv`] (set by the planner, see
-//! `plan::qdq`): the same geometry on the int8 GEMM.
+//! `plan::qdq`): the same geometry on the int8 GEMM, or a depthwise one on the direct
+//! int8 kernel ([`qdepthwise`]).
 
 mod depthwise;
 mod im2col;
 mod qconv;
+mod qdepthwise;
 mod transpose;
 
 use super::gemm::{GemmPlan, Matrix};

@@ -13,10 +13,12 @@
 //! `y` quantized, bit for bit what that step would write, and neither the f32 tensor nor
 //! the pass over it exists.
 //!
-//! Pointwise and im2col convs only; depthwise convs stay on the float path.
+//! Pointwise and im2col convs run on the int8 GEMM, depthwise ones on the direct int8
+//! kernel ([`super::qdepthwise`]), which ends on the same i32 sums and shares the epilogue
+//! (it subtracts `z_x` per tap, so it leaves `w_sum` unread).
 
 use super::im2col::QIm2col;
-use super::{Conv, Path};
+use super::{qdepthwise, Conv, Path};
 use crate::ops::qgemm::{Epilogue, QGemmPlan, QMatrix, Requant, MAX_K};
 use crate::ops::unary::Activation;
 use crate::ops::Io;
@@ -34,12 +36,12 @@ pub struct QConv {
 }
 
 impl Conv {
-    /// This conv on int8 operands whose activation has zero point `zero`, when its path
-    /// has an int8 kernel and its K fits the exact i32 accumulation.
+    /// This conv on int8 operands whose activation has zero point `zero`, when its K fits
+    /// the exact i32 accumulation.
     pub fn quantized(&self, target: Target, zero: i8) -> Option<QConv> {
         let g = &self.geo;
         let k = g.c_in * g.kh * g.kw;
-        if self.path == Path::Depthwise || k > MAX_K {
+        if k > MAX_K {
             return None;
         }
         Some(QConv {
@@ -63,9 +65,12 @@ impl QConv {
         g.c_in * g.kh * g.kw
     }
 
-    /// Scratch bytes eval needs.
+    /// Scratch bytes eval needs: the GEMM's, or one output row of i32 sums (depthwise).
     pub fn scratch_bytes(&self) -> usize {
-        self.gemm.scratch_bytes(self.requant.is_some())
+        match self.conv.path {
+            Path::Depthwise => 4 * self.conv.geo.ow,
+            _ => self.gemm.scratch_bytes(self.requant.is_some()),
+        }
     }
 
     /// The fused output quantization, if any.
@@ -144,6 +149,12 @@ pub fn eval(q: &QConv, io: &mut Io) {
                 requant: q.requant,
             };
             match c.path {
+                Path::Depthwise => {
+                    // The scratch is aligned (as every arena buffer), so the view cannot fail.
+                    let acc = bytemuck::cast_slice_mut(&mut scratch[..4 * g.ow]);
+                    let kernel = q.gemm.kernel;
+                    qdepthwise::run(kernel, &g, x, x_off, w, grp * m * k, m, dst, acc, &epi)
+                }
                 Path::Pointwise => {
                     let b = QMatrix {
                         data: x,
@@ -152,7 +163,7 @@ pub fn eval(q: &QConv, io: &mut Io) {
                     };
                     q.gemm.run(a, b, dst, plane, scratch, &epi)
                 }
-                _ => {
+                Path::Im2col => {
                     let b = QIm2col::new(x, x_off, g, q.zero);
                     q.gemm.run(a, b, dst, plane, scratch, &epi)
                 }

@@ -1,0 +1,259 @@
+//! Direct int8 depthwise convolution: the [`super::QConv`] of a depthwise conv (one input
+//! channel per group, any channel multiplier), where a GEMM would have K = kh·kw (≈9) and
+//! nothing to reuse.
+//!
+//! The loops are the float kernel's ([`super::depthwise`]): each output row is accumulated
+//! tap by tap over the precomputed column span of the tap (no border tests), but in i32
+//! and of `(x_q − z_x) · W`, so padding taps, which are skipped, count as `x_q = z_x`.
+//! Every product fits i16 (`|x_q − z_x| ≤ 255`, `|W| ≤ 128`) and every sum i32 (`kh·kw ≤
+//! MAX_K`), so the row holds exactly the integers the int8 GEMM would end on
+//! (`A·(B − z)`, with padding taps of `z`), and the shared [`Epilogue`] turns them into
+//! the same floats, activations and int8 outputs, bit for bit.
+//!
+//! Plain Rust; when the conv's GEMM plan chose an AVX2 kernel, the same code is also
+//! compiled with AVX2 enabled, so LLVM vectorises it on 256-bit registers.
+
+use super::depthwise::Spans;
+use super::Geometry;
+use crate::ops::qgemm::{Epilogue, QKernel};
+
+/// Convolves one group: the int8 input channel at `x_off` (zero point `epi.zero`), `mult`
+/// output channels whose int8 weights start at `w_off`, into `out`: those `mult` planes,
+/// f32 bytes or, with [`Epilogue::requant`], int8. Epilogue row `m` is output channel `m`
+/// of the group. `acc` is scratch of at least `g.ow` i32. `kernel` (the conv's GEMM
+/// kernel) says which instruction set this CPU has.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    kernel: QKernel,
+    g: &Geometry,
+    x: &[u8],
+    x_off: usize,
+    w: &[u8],
+    w_off: usize,
+    mult: usize,
+    out: &mut [u8],
+    acc: &mut [i32],
+    epi: &Epilogue,
+) {
+    match kernel {
+        // SAFETY: a plan holds these kernels only when the CPU has AVX2 and FMA (see
+        // `QKernel::best`), which is all `run_avx2` requires.
+        #[cfg(target_arch = "x86_64")]
+        QKernel::Avx2 | QKernel::Vnni => unsafe {
+            run_avx2(g, x, x_off, w, w_off, mult, out, acc, epi)
+        },
+        _ => run_inline(g, x, x_off, w, w_off, mult, out, acc, epi),
+    }
+}
+
+/// [`run_inline`] compiled for AVX2 + FMA.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn run_avx2(
+    g: &Geometry,
+    x: &[u8],
+    x_off: usize,
+    w: &[u8],
+    w_off: usize,
+    mult: usize,
+    out: &mut [u8],
+    acc: &mut [i32],
+    epi: &Epilogue,
+) {
+    run_inline(g, x, x_off, w, w_off, mult, out, acc, epi)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn run_inline(
+    g: &Geometry,
+    x: &[u8],
+    x_off: usize,
+    w: &[u8],
+    w_off: usize,
+    mult: usize,
+    out: &mut [u8],
+    acc: &mut [i32],
+    epi: &Epilogue,
+) {
+    let zero = i16::from(epi.zero as i8);
+    // The sums are of `x_q − z_x` already: no zero-point correction is left to apply.
+    let epi = Epilogue { zero: 0, ..*epi };
+    let width = if epi.requant.is_some() { 1 } else { 4 };
+    let (acc, taps, plane) = (&mut acc[..g.ow], g.kh * g.kw, g.oh * g.ow);
+    let spans = Spans::new(g);
+    for m in 0..mult {
+        let scale = epi.row(m);
+        let w = &w[w_off + m * taps..][..taps];
+        for oy in 0..g.oh {
+            acc.fill(0);
+            for ky in 0..g.kh {
+                let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
+                if iy < 0 || iy >= g.ih as isize {
+                    continue;
+                }
+                let row = &x[x_off + iy as usize * g.iw..][..g.iw];
+                for kx in 0..g.kw {
+                    let wv = i16::from(w[ky * g.kw + kx] as i8);
+                    let (lo, hi, start) = spans.get(kx);
+                    if lo >= hi {
+                        continue;
+                    }
+                    // i16 products (see the module doc) widened once: `pmullw`, not `pmulld`.
+                    let tap = |v: &u8| i32::from((i16::from(*v as i8) - zero) * wv);
+                    let dst = &mut acc[lo..hi];
+                    if g.sw == 1 {
+                        for (d, v) in dst.iter_mut().zip(&row[start..start + (hi - lo)]) {
+                            *d += tap(v);
+                        }
+                    } else {
+                        for (d, v) in dst.iter_mut().zip(row[start..].iter().step_by(g.sw)) {
+                            *d += tap(v);
+                        }
+                    }
+                }
+            }
+            // The finished row, scaled in place (i32 → f32 bits), then activated and stored.
+            for a in acc.iter_mut() {
+                *a = scale(*a).to_bits() as i32;
+            }
+            let ys: &mut [f32] = bytemuck::cast_slice_mut(acc);
+            if let Some(act) = epi.act {
+                act.apply(ys);
+            }
+            let dst = &mut out[width * (m * plane + oy * g.ow)..][..width * g.ow];
+            match epi.requant {
+                None => dst.copy_from_slice(bytemuck::cast_slice(ys)),
+                Some(rq) => {
+                    for (d, &y) in dst.iter_mut().zip(ys.iter()) {
+                        *d = rq.quantize(y);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::qgemm::{row_sums, Requant};
+    use crate::ops::unary::Activation;
+    use std::{vec, vec::Vec};
+
+    fn ints(n: usize, seed: u32) -> Vec<u8> {
+        (0..n)
+            .map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 13) as u8)
+            .collect()
+    }
+
+    /// `Σ_taps (x − z)·W` of output `(m, oy, ox)` in i64, padding taps skipped.
+    fn exact(g: &Geometry, x: &[u8], w: &[u8], zero: i8, m: usize, oy: usize, ox: usize) -> i64 {
+        let mut sum = 0;
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
+                let ix = (ox * g.sw + kx * g.dw) as isize - g.pl as isize;
+                if iy < 0 || ix < 0 || iy >= g.ih as isize || ix >= g.iw as isize {
+                    continue;
+                }
+                let v = i64::from(x[iy as usize * g.iw + ix as usize] as i8) - i64::from(zero);
+                sum += v * i64::from(w[(m * g.kh + ky) * g.kw + kx] as i8);
+            }
+        }
+        sum
+    }
+
+    /// Every kernel variant, over strides, dilations, paddings, kernel sizes (one wider
+    /// than the precomputed spans), multipliers, zero points, activations and int8
+    /// outputs, equals the exact i64 sums put through the shared epilogue, bit for bit.
+    #[test]
+    fn every_variant_equals_the_exact_sums_through_the_epilogue() {
+        let mut cases = 0;
+        for (i, &(s, d, p, k, mult, zero)) in [
+            (1, 1, 1, 3, 1, -9i8),
+            (2, 1, 1, 3, 2, 0),
+            (1, 2, 2, 3, 1, 127),
+            (3, 1, 0, 5, 2, -128),
+            (2, 2, 3, 1, 1, 5),
+            (1, 1, 8, 17, 1, 44),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let (ih, iw) = (7 + i, 19 - i);
+            let extent = (k - 1) * d + 1;
+            let g = Geometry {
+                c_in: 1,
+                ih,
+                iw,
+                kh: k.min(5),
+                kw: k,
+                sh: s,
+                sw: s,
+                dh: d,
+                dw: d,
+                pt: p.min(2),
+                pl: p,
+                oh: (ih + 2 * p.min(2) - ((k.min(5) - 1) * d + 1)) / s + 1,
+                ow: (iw + 2 * p - extent) / s + 1,
+            };
+            let taps = g.kh * g.kw;
+            let (x, w) = (ints(ih * iw + 3, 1 + i as u32), ints(mult * taps, 7));
+            let mut a_sum = vec![0; mult];
+            row_sums(&w, taps, &mut a_sum);
+            let mul: Vec<f32> = (0..mult).map(|c| 0.0013 + c as f32 * 3e-4).collect();
+            let bias: Vec<f32> = (0..mult).map(|c| c as f32 * 0.37 - 0.5).collect();
+            for act in [None, Some(Activation::Silu), Some(Activation::Relu)] {
+                for requant in [
+                    None,
+                    Some(Requant {
+                        scale: 0.02,
+                        zero: -3,
+                    }),
+                ] {
+                    let epi = Epilogue {
+                        mul: &mul,
+                        bias: &bias,
+                        a_sum: &a_sum,
+                        zero: zero.into(),
+                        act,
+                        requant,
+                    };
+                    // The expected bytes: the exact sums through the shared epilogue.
+                    let plane = g.oh * g.ow;
+                    let mut want = Vec::new();
+                    for m in 0..mult {
+                        let scale = Epilogue { zero: 0, ..epi }.row(m);
+                        let mut ys: Vec<f32> = (0..plane)
+                            .map(|o| {
+                                scale(exact(&g, &x[3..], &w, zero, m, o / g.ow, o % g.ow) as i32)
+                            })
+                            .collect();
+                        if let Some(act) = act {
+                            act.apply(&mut ys);
+                        }
+                        for y in ys {
+                            match requant {
+                                None => want.extend_from_slice(&y.to_le_bytes()),
+                                Some(rq) => want.push(rq.quantize(y)),
+                            }
+                        }
+                    }
+                    for kernel in QKernel::available() {
+                        let mut out = vec![0xa5; want.len()];
+                        let mut acc = vec![0x5a5a; g.ow];
+                        run(kernel, &g, &x, 3, &w, 0, mult, &mut out, &mut acc, &epi);
+                        assert_eq!(out, want, "case {i} {kernel:?} {act:?} {requant:?}");
+                        cases += 1;
+                    }
+                }
+            }
+        }
+        assert!(cases >= 36);
+    }
+}
