@@ -350,10 +350,13 @@ impl<'a> Planner<'_, 'a> {
 
 /// Io slots the inputs of an `op_type` step take: the node's own, or an LSTM's
 /// [`ops::rnn::lstm::SLOTS`], whose last two receive int8 weight scales when planning reads
-/// its weights as int8 ([`qdq`]).
+/// its weights as int8 ([`qdq`]), or a Conv's three (a missing bias is an empty slot) so
+/// that an int8 Conv always has room for `[x_q, W_i8, table]` (a bias-free Conv with a
+/// two-input weight DequantizeLinear, e.g. squeeze-excitation's, would have none).
 fn input_slots(op_type: &str, inputs: usize) -> usize {
     match op_type {
         "LSTM" => inputs.max(ops::rnn::lstm::SLOTS),
+        "Conv" => inputs.max(3),
         _ => inputs,
     }
 }

@@ -26,9 +26,9 @@
 //! epilogue writes the int8 tensor, which is what the next int8 conv reads, so between two
 //! int8 convs nothing runs and no f32 tensor exists.
 //!
-//! The rewired step needs four io slots `[x_q, W_i8, table, y]`: the Conv's own when it
-//! has a bias, else those of the weight DequantizeLinear it replaces (three inputs and an
-//! output), so the io table never grows.
+//! The rewired step needs four io slots `[x_q, W_i8, table, y]`: the Conv's own, since the
+//! planner gives every Conv three input slots (an empty one when it has no bias), so the io
+//! table never grows.
 
 mod lstm;
 
@@ -51,7 +51,6 @@ struct Match<'a> {
     w_q: u32,
     w_f: u32,
     dq_w: usize,
-    slots: usize,
     /// Per-tensor activation scale.
     s_x: f32,
     /// The int8 weights.
@@ -112,6 +111,11 @@ impl<'a> Tables<'_, 'a> {
 
     fn match_at(&self, k: usize, conv: Conv, target: Target) -> Option<Match<'a>> {
         let step = &self.steps[k];
+        // The rewired step reuses the Conv's four io slots (`input_slots` gives it three
+        // inputs; only a Conv planned some other way could have fewer).
+        if step.n_in < 3 || step.n_out != 1 {
+            return None;
+        }
         let ins = inputs(self.io, step);
         let (x_f, w_f, b_f) = (ins[0], ins[1], ins.get(2).copied().unwrap_or(NONE));
         let channels = conv.channels();
@@ -160,20 +164,12 @@ impl<'a> Tables<'_, 'a> {
                 }
             },
         };
-        let slots = if step.n_in == 3 {
-            step.io_start
-        } else if self.steps[dq_w].n_in == 3 {
-            self.steps[dq_w].io_start
-        } else {
-            return None;
-        };
         Some(Match {
             q: conv.quantized(target, z_x)?,
             x_q,
             w_q,
             w_f,
             dq_w,
-            slots: slots as usize,
             s_x: crate::with_f32!(s_x, |s| s.at(0)),
             w,
             s_w,
@@ -243,9 +239,8 @@ impl<'a> Tables<'_, 'a> {
                 let buf = &mut self.bufs[b as usize];
                 buf.last = buf.last.max(k as u32 + 1);
             }
-            self.io[m.slots..][..4].copy_from_slice(&[m.x_q, m.w_q, m.w_f, y]);
             let step = &mut self.steps[k];
-            step.io_start = m.slots as u32;
+            self.io[step.io_start as usize..][..4].copy_from_slice(&[m.x_q, m.w_q, m.w_f, y]);
             step.n_in = 3;
             step.op = Op::QConv(m.q);
             if step.scratch != NONE {

@@ -54,6 +54,9 @@ struct Case {
     uint8: bool,
     /// Weight zero point (non-zero: not fused).
     z_w: i8,
+    /// Whether the weight DequantizeLinear gets the zero point as an input (the
+    /// compressor leaves it out: `DequantizeLinear(w_q, s_w)`).
+    z_w_input: bool,
     /// A QuantizeLinear (int8, scale and zero point) on the output, which is then `y_q`.
     quantize_out: Option<(f32, i8)>,
 }
@@ -76,6 +79,7 @@ impl Case {
             z_x: -9,
             uint8: false,
             z_w: 0,
+            z_w_input: true,
             quantize_out: None,
         }
     }
@@ -137,19 +141,18 @@ fn build(case: &Case, expose: bool) -> Built {
         m.init(tensor("w_q", dt::INT8, &[case.m, cg, k[0], k[1]], w_bytes));
     }
     m.init_f32("s_w", &[case.m], &s_w);
-    m.init(tensor(
-        "z_w",
-        dt::INT8,
-        &[case.m],
-        vec![case.z_w as u8; case.m],
-    ));
     let axis0 = vec![("axis", Attr::Int(0))];
-    m.node(
-        "DequantizeLinear",
-        &["w_q", "s_w", "z_w"],
-        &["w_f"],
-        axis0.clone(),
-    );
+    let mut dq_w = vec!["w_q", "s_w"];
+    if case.z_w_input {
+        m.init(tensor(
+            "z_w",
+            dt::INT8,
+            &[case.m],
+            vec![case.z_w as u8; case.m],
+        ));
+        dq_w.push("z_w");
+    }
+    m.node("DequantizeLinear", &dq_w, &["w_f"], axis0.clone());
     let mut conv_in = vec!["x_f", "w_f"];
     let mut b = vec![0.0f32; case.m];
     if case.bias {
@@ -276,8 +279,10 @@ fn cases() -> Vec<(&'static str, Case)> {
     (c.group, c.act) = (2, Act::Relu);
     v.push(("grouped, Relu", c));
     let mut c = Case::new(3, 5, [5, 9], [1, 3]);
-    (c.pad, c.bias, c.z_x) = (0, false, 100);
-    v.push(("odd kernel and channels", c));
+    // No bias and a two-input weight DequantizeLinear (squeeze-excitation convs, as the
+    // compressor writes them): the Conv's own io slots hold the int8 step.
+    (c.pad, c.bias, c.z_x, c.z_w_input) = (0, false, 100, false);
+    v.push(("odd kernel and channels, no bias, no weight zero point", c));
     let mut c = Case::new(64, 8, [6, 6], [3, 3]);
     (c.z_x, c.s_x) = (0, 1.0 / 64.0);
     v.push(("two K blocks", c));
