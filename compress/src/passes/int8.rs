@@ -25,8 +25,8 @@
 //! Run as written, each pair rounds to the int8 grid and back, so a float runtime computes
 //! what the integer kernel does. edgetrim's runtime recognises `Q → DQ → Conv(DQ(W_i8),
 //! DQ(B_i32)) [→ SiLU/Relu/Clip]` at plan time (`runtime/src/plan/qdq.rs`) and runs it as one
-//! int8 GEMM reading the weights in place; depthwise convs, Gemm and MatMul still run the
-//! pairs as float.
+//! int8 GEMM reading the weights in place (depthwise convs on a direct int8 kernel); Gemm
+//! and MatMul still run the pairs as float.
 //!
 //! LSTMs get int8 W and R with one scale per gate row and float activations ([`lstm`]).
 //!
