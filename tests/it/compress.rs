@@ -233,18 +233,25 @@ fn image_model() -> ModelBuilder {
     m
 }
 
+/// `dir/npy` with `files` 1x3x8x8 calibration inputs: file `k`, element `i` holds
+/// `(i · (k + step)) mod period`, scaled into [0, 1].
+fn calibration_npy(dir: &Path, files: usize, step: usize, period: usize) -> std::path::PathBuf {
+    let npy = dir.join("npy");
+    std::fs::create_dir(&npy).unwrap();
+    for k in 0..files {
+        let data: Vec<f32> = (0..192)
+            .map(|i| ((i * (k + step)) % period) as f32 / (period - 1) as f32)
+            .collect();
+        write_npy_f32(&npy.join(format!("{k}.npy")), &[1, 3, 8, 8], &data);
+    }
+    npy
+}
+
 #[test]
 fn int8_calibrates_on_npy_files_and_images() {
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "in.onnx", &image_model().build());
-    let npy = dir.path().join("npy");
-    std::fs::create_dir(&npy).unwrap();
-    for k in 0..3 {
-        let data: Vec<f32> = (0..192)
-            .map(|i| ((i * (k + 3)) % 11) as f32 / 10.0)
-            .collect();
-        write_npy_f32(&npy.join(format!("{k}.npy")), &[1, 3, 8, 8], &data);
-    }
+    let npy = calibration_npy(dir.path(), 3, 3, 11);
     let images = dir.path().join("images");
     std::fs::create_dir(&images).unwrap();
     for k in 0..2u8 {
@@ -375,14 +382,7 @@ fn two_convs() -> ModelBuilder {
 fn prune_channels_and_weights_report_what_they_removed() {
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "in.onnx", &two_convs().build());
-    let npy = dir.path().join("npy");
-    std::fs::create_dir(&npy).unwrap();
-    for k in 0..4 {
-        let data: Vec<f32> = (0..192)
-            .map(|i| ((i * (k + 5)) % 13) as f32 / 12.0)
-            .collect();
-        write_npy_f32(&npy.join(format!("{k}.npy")), &[1, 3, 8, 8], &data);
-    }
+    let npy = calibration_npy(dir.path(), 4, 5, 13);
     let out = dir.path().join("out.onnx");
     let out_s = out.to_str().unwrap();
     let report = |extra: &[&str]| -> serde_json::Value {
