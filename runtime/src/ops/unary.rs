@@ -12,8 +12,9 @@
 //! builds compute bit-identical results; Cortex-M only ever runs the portable one.
 //!
 //! [`Activation`] is the subset a producing op applies to its own output in place (the
-//! planner fuses `Conv → Sigmoid → Mul` = SiLU, `Conv → Relu` and `Conv → Clip`), with the
-//! same per-element formulas as the standalone ops so fusing changes no bit.
+//! planner fuses `Conv → Sigmoid → Mul` = SiLU, Relu, Clip, HardSigmoid and hard-swish
+//! after a Conv), with the same per-element formulas as the standalone ops so fusing changes
+//! no bit.
 
 #[cfg(target_arch = "x86_64")]
 use super::gemm::avx2_fma_available;
@@ -230,10 +231,9 @@ fn run<S: F32Source>(op: Unary, x: S, out: &mut [f32]) {
         Unary::LeakyRelu(a) => map(x, out, |v| if v >= 0.0 { v } else { a * v }),
         Unary::Sigmoid => map(x, out, sigmoid),
         Unary::Tanh => map(x, out, libm::tanhf),
-        Unary::HardSigmoid(a, b) => map(x, out, |v| (a * v + b).clamp(0.0, 1.0)),
-        Unary::HardSwish => map(x, out, |v| v * (v * (1.0 / 6.0) + 0.5).clamp(0.0, 1.0)),
-        // Not f32::clamp: it panics when lo > hi, which a model may ask for.
-        Unary::Clip(lo, hi) => map(x, out, |v| v.max(lo).min(hi)),
+        Unary::HardSigmoid(a, b) => map(x, out, |v| hard_sigmoid_of(v, a, b)),
+        Unary::HardSwish => map(x, out, hard_swish_of),
+        Unary::Clip(lo, hi) => map(x, out, |v| clip_of(v, lo, hi)),
         Unary::Sqrt => map(x, out, libm::sqrtf),
         Unary::Exp => map(x, out, libm::expf),
         Unary::Log => map(x, out, libm::logf),
@@ -321,6 +321,25 @@ fn each(xs: &mut [f32], f: impl Fn(f32) -> f32) {
     }
 }
 
+/// ONNX Clip. Not `f32::clamp`: it panics when lo > hi, which a model may ask for, and it
+/// returns NaN for NaN where max-then-min gives `lo`.
+#[inline(always)]
+fn clip_of(v: f32, lo: f32, hi: f32) -> f32 {
+    v.max(lo).min(hi)
+}
+
+/// ONNX HardSigmoid: `clamp(alpha * x + beta, 0, 1)`.
+#[inline(always)]
+fn hard_sigmoid_of(v: f32, alpha: f32, beta: f32) -> f32 {
+    (alpha * v + beta).clamp(0.0, 1.0)
+}
+
+/// ONNX HardSwish: `x * HardSigmoid(x)` with alpha 1/6, beta 0.5.
+#[inline(always)]
+fn hard_swish_of(v: f32) -> f32 {
+    v * hard_sigmoid_of(v, 1.0 / 6.0, 0.5)
+}
+
 /// An activation fused into the op that produces its input: applied in place to the
 /// producer's output while it is still in cache, it saves the standalone steps' passes
 /// over memory. Each formula is the standalone op's, so fused and unfused runs agree bit
@@ -333,6 +352,14 @@ pub enum Activation {
     Relu,
     /// min(max(x, lo), hi)
     Clip(f32, f32),
+    /// ONNX HardSigmoid(alpha, beta), as MobileNetV3's squeeze-excite gates use it.
+    HardSigmoid(f32, f32),
+    /// ONNX HardSwish.
+    HardSwish,
+    /// Hard-swish as exporters without the HardSwish op write it, and in their rounding
+    /// order: `Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6)` (PaddlePaddle, PyTorch before opset
+    /// 14). Not the same bits as [`Activation::HardSwish`], hence its own variant.
+    HardSwishDecomposed,
 }
 
 impl Activation {
@@ -341,6 +368,8 @@ impl Activation {
         match op {
             Unary::Relu => Some(Activation::Relu),
             Unary::Clip(lo, hi) => Some(Activation::Clip(lo, hi)),
+            Unary::HardSigmoid(a, b) => Some(Activation::HardSigmoid(a, b)),
+            Unary::HardSwish => Some(Activation::HardSwish),
             _ => None,
         }
     }
@@ -351,6 +380,8 @@ impl Activation {
             Activation::Silu => "Conv+SiLU",
             Activation::Relu => "Conv+Relu",
             Activation::Clip(..) => "Conv+Clip",
+            Activation::HardSigmoid(..) => "Conv+HardSigmoid",
+            Activation::HardSwish | Activation::HardSwishDecomposed => "Conv+HardSwish",
         }
     }
 
@@ -361,7 +392,10 @@ impl Activation {
         match self {
             Activation::Silu => each(xs, |v| v * sigmoid(v)),
             Activation::Relu => each(xs, |v| v.max(0.0)),
-            Activation::Clip(lo, hi) => each(xs, |v| v.max(lo).min(hi)),
+            Activation::Clip(lo, hi) => each(xs, |v| clip_of(v, lo, hi)),
+            Activation::HardSigmoid(a, b) => each(xs, |v| hard_sigmoid_of(v, a, b)),
+            Activation::HardSwish => each(xs, hard_swish_of),
+            Activation::HardSwishDecomposed => each(xs, |v| v * clip_of(v + 3.0, 0.0, 6.0) / 6.0),
         }
     }
 
@@ -444,9 +478,25 @@ mod tests {
             (Activation::Relu, Unary::Relu),
             (Activation::Clip(-0.5, 2.0), Unary::Clip(-0.5, 2.0)),
             (Activation::Silu, Unary::Sigmoid),
+            (
+                Activation::HardSigmoid(0.2, 0.5),
+                Unary::HardSigmoid(0.2, 0.5),
+            ),
+            (Activation::HardSwish, Unary::HardSwish),
+            (Activation::HardSwishDecomposed, Unary::Clip(0.0, 6.0)),
         ] {
             let mut want = std::vec![0.0; xs.len()];
-            run(op, &xs[..], &mut want);
+            match act {
+                // The Add, Clip, Mul and Div steps, one after the other.
+                Activation::HardSwishDecomposed => {
+                    let added: std::vec::Vec<f32> = xs.iter().map(|x| x + 3.0).collect();
+                    run(op, &added[..], &mut want);
+                    want.iter_mut()
+                        .zip(&xs)
+                        .for_each(|(k, x)| *k = (x * *k) / 6.0);
+                }
+                _ => run(op, &xs[..], &mut want),
+            }
             if act == Activation::Silu {
                 want.iter_mut().zip(&xs).for_each(|(s, x)| *s *= x);
             }

@@ -4,13 +4,17 @@
 //! Patterns (after all steps exist, before memory planning):
 //! - SiLU as exporters write it: `c = Conv(..)`, `s = Sigmoid(c)`, `y = Mul(c, s)` (either
 //!   operand order, no broadcasting);
-//! - `y = Relu(c)` and `y = Clip(c)` (bounds already constant in the prepared op).
+//! - `y = Relu(c)`, `y = Clip(c)` (bounds already constant in the prepared op),
+//!   `y = HardSigmoid(c)` and `y = HardSwish(c)`;
+//! - hard-swish as exporters without the HardSwish op write it (MobileNetV3 from
+//!   PaddlePaddle, PyTorch before opset 14): `Div(Mul(c, Clip(Add(c, 3), 0, 6)), 6)`, the
+//!   Mul's operands in either order.
 //!
-//! Only when `c` (and `s`) are read by exactly those steps, through no view, and are not
-//! graph outputs: then nobody can observe them and the fused Conv writes `y` directly. The
+//! Only when `c` and every intermediate are read by exactly those steps, through no view,
+//! and are not graph outputs: then nobody can observe them and the fused Conv writes `y` directly. The
 //! activation formulas are the standalone ops' ([`Activation`]), so fusing changes no bit.
 //! Lifetimes are fixed up for the memory planner: `y` is now written at the Conv's time and
-//! `c`/`s` take no memory (their buffers shrink to zero bytes and the tensors lose their
+//! `c` and the intermediates take no memory (their buffers shrink to zero bytes and the tensors lose their
 //! storage).
 //!
 //! After each conv's activation, an int8 conv also takes the QuantizeLinear that alone
@@ -21,6 +25,10 @@ use super::{Step, Storage, TensorInfo, NONE};
 use crate::ops::binary::BinOp;
 use crate::ops::unary::{Activation, Unary};
 use crate::ops::Op;
+use crate::tensor::{DType, F32Source};
+
+/// The steps an activation fusion removes, in graph order.
+type Replaced = heapless::Vec<usize, 4>;
 
 /// The plan tables fusion rewrites.
 pub(super) struct Tables<'p, 'a> {
@@ -75,44 +83,111 @@ impl Tables<'_, '_> {
 
     /// The activation that can be fused into the conv at step `k`, with the steps it
     /// replaces and the tensor the fused step writes.
-    fn pattern(&self, k: usize) -> Option<(Activation, heapless::Vec<usize, 2>, u32)> {
+    fn pattern(&self, k: usize) -> Option<(Activation, Replaced, u32)> {
         let c = only_output(self.io, &self.steps[k])?;
         let readers = self.sole_readers::<3>(self.buf_of(c)?, k)?;
-        let shape = self.tensors[c as usize].shape;
-        let same_shape = |t: u32| self.tensors[t as usize].shape == shape;
-        let mut replaced = heapless::Vec::new();
-        let op_of = |j: usize| self.steps[j].op;
-        match *readers.as_slice() {
+        let (act, replaced) = match *readers.as_slice() {
             [(j, t)] if t == c => {
-                let Op::Unary(u) = op_of(j) else { return None };
-                let act = Activation::of_unary(u)?;
-                let y = only_output(self.io, &self.steps[j]).filter(|&y| same_shape(y))?;
-                self.buf_of(y)?;
-                let _ = replaced.push(j);
-                Some((act, replaced, y))
-            }
-            [(j1, t1), (j2, t2)] if t1 == c && t2 == c && j1 != j2 => {
-                let (sig, mul) = match (op_of(j1), op_of(j2)) {
-                    (Op::Unary(Unary::Sigmoid), Op::Binary(b)) if b.op == BinOp::Mul => (j1, j2),
-                    (Op::Binary(b), Op::Unary(Unary::Sigmoid)) if b.op == BinOp::Mul => (j2, j1),
-                    _ => return None,
-                };
-                let s = only_output(self.io, &self.steps[sig])?;
-                let s_readers = self.sole_readers::<1>(self.buf_of(s)?, sig)?;
-                let mul_in = inputs(self.io, &self.steps[mul]);
-                let operands_ok = s_readers.as_slice() == [(mul, s)]
-                    && (mul_in == [c, s] || mul_in == [s, c])
-                    && same_shape(s);
-                let y = only_output(self.io, &self.steps[mul]).filter(|&y| same_shape(y))?;
-                if !operands_ok || self.buf_of(y).is_none() {
+                let Op::Unary(u) = self.steps[j].op else {
                     return None;
-                }
-                let _ = replaced.push(sig);
-                let _ = replaced.push(mul);
-                Some((Activation::Silu, replaced, y))
+                };
+                (Activation::of_unary(u)?, Replaced::from_slice(&[j]).ok()?)
             }
+            [(j1, t1), (j2, t2)] if t1 == c && t2 == c && j1 != j2 => self
+                .silu(c, j1, j2)
+                .or_else(|| self.silu(c, j2, j1))
+                .or_else(|| self.hard_swish(c, j1, j2))
+                .or_else(|| self.hard_swish(c, j2, j1))?,
+            _ => return None,
+        };
+        // Every replaced step writes one tensor of the conv's shape (no broadcasting); the
+        // last one's is what the fused conv writes.
+        let shape = self.tensors[c as usize].shape;
+        let mut y = NONE;
+        for &j in &replaced {
+            y = only_output(self.io, &self.steps[j])?;
+            if self.tensors[y as usize].shape != shape {
+                return None;
+            }
+        }
+        self.buf_of(y)?;
+        Some((act, replaced, y))
+    }
+
+    /// The single reader of step `j`'s output, read directly: `(step, its input slots)`.
+    fn next_of(&self, j: usize) -> Option<(usize, &[u32])> {
+        let out = only_output(self.io, &self.steps[j])?;
+        match *self.sole_readers::<1>(self.buf_of(out)?, j)?.as_slice() {
+            [(next, t)] if t == out => Some((next, inputs(self.io, &self.steps[next]))),
             _ => None,
         }
+    }
+
+    /// Whether `t` is a constant f32 scalar equal to `value`.
+    fn is_scalar(&self, t: u32, value: f32) -> bool {
+        self.constant(t).is_some_and(|v| {
+            v.dtype == DType::F32
+                && v.shape.volume() == 1
+                && crate::with_f32!(v.f32(), |x| x.at(0)) == value
+        })
+    }
+
+    /// SiLU: `sig = Sigmoid(c)` and `mul = Mul(c, s)`, the Sigmoid's output read by the
+    /// Mul alone.
+    fn silu(&self, c: u32, sig: usize, mul: usize) -> Option<(Activation, Replaced)> {
+        let is_sigmoid = matches!(self.steps[sig].op, Op::Unary(Unary::Sigmoid));
+        if !is_sigmoid || !self.is_binary(mul, BinOp::Mul) {
+            return None;
+        }
+        let s = only_output(self.io, &self.steps[sig])?;
+        let (next, mul_in) = self.next_of(sig)?;
+        if next != mul || !(mul_in == [c, s] || mul_in == [s, c]) {
+            return None;
+        }
+        Some((Activation::Silu, Replaced::from_slice(&[sig, mul]).ok()?))
+    }
+
+    /// Decomposed hard-swish: `add = Add(c, 3)`, `Clip(add, 0, 6)`, `mul = Mul(c, clip)`,
+    /// `Div(mul, 6)`, each intermediate read by the next step alone.
+    fn hard_swish(&self, c: u32, add: usize, mul: usize) -> Option<(Activation, Replaced)> {
+        let add_in = inputs(self.io, &self.steps[add]);
+        let three = match *add_in {
+            [a, b] if a == c => b,
+            [a, b] if b == c => a,
+            _ => return None,
+        };
+        if !self.is_binary(add, BinOp::Add) || !self.is_scalar(three, 3.0) {
+            return None;
+        }
+        let (clip, _) = self.next_of(add)?;
+        if !matches!(self.steps[clip].op, Op::Unary(Unary::Clip(lo, hi)) if lo == 0.0 && hi == 6.0)
+        {
+            return None;
+        }
+        let k = only_output(self.io, &self.steps[clip])?;
+        let (next, mul_in) = self.next_of(clip)?;
+        if next != mul
+            || !self.is_binary(mul, BinOp::Mul)
+            || !(mul_in == [c, k] || mul_in == [k, c])
+        {
+            return None;
+        }
+        let m = only_output(self.io, &self.steps[mul])?;
+        let (div, div_in) = self.next_of(mul)?;
+        if !self.is_binary(div, BinOp::Div)
+            || div_in.len() != 2
+            || div_in[0] != m
+            || !self.is_scalar(div_in[1], 6.0)
+        {
+            return None;
+        }
+        let replaced = Replaced::from_slice(&[add, clip, mul, div]).ok()?;
+        Some((Activation::HardSwishDecomposed, replaced))
+    }
+
+    /// Whether step `j` is the binary op `op`.
+    fn is_binary(&self, j: usize, op: BinOp) -> bool {
+        matches!(self.steps[j].op, Op::Binary(b) if b.op == op)
     }
 
     /// Frees tensor `t`: no storage, a zero-byte buffer.

@@ -70,7 +70,7 @@ enum Bias<'a> {
 
 impl<'a> Tables<'_, 'a> {
     /// The constant value of tensor `t`.
-    fn constant(&self, t: u32) -> Option<TensorRef<'a>> {
+    pub(super) fn constant(&self, t: u32) -> Option<TensorRef<'a>> {
         let info = self.tensors.get(t as usize)?;
         match info.storage {
             Storage::Const(bytes) => Some(TensorRef {

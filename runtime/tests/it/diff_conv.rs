@@ -361,6 +361,15 @@ enum Tail {
     SiluSigmoidOutput,
     /// SiLU with the Conv's output also a graph output.
     SiluConvOutput,
+    /// `y = HardSigmoid(c)` (alpha 0.25, beta 0.4).
+    HardSigmoid,
+    /// `y = HardSwish(c)`.
+    HardSwish,
+    /// `y = Div(Mul(c, Clip(Add(c, 3), 0, 6)), 6)` as PaddlePaddle exports hard-swish
+    /// (`Mul(Clip(..), c)` when `swapped`).
+    HardSwishDecomposed { swapped: bool },
+    /// The decomposed hard-swish with the Clip's output also a graph output.
+    HardSwishClipOutput,
 }
 
 /// `c = Conv(x, w, b)` (3×3 kernels padded by 1) followed by `tail`; graph outputs: `y`
@@ -382,6 +391,16 @@ fn conv_then(x: &[usize], w: &[usize], group: usize, stride: i64, tail: Tail) ->
         let ins: &[&str] = if swapped { &["s", "c"] } else { &["c", "s"] };
         m.node("Mul", ins, &["y"], vec![]);
     };
+    let hard_swish = |m: &mut ModelBuilder, swapped: bool| {
+        m.init_f32("three", &[], &[3.0]);
+        m.init_f32("zero", &[], &[0.0]);
+        m.init_f32("six", &[], &[6.0]);
+        m.node("Add", &["c", "three"], &["a"], vec![]);
+        m.node("Clip", &["a", "zero", "six"], &["k"], vec![]);
+        let ins: &[&str] = if swapped { &["k", "c"] } else { &["c", "k"] };
+        m.node("Mul", ins, &["p"], vec![]);
+        m.node("Div", &["p", "six"], &["y"], vec![]);
+    };
     match tail {
         Tail::Silu { swapped } => silu(&mut m, swapped),
         Tail::Relu => {
@@ -397,6 +416,15 @@ fn conv_then(x: &[usize], w: &[usize], group: usize, stride: i64, tail: Tail) ->
             m.node("Add", &["y", "c"], &["z"], vec![]);
         }
         Tail::SiluSigmoidOutput | Tail::SiluConvOutput => silu(&mut m, false),
+        Tail::HardSigmoid => {
+            let attrs = vec![("alpha", Attr::Float(0.25)), ("beta", Attr::Float(0.4))];
+            m.node("HardSigmoid", &["c"], &["y"], attrs);
+        }
+        Tail::HardSwish => {
+            m.node("HardSwish", &["c"], &["y"], vec![]);
+        }
+        Tail::HardSwishDecomposed { swapped } => hard_swish(&mut m, swapped),
+        Tail::HardSwishClipOutput => hard_swish(&mut m, false),
     }
     m.output(
         if tail == Tail::SiluThirdReader {
@@ -409,6 +437,7 @@ fn conv_then(x: &[usize], w: &[usize], group: usize, stride: i64, tail: Tail) ->
     match tail {
         Tail::SiluSigmoidOutput => m.output("s", dt::FLOAT),
         Tail::SiluConvOutput => m.output("c", dt::FLOAT),
+        Tail::HardSwishClipOutput => m.output("k", dt::FLOAT),
         _ => &mut m,
     };
     m
@@ -465,6 +494,28 @@ fn conv_relu_and_clip_fuse() {
 }
 
 #[test]
+fn conv_hard_sigmoid_and_hard_swish_fuse() {
+    for &(what, x, w, group, stride) in FUSED_GEOMETRIES {
+        for (tail, name) in [
+            (Tail::HardSigmoid, "Conv+HardSigmoid"),
+            (Tail::HardSwish, "Conv+HardSwish"),
+            (
+                Tail::HardSwishDecomposed { swapped: false },
+                "Conv+HardSwish",
+            ),
+            (
+                Tail::HardSwishDecomposed { swapped: true },
+                "Conv+HardSwish",
+            ),
+        ] {
+            let m = conv_then(x, w, group, stride, tail);
+            assert_eq!(step_ops(&m, x), [name], "{what}");
+            check(what, &m, &[rand_f32(x, 3)], TOL);
+        }
+    }
+}
+
+#[test]
 fn observable_intermediates_block_fusion() {
     let (x, w): (&[usize], &[usize]) = (&[1, 8, 9, 11], &[16, 8, 3, 3]);
     for (tail, ops) in [
@@ -474,6 +525,10 @@ fn observable_intermediates_block_fusion() {
         ),
         (Tail::SiluSigmoidOutput, &["Conv", "Sigmoid", "Mul"][..]),
         (Tail::SiluConvOutput, &["Conv", "Sigmoid", "Mul"][..]),
+        (
+            Tail::HardSwishClipOutput,
+            &["Conv", "Add", "Clip", "Mul", "Div"][..],
+        ),
     ] {
         let m = conv_then(x, w, 1, 1, tail);
         assert_eq!(step_ops(&m, x), ops);
@@ -494,5 +549,12 @@ fn fusion_changes_no_bit() {
             &input,
         );
         assert_eq!(fused[0].bytes, unfused[0].bytes, "{what}");
+        let hard_swish = Tail::HardSwishDecomposed { swapped: false };
+        let fused = run_nano(&conv_then(x, w, group, stride, hard_swish).build(), &input);
+        let unfused = run_nano(
+            &conv_then(x, w, group, stride, Tail::HardSwishClipOutput).build(),
+            &input,
+        );
+        assert_eq!(fused[0].bytes, unfused[0].bytes, "hard-swish {what}");
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Each graph is what the compressor's int8 pass writes: `x → QuantizeLinear →
 //! DequantizeLinear`, int8 weights (per-channel scales, zero point 0) and an int32 bias
-//! (scale `s_x · s_w`) behind `DequantizeLinear`s, then Conv [→ SiLU/Relu]. The reference
+//! (scale `s_x · s_w`) behind `DequantizeLinear`s, then Conv [→ SiLU/Relu/HardSigmoid/hard-swish]. The reference
 //! runs the *same* graph with the dequantized weights also exposed as a graph output,
 //! which keeps the planner from fusing (the weights must be observable), so it computes
 //! with float kernels on the dequantized values.
@@ -13,7 +13,7 @@
 //! the bias add), so it is within 4u·T of the exact value; the float path rounds each
 //! dequantized operand and product and sums K terms, within (K + 4)u·T. Hence the int8
 //! output is within 4u·T of the exact one and within (K + 8)u·T of the float path's,
-//! times 1.1 after SiLU (its slope is below 1.1), plus 16u·|y| for the activation's own
+//! times the activation's largest slope (1.1 for SiLU, 1.5 for hard-swish), plus 16u·|y| for the activation's own
 //! rounding. tract agrees within 1e-4 of the largest output: the activation scales are
 //! powers of two, where its quantizer (`x · (1/s)`) and ours (`x / s`) round identically.
 
@@ -30,6 +30,10 @@ enum Act {
     None,
     Silu,
     Relu,
+    /// `HardSigmoid(alpha 0.2, beta 0.5)`, as squeeze-excite gates use it.
+    HardSigmoid,
+    /// Hard-swish as `Div(Mul(c, Clip(Add(c, 3), 0, 6)), 6)` (MobileNetV3 from Paddle).
+    HardSwish,
 }
 
 /// One QDQ conv case.
@@ -190,6 +194,18 @@ fn build(case: &Case, expose: bool) -> Built {
         Act::Relu => {
             m.node("Relu", &["c"], &["y"], vec![]);
         }
+        Act::HardSigmoid => {
+            m.node("HardSigmoid", &["c"], &["y"], vec![]);
+        }
+        Act::HardSwish => {
+            m.init_f32("three", &[], &[3.0]);
+            m.init_f32("zero", &[], &[0.0]);
+            m.init_f32("six", &[], &[6.0]);
+            m.node("Add", &["c", "three"], &["a"], vec![]);
+            m.node("Clip", &["a", "zero", "six"], &["k"], vec![]);
+            m.node("Mul", &["c", "k"], &["p"], vec![]);
+            m.node("Div", &["p", "six"], &["y"], vec![]);
+        }
     }
     match case.quantize_out {
         None => {
@@ -264,6 +280,8 @@ fn activate(act: Act, v: f64) -> f64 {
         Act::None => v,
         Act::Silu => v / (1.0 + (-v).exp()),
         Act::Relu => v.max(0.0),
+        Act::HardSigmoid => (0.2 * v + 0.5).clamp(0.0, 1.0),
+        Act::HardSwish => v * (v + 3.0).clamp(0.0, 6.0) / 6.0,
     }
 }
 
@@ -278,6 +296,12 @@ fn cases() -> Vec<(&'static str, Case)> {
     let mut c = Case::new(6, 4, [7, 7], [3, 3]);
     (c.group, c.act) = (2, Act::Relu);
     v.push(("grouped, Relu", c));
+    let mut c = Case::new(12, 10, [6, 7], [1, 1]);
+    c.act = Act::HardSwish;
+    v.push(("pointwise, hard-swish", c));
+    let mut c = Case::new(8, 16, [1, 1], [1, 1]);
+    (c.bias, c.act) = (false, Act::HardSigmoid);
+    v.push(("squeeze-excite gate, HardSigmoid", c));
     let mut c = Case::new(3, 5, [5, 9], [1, 3]);
     // No bias and a two-input weight DequantizeLinear (squeeze-excitation convs, as the
     // compressor writes them): the Conv's own io slots hold the int8 step.
@@ -299,6 +323,9 @@ fn depthwise_cases() -> Vec<(&'static str, Case)> {
     let mut c = Case::new(6, 6, [11, 10], [3, 3]);
     (c.group, c.stride, c.act) = (6, 2, Act::Relu);
     v.push(("depthwise, strided, Relu", c));
+    let mut c = Case::new(8, 8, [9, 9], [3, 3]);
+    (c.group, c.act) = (8, Act::HardSwish);
+    v.push(("depthwise, hard-swish", c));
     let mut c = Case::new(4, 8, [7, 9], [5, 5]);
     (c.group, c.pad, c.bias, c.act, c.z_x) = (4, 1, false, Act::None, 37);
     v.push(("depthwise, multiplier 2, 5x5, no bias", c));
@@ -347,7 +374,12 @@ fn check_case(what: &str, case: &Case, fused_op: Option<&str>) -> OwnedTensor {
         "{what}: exposed weights must not fuse: {ref_ops:?}"
     );
     let k = (case.c / case.group * case.kernel[0] * case.kernel[1]) as f64;
-    let slope = if case.act == Act::Silu { 1.1 } else { 1.0 };
+    // The activation's largest slope: hard-swish's is 1.5 (at x = 3).
+    let slope = match case.act {
+        Act::Silu => 1.1,
+        Act::HardSwish => 1.5,
+        _ => 1.0,
+    };
     let (got, float) = (outs[0].to_f32_vec(), reference[0].to_f32_vec());
     let exact = exact(case, &built, &x.to_f32_vec());
     assert_eq!(got.len(), exact.len(), "{what}: output size");
@@ -379,6 +411,8 @@ fn int8_conv_matches_the_float_path_and_exact_math() {
             Act::None => "QConv",
             Act::Silu => "QConv+SiLU",
             Act::Relu => "QConv+Relu",
+            Act::HardSigmoid => "QConv+HardSigmoid",
+            Act::HardSwish => "QConv+HardSwish",
         };
         check_case(what, &case, Some(op));
     }

@@ -99,6 +99,10 @@ impl QConv {
             (Some(Relu), true) => "QConv+Relu+Q",
             (Some(Clip(..)), false) => "QConv+Clip",
             (Some(Clip(..)), true) => "QConv+Clip+Q",
+            (Some(HardSigmoid(..)), false) => "QConv+HardSigmoid",
+            (Some(HardSigmoid(..)), true) => "QConv+HardSigmoid+Q",
+            (Some(HardSwish | HardSwishDecomposed), false) => "QConv+HardSwish",
+            (Some(HardSwish | HardSwishDecomposed), true) => "QConv+HardSwish+Q",
         }
     }
 
