@@ -304,6 +304,7 @@ impl<'a> Session<'a> {
             op: match s.op {
                 Op::Conv(c) => c.activation().map(|a| a.conv_op_name()),
                 Op::QConv(c) => Some(c.op_name()),
+                Op::Concat(c) => Some(c.op_name()),
                 Op::Lstm(l) if l.int8_weights() => Some("QLSTM"),
                 _ => None,
             }

@@ -4,7 +4,13 @@
 //! flattened into `outer`, each input (Concat) or output (Split) owns one contiguous block
 //! per outer index, so eval is `outer × n` `memcpy`s. Exporters also run them on int64
 //! shape vectors, which the planner folds at plan time through the same eval.
+//!
+//! In QDQ models a Concat of float branches is often read by a QuantizeLinear alone (the
+//! next int8 conv's input): the planner then fuses it ([`Concat::with_requant`]) and the
+//! copy quantizes each block on the way, so the float result never exists.
 
+use super::qgemm::Requant;
+use super::quant::quantize_f32s;
 use super::shape::ints_param;
 use super::{Io, Op, Prep, MAX_OUTPUTS};
 use crate::error::Result;
@@ -23,6 +29,36 @@ impl AxisCopy {
     /// Bytes of one block of `s` (its dims from the axis on).
     fn block(&self, s: &Shape, elem: usize) -> usize {
         s.dims()[self.axis as usize..].iter().product::<usize>() * elem
+    }
+}
+
+/// Prepared Concat: the axis, and the QuantizeLinear fused into the copy, if any.
+#[derive(Clone, Copy, Debug)]
+pub struct Concat {
+    copy: AxisCopy,
+    requant: Option<Requant>,
+}
+
+impl Concat {
+    /// This Concat writing its float32 result quantized to int8 by `requant`.
+    pub fn with_requant(self, requant: Requant) -> Concat {
+        Concat {
+            requant: Some(requant),
+            ..self
+        }
+    }
+
+    /// The fused output quantization, if any.
+    pub fn requant(&self) -> Option<Requant> {
+        self.requant
+    }
+
+    /// The step's name in profiles.
+    pub fn op_name(&self) -> &'static str {
+        match self.requant {
+            Some(_) => "Concat+Q",
+            None => "Concat",
+        }
     }
 }
 
@@ -51,7 +87,10 @@ pub fn concat(p: &mut Prep) -> Result<Op> {
         out.dims_mut()[axis] += x.shape.dim(axis);
     }
     p.output(0, first.dtype, out)?;
-    Ok(Op::Concat(AxisCopy { axis: axis as u8 }))
+    Ok(Op::Concat(Concat {
+        copy: AxisCopy { axis: axis as u8 },
+        requant: None,
+    }))
 }
 
 /// Split(axis = 0): sizes from the `split` attribute (before opset 13) or input 1, else
@@ -97,16 +136,24 @@ pub fn split(p: &mut Prep) -> Result<Op> {
     Ok(Op::Split(AxisCopy { axis: axis as u8 }))
 }
 
-/// Concat eval: each input's blocks interleaved per outer index.
-pub fn eval_concat(c: &AxisCopy, io: &mut Io) {
+/// Concat eval: each input's blocks interleaved per outer index (quantized on the way
+/// when a QuantizeLinear is fused: float32 inputs, one int8 byte per element out).
+pub fn eval_concat(c: &Concat, io: &mut Io) {
     let out = &mut io.outputs[0];
-    let elem = out.dtype.size();
+    let copy = c.copy;
     let mut cursor = 0;
-    for o in 0..c.outer(&out.shape) {
+    for o in 0..copy.outer(&out.shape) {
         for x in io.inputs.iter().flatten() {
-            let block = c.block(&x.shape, elem);
-            out.bytes[cursor..cursor + block].copy_from_slice(&x.bytes[o * block..][..block]);
-            cursor += block;
+            let n = copy.block(&x.shape, 1);
+            let dst = &mut out.bytes[cursor..][..n * out.dtype.size()];
+            match c.requant {
+                None => {
+                    let block = dst.len();
+                    dst.copy_from_slice(&x.bytes[o * block..][..block]);
+                }
+                Some(r) => crate::with_f32!(x.f32(), |xs| quantize_f32s(xs, o * n, dst, r)),
+            }
+            cursor += dst.len();
         }
     }
 }

@@ -63,7 +63,7 @@ pub enum Op {
     /// Transpose, Slice, Expand, Tile: output-contiguous copy of an affine input view.
     Strided(strided::Strided),
     /// Concat along one axis.
-    Concat(concat::AxisCopy),
+    Concat(concat::Concat),
     /// Split along one axis.
     Split(concat::AxisCopy),
     /// Gather along one axis.

@@ -24,6 +24,7 @@
 //! Scale and zero point are read at run time, so they need not be constants (tract and
 //! onnxruntime's fused kernels want them constant; the compressor always writes them so).
 
+use super::qgemm::Requant;
 use super::{Io, Op, Prep};
 use crate::error::Result;
 use crate::tensor::F32Source;
@@ -185,6 +186,33 @@ unsafe fn quantize_all_avx2(xs: &[f32], out: &mut [u8], scale: f32, zp: i64, lo:
     quantize_all(xs, out, scale, zp, lo, hi)
 }
 
+/// [`quantize_all`] on the widest vectors this CPU has.
+fn quantize_run(xs: &[f32], out: &mut [u8], scale: f32, zero_point: i64, lo: f32, hi: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::ops::gemm::avx2_fma_available() {
+        // SAFETY: just checked that the CPU has AVX2.
+        unsafe { quantize_all_avx2(xs, out, scale, zero_point, lo, hi) };
+        return;
+    }
+    quantize_all(xs, out, scale, zero_point, lo, hi)
+}
+
+/// Quantizes `out.len()` values of `xs` from index `start` to int8 with `r`, as a per-tensor
+/// int8 QuantizeLinear does (for ops that fuse one: Concat).
+pub fn quantize_f32s<S: F32Source>(xs: S, start: usize, out: &mut [u8], r: Requant) {
+    match xs.run(start, out.len()) {
+        Some(run) => {
+            let (lo, hi) = bounds(DType::I8);
+            quantize_run(run, out, r.scale, i64::from(r.zero), lo, hi)
+        }
+        None => {
+            for (k, y) in out.iter_mut().enumerate() {
+                *y = r.quantize(xs.at(start + k));
+            }
+        }
+    }
+}
+
 /// Converts every element.
 pub fn eval(q: &Quant, io: &mut Io) {
     let x = io.input(0);
@@ -199,13 +227,7 @@ pub fn eval(q: &Quant, io: &mut Io) {
             if let (1, crate::tensor::F32View::Slice(xs)) = (q.channels, x.f32()) {
                 // Per tensor (every activation of a QDQ model): one flat, vectorised loop.
                 let (sc, zp) = (s.at(0), zero_at(zero_point, 0));
-                #[cfg(target_arch = "x86_64")]
-                if crate::ops::gemm::avx2_fma_available() {
-                    // SAFETY: just checked that the CPU has AVX2.
-                    unsafe { quantize_all_avx2(xs, &mut out[..n], sc, zp, lo, hi) };
-                    return;
-                }
-                quantize_all(xs, &mut out[..n], sc, zp, lo, hi);
+                quantize_run(&xs[..n], &mut out[..n], sc, zp, lo, hi);
                 return;
             }
             with_f32!(x.f32(), |xs| {

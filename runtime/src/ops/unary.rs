@@ -321,6 +321,17 @@ fn each(xs: &mut [f32], f: impl Fn(f32) -> f32) {
     }
 }
 
+/// `x = f(x)` over `rows` rows of `cols` values, `stride` apart, in `c`.
+#[inline(always)]
+fn each_row(
+    (c, rows, cols, stride): (&mut [f32], usize, usize, usize),
+    f: impl Fn(f32) -> f32 + Copy,
+) {
+    for i in 0..rows {
+        each(&mut c[i * stride..][..cols], f);
+    }
+}
+
 /// ONNX Clip. Not `f32::clamp`: it panics when lo > hi, which a model may ask for, and it
 /// returns NaN for NaN where max-then-min gives `lo`.
 #[inline(always)]
@@ -389,22 +400,24 @@ impl Activation {
     /// gets the 8-wide loop.
     #[inline(always)]
     pub fn apply(self, xs: &mut [f32]) {
-        match self {
-            Activation::Silu => each(xs, |v| v * sigmoid(v)),
-            Activation::Relu => each(xs, |v| v.max(0.0)),
-            Activation::Clip(lo, hi) => each(xs, |v| clip_of(v, lo, hi)),
-            Activation::HardSigmoid(a, b) => each(xs, |v| hard_sigmoid_of(v, a, b)),
-            Activation::HardSwish => each(xs, hard_swish_of),
-            Activation::HardSwishDecomposed => each(xs, |v| v * clip_of(v + 3.0, 0.0, 6.0) / 6.0),
-        }
+        let n = xs.len();
+        self.apply_rows(xs, 1, n, n)
     }
 
     /// Applies the activation to `rows` rows of `cols` values, `stride` apart, in `c`
-    /// (an output tile of a GEMM).
+    /// (an output tile of a GEMM). One match per tile, outside the loops.
     #[inline(always)]
     pub fn apply_rows(self, c: &mut [f32], rows: usize, cols: usize, stride: usize) {
-        for i in 0..rows {
-            self.apply(&mut c[i * stride..][..cols]);
+        let tile = (c, rows, cols, stride);
+        match self {
+            Activation::Silu => each_row(tile, |v| v * sigmoid(v)),
+            Activation::Relu => each_row(tile, |v| v.max(0.0)),
+            Activation::Clip(lo, hi) => each_row(tile, |v| clip_of(v, lo, hi)),
+            Activation::HardSigmoid(a, b) => each_row(tile, |v| hard_sigmoid_of(v, a, b)),
+            Activation::HardSwish => each_row(tile, hard_swish_of),
+            Activation::HardSwishDecomposed => {
+                each_row(tile, |v| v * clip_of(v + 3.0, 0.0, 6.0) / 6.0)
+            }
         }
     }
 

@@ -24,7 +24,9 @@
 //! Later, after [activation fusion](super::fuse), a per-tensor int8 `QuantizeLinear`
 //! that is the only reader of such a conv's (activated) output joins it too: the conv's
 //! epilogue writes the int8 tensor, which is what the next int8 conv reads, so between two
-//! int8 convs nothing runs and no f32 tensor exists.
+//! int8 convs nothing runs and no f32 tensor exists. One that alone reads a Concat's
+//! output joins the Concat the same way (the branches of a CSP/ELAN block are joined and
+//! quantized in one pass).
 //!
 //! The rewired step needs four io slots `[x_q, W_i8, table, y]`: the Conv's own, since the
 //! planner gives every Conv three input slots (an empty one when it has no bias), so the io
@@ -313,17 +315,20 @@ impl<'a> Tables<'_, 'a> {
         Ok(())
     }
 
-    /// Fuses the QuantizeLinear that alone reads the output of the int8 conv at step `k`
-    /// into it ([`QConv::with_requant`]): per tensor, int8, constant scale and zero point,
-    /// read directly (not through a view). The conv then writes the int8 tensor at its own
-    /// time, and the f32 one and the step vanish. Runs after activation fusion, so the
-    /// output is the activation's.
+    /// Fuses the QuantizeLinear that alone reads the output of the int8 conv or the Concat at
+    /// step `k` into it ([`QConv::with_requant`], [`Concat::with_requant`](crate::ops::concat::Concat::with_requant)): per tensor, int8,
+    /// constant scale and zero point, reading a float32 tensor directly (not through a
+    /// view). The step then writes the int8 tensor at its own time, and the f32 one and the
+    /// QuantizeLinear step vanish. Runs after activation fusion, so a conv's output is the
+    /// activation's.
     pub(super) fn requantize_at(&mut self, k: usize) {
-        let Op::QConv(conv) = self.steps[k].op else {
-            return;
+        let (op, scratch) = (self.steps[k].op, self.steps[k].scratch);
+        let fusable = match op {
+            Op::QConv(c) => c.requant().is_none() && scratch != NONE,
+            Op::Concat(c) => c.requant().is_none(),
+            _ => false,
         };
-        let scratch = self.steps[k].scratch;
-        let Some(y) = only_output(self.io, &self.steps[k]) else {
+        let Some(y) = only_output(self.io, &self.steps[k]).filter(|_| fusable) else {
             return;
         };
         let Some(readers) = self.buf_of(y).and_then(|b| self.sole_readers::<1>(b, k)) else {
@@ -347,20 +352,27 @@ impl<'a> Tables<'_, 'a> {
         let (Some(b_y), Some(b_q)) = (self.buf_of(y), self.buf_of(y_q)) else {
             return;
         };
-        if t != y || !per_tensor_int8 || conv.requant().is_some() || scratch == NONE {
+        if t != y || !per_tensor_int8 || self.tensors[y as usize].dtype != DType::F32 {
             return;
         }
-        let conv = conv.with_requant(Requant {
+        let requant = Requant {
             scale: crate::with_f32!(scale.f32(), |s| s.at(0)),
             zero: zero.i64_at(0) as i8,
-        });
+        };
         self.bufs[b_q as usize].first = self.bufs[b_y as usize].first;
         self.drop_tensor(y);
         self.tombstone(j);
         let step = &mut self.steps[k];
         self.io[step.io_start as usize + step.n_in as usize] = y_q;
-        step.op = Op::QConv(conv);
-        self.bufs[scratch as usize].size = crate::arena::align_up(conv.scratch_bytes());
+        step.op = match op {
+            Op::QConv(conv) => {
+                let conv = conv.with_requant(requant);
+                self.bufs[scratch as usize].size = crate::arena::align_up(conv.scratch_bytes());
+                Op::QConv(conv)
+            }
+            Op::Concat(concat) => Op::Concat(concat.with_requant(requant)),
+            other => other,
+        };
     }
 
     /// Removes step `j` (its scratch too).

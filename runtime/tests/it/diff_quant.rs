@@ -1,6 +1,6 @@
 //! QuantizeLinear and DequantizeLinear against tract: per tensor and per axis, int8 and
-//! uint8 (and int32 for DequantizeLinear), ties, saturation, a whole QDQ Conv, and the
-//! models prepare must refuse.
+//! uint8 (and int32 for DequantizeLinear), ties, saturation, a whole QDQ Conv, a Concat
+//! with its QuantizeLinear fused, and the models prepare must refuse.
 //!
 //! tract quantizes per tensor as `x * (1 / scale)`, the spec (and we, and onnxruntime) as
 //! `x / scale`; the two agree exactly when the scale is a power of two, so the tie and
@@ -396,4 +396,77 @@ fn bad_quantization_parameters_are_refused_at_prepare() {
     );
     m.output("y2", dt::UINT8);
     refused(m, &[4], "blocked");
+}
+
+/// `Concat(x0, x1, x2) → QuantizeLinear` (int8, per tensor), the Concat's float output
+/// also a graph output when `expose` (which keeps the two steps apart).
+fn concat_then_quantize(shapes: &[&[usize]], axis: i64, expose: bool) -> ModelBuilder {
+    let mut m = ModelBuilder::new(13);
+    let names: Vec<String> = (0..shapes.len()).map(|i| format!("x{i}")).collect();
+    for (name, shape) in names.iter().zip(shapes) {
+        m.input(name, dt::FLOAT, shape);
+    }
+    // A power-of-two scale, where tract's `x * (1 / s)` and our `x / s` agree.
+    m.init_f32("s", &[], &[1.0 / 64.0]);
+    m.init(tensor("z", dt::INT8, &[], vec![(-3i8) as u8]));
+    let inputs: Vec<&str> = names.iter().map(String::as_str).collect();
+    m.node("Concat", &inputs, &["c"], vec![("axis", Attr::Int(axis))]);
+    m.node("QuantizeLinear", &["c", "s", "z"], &["q"], vec![]);
+    m.output("q", dt::INT8);
+    if expose {
+        m.output("c", dt::FLOAT);
+    }
+    m
+}
+
+/// A QuantizeLinear that alone reads a Concat joins it: the copy quantizes each block (on
+/// every axis, so blocks of every size), bit for bit what the two steps write, and what
+/// tract writes; the float concat never takes arena memory.
+#[test]
+fn quantize_after_concat_fuses_bit_exactly() {
+    let cases: &[(&[&[usize]], i64)] = &[
+        (&[&[1, 16, 6, 7], &[1, 8, 6, 7], &[1, 3, 6, 7]], 1),
+        (&[&[2, 3, 4], &[2, 5, 4], &[2, 1, 4]], 1),
+        (&[&[2, 3, 5], &[2, 3, 1], &[2, 3, 2]], -1),
+        (&[&[3, 4], &[1, 4], &[2, 4]], 0),
+    ];
+    for (k, &(shapes, axis)) in cases.iter().enumerate() {
+        let what = format!("{shapes:?} axis {axis}");
+        // Values up to ±4 saturate at ±2 with this scale: both ends are exercised.
+        let inputs: Vec<OwnedTensor> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let t = rand_f32(s, (10 * k + i) as u64);
+                let v: Vec<f32> = t.to_f32_vec().iter().map(|v| v * 4.0).collect();
+                f32_tensor(s, &v)
+            })
+            .collect();
+        let fused = concat_then_quantize(shapes, axis, false).build();
+        let unfused = concat_then_quantize(shapes, axis, true).build();
+        let (got, ops) = run_nano_with_ops(&fused, &inputs);
+        let (want, ref_ops) = run_nano_with_ops(&unfused, &inputs);
+        assert_eq!(ops, ["Concat+Q"], "{what}");
+        assert_eq!(ref_ops, ["Concat", "QuantizeLinear"], "{what}");
+        assert_eq!(got[0].dtype, DType::I8, "{what}");
+        assert_eq!(got[0].bytes, want[0].bytes, "{what}");
+        assert_eq!(
+            got[0].bytes,
+            run_tract(&fused, &inputs)[0].bytes,
+            "{what}: tract"
+        );
+        let saturated = got[0]
+            .bytes
+            .iter()
+            .filter(|&&b| b == 127 || b == 128)
+            .count();
+        assert!(saturated > 0 && saturated < got[0].bytes.len(), "{what}");
+        let planned = |bytes: &[u8]| {
+            let model = edgetrim_runtime::Model::parse(bytes).unwrap();
+            edgetrim_runtime::Session::arena_report(&model, shapes)
+                .unwrap()
+                .planned
+        };
+        assert!(planned(&fused) < planned(&unfused), "{what}: arena");
+    }
 }
