@@ -6,6 +6,8 @@
 #     frame; the head output (digest) and every detection bit-exact. The firmware runs its
 #     int8 convolutions on the DSP (SMLAD) kernel, the host on the portable one, so this is
 #     also the end-to-end test of the DSP kernel (whose self-test runs first, on the device);
+#     then the same firmware built from the float32 original (feature f32-model), also
+#     bit-exact with the host, and what int8 saves: instructions, model bytes, RAM;
 #   - rnnt: streaming speech recognition with the smallest int8 slice of the RNN-T supernet
 #     on a held-out utterance (assets: scripts/gen-rnnt-firmware-assets.sh); every encoder
 #     output (digest) and the transcript bit-exact, and the transcript equal to the
@@ -206,6 +208,24 @@ run_qemu "$bins/yolo" bench_start bench_end "$logs/yolo-text.log" "$logs/yolo-in
 "$host/yolo_firmware" compare "$logs/yolo-text.log" | sed 's/^/text fallback: /'
 run_qemu "$bins/yolo" layer_start layer_end "$logs/yolo-layers.log" "$logs/yolo-layers.txt"
 "$host/yolo_firmware" layers "$logs/yolo-layers.txt"
+
+echo "== (d, e, f) the same detector from its float32 original (feature f32-model): what int8 saves here"
+# The same code, frame, output (defmt) and arena planning; only the model differs. Built
+# last and set aside: it replaces the text build's yolo (the next run's step (b) relinks it).
+(cd "$firmware" && bash "$embedded/cargo-thumb.sh" build --release --quiet --target-dir "$firmware/target" \
+  --features defmt-semihosting,f32-model --bin yolo)
+f32_bins="$firmware/target/f32"
+mkdir -p "$f32_bins"
+cp "$bins/yolo" "$f32_bins/yolo"
+run_qemu "$f32_bins/yolo" bench_start bench_end "$logs/yolo-f32.log" "$logs/yolo-f32-insns.txt"
+"$host/yolo_firmware" compare "$logs/yolo-f32.log" f32 | sed 's/^/f32: /'
+cost yolo-f32 "$logs/yolo-f32.log" "$logs/yolo-f32-insns.txt" "$f32_bins/yolo"
+per_inference() { awk '/^insncount: regions/ {print $NF == "instructions" ? $(NF-1) : $NF}' "$1"; }
+bss() { arm-none-eabi-size -A "$1" | awk '$1 ~ /^\.(data|bss)$/ {n += $2} END {print n}'; }
+awk -v f="$(per_inference "$logs/yolo-f32-insns.txt")" -v q="$(per_inference "$logs/yolo-insns.txt")" \
+  -v fm="$(stat -c %s "$firmware/yolo9tr-n-f32-128.onnx")" -v qm="$(stat -c %s "$firmware/yolo9tr-n-int8-128.onnx")" \
+  -v fr="$(bss "$f32_bins/yolo")" -v qr="$(bss "$defmt_bins/yolo")" \
+  'BEGIN {printf "yolo: int8 vs float32 on this Cortex-M4F: %.2fx fewer instructions (%d vs %d), model %.2fx smaller (%d vs %d B), RAM (.data + .bss) %d vs %d B\n", f / q, q, f, fm / qm, qm, fm, qr, fr}'
 
 echo "== (d, e, f) RNN-T speech recognition, smallest int8 slice (defmt, then the semihosting-text fallback)"
 # Two counts of the same build: bench_start..bench_end is the whole utterance,

@@ -1,7 +1,8 @@
 //! Links with cortex-m-rt's `link.x` (which INCLUDEs `memory.x`) and sizes the arenas at
 //! compile time: each binary's model is planned here, on the host, with the same runtime
 //! the firmware runs, and its `ARENA_BYTES` = `Session::arena_report(..).total` goes to
-//! `$OUT_DIR/arena.rs` (tiny_cnn) or `$OUT_DIR/yolo_arena.rs` (the YOLO detector). The
+//! `$OUT_DIR/arena.rs` (tiny_cnn) or `$OUT_DIR/yolo_arena.rs` (the YOLO detector, int8, or
+//! its float32 original with feature `f32-model`). The
 //! speech recogniser's three graphs share one arena (`edgetrim_models::asr::nano`): its
 //! pieces go to `$OUT_DIR/rnnt_arena.rs` as `ARENA_SIZES` and their sum `ARENA_BYTES`.
 //!
@@ -13,11 +14,15 @@ use edgetrim_models::asr::Models;
 use edgetrim_runtime::{ArenaReport, Model, Session, Target};
 use std::{env, fs, path::Path, path::PathBuf};
 
-/// Each binary's model and the file its `ARENA_BYTES` goes to.
+/// Each binary's model and the file its `ARENA_BYTES` goes to; the detector's is the float
+/// original with feature `f32-model` (`yolo_model()`).
 const MODELS: [(&str, &str); 2] = [
     ("tiny_cnn.onnx", "arena.rs"),
     ("yolo9tr-n-int8-128.onnx", "yolo_arena.rs"),
 ];
+
+/// The float32 YOLO9tr-n the `f32-model` build runs instead of the int8 one.
+const YOLO_F32: &str = "yolo9tr-n-f32-128.onnx";
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -28,7 +33,11 @@ fn main() {
     if env::var_os("CARGO_FEATURE_DEFMT").is_some() {
         println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
     }
-    for (model, file) in MODELS {
+    let f32_model = env::var_os("CARGO_FEATURE_F32_MODEL").is_some();
+    for (mut model, file) in MODELS {
+        if f32_model && file == "yolo_arena.rs" {
+            model = YOLO_F32;
+        }
         println!("cargo:rerun-if-changed={model}");
         fs::write(out.join(file), arena_rs(model)).unwrap_or_else(|e| panic!("{file}: {e}"));
     }

@@ -7,6 +7,7 @@
 //! cargo run --example yolo_firmware                    # host results, in the firmware's format
 //! cargo run --example yolo_firmware -- frame           # regenerate examples/firmware/road128.rgb
 //! cargo run --example yolo_firmware -- compare LOG     # compare with a firmware log; exit 1 on mismatch
+//! cargo run --example yolo_firmware -- compare LOG f32 # ... of the float32 build (feature f32-model)
 //! cargo run --example yolo_firmware -- layers REPORT   # instructions per step and per MAC
 //! ```
 //!
@@ -37,6 +38,14 @@ const MODEL: &str = concat!(
     "/examples/firmware/yolo9tr-n-int8-128.onnx"
 );
 
+/// Its float32 original, which the firmware's `f32-model` build runs
+/// (`edgetrim compress models/zoo/yolo9tr-n.onnx -o examples/firmware/yolo9tr-n-f32-128.onnx`:
+/// cleaned and laid out, the same function).
+const MODEL_F32: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/firmware/yolo9tr-n-f32-128.onnx"
+);
+
 /// The committed frame, interleaved RGB8.
 const FRAME: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/firmware/road128.rgb");
 
@@ -48,7 +57,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [] => {
-            for line in host_run()?.lines {
+            for line in host_run(MODEL)?.lines {
                 println!("{line}");
             }
             Ok(())
@@ -58,9 +67,12 @@ fn main() -> Result<()> {
             println!("wrote {FRAME}");
             Ok(())
         }
-        ["compare", log] => compare(log),
+        ["compare", log] => compare(log, MODEL),
+        ["compare", log, "f32"] => compare(log, MODEL_F32),
         ["layers", report] => layers(report),
-        _ => bail!("usage: yolo_firmware [frame | compare FIRMWARE_LOG | layers INSNCOUNT_REPORT]"),
+        _ => bail!(
+            "usage: yolo_firmware [frame | compare FIRMWARE_LOG [f32] | layers INSNCOUNT_REPORT]"
+        ),
     }
 }
 
@@ -76,9 +88,9 @@ struct HostRun {
     steps: Vec<(String, String, u64)>,
 }
 
-/// Runs the committed model on the committed frame, planned for the firmware's target.
-fn host_run() -> Result<HostRun> {
-    let bytes = std::fs::read(MODEL).context(MODEL)?;
+/// Runs a committed model on the committed frame, planned for the firmware's target.
+fn host_run(path: &str) -> Result<HostRun> {
+    let bytes = std::fs::read(path).context(path.to_string())?;
     let model = Model::parse(&bytes)?;
     let frame = std::fs::read(FRAME).context(FRAME)?;
     if frame != self::frame() {
@@ -87,13 +99,13 @@ fn host_run() -> Result<HostRun> {
     let report = Session::arena_report_for(&model, &[], Target::CortexM)?;
     let mut arena = vec![0u8; report.total + edgetrim_runtime::arena::ALIGN];
     let mut session = Session::with_target(&model, &[], &mut arena, Target::CortexM)?;
-    let head = Head::new(&model, &session).map_err(|e| anyhow!("{MODEL}: {e}"))?;
+    let head = Head::new(&model, &session).map_err(|e| anyhow!("{path}: {e}"))?;
     let letterbox =
         pavement::preprocess(&mut session, &head, &frame).map_err(|e| anyhow!("{FRAME}: {e}"))?;
     session.run()?;
     let mut buffers = Box::new(Buffers::new());
     let detections = pavement::postprocess(&session, &head, &letterbox, &mut buffers)
-        .map_err(|e| anyhow!("{MODEL}: decoding the head: {e}"))?;
+        .map_err(|e| anyhow!("{path}: decoding the head: {e}"))?;
     let mut lines = vec![
         OutputDigest::of(&session).to_string(),
         format!("detections: {}", detections.len()),
@@ -108,11 +120,11 @@ fn host_run() -> Result<HostRun> {
     Ok(HostRun { lines, steps })
 }
 
-/// Compares the firmware log's result lines with the host's.
-fn compare(log: &str) -> Result<()> {
+/// Compares the firmware log's result lines with the host's run of `model`.
+fn compare(log: &str, model: &str) -> Result<()> {
     let text = std::fs::read_to_string(log).context(log.to_string())?;
     let firmware: Vec<&str> = text.lines().filter(|l| is_result_line(l)).collect();
-    let host = host_run()?.lines;
+    let host = host_run(model)?.lines;
     let differing = host
         .iter()
         .zip(&firmware)
@@ -162,7 +174,7 @@ fn layers(report: &str) -> Result<()> {
         .map(|rest| rest.trim_end_matches(" instructions").parse())
         .collect::<Result<_, _>>()
         .with_context(|| format!("{report}: region lines"))?;
-    let steps = host_run()?.steps;
+    let steps = host_run(MODEL)?.steps;
     if steps.is_empty() || counts.is_empty() || !counts.len().is_multiple_of(steps.len()) {
         bail!(
             "{report} has {} regions, not a whole number of runs of the plan's {} steps",

@@ -19,6 +19,13 @@ use edgetrim_runtime::fps::FpsMeter;
 use edgetrim_runtime::ops::kernels::Kernels;
 use edgetrim_runtime::{Error, Session};
 
+/// Bytes aligned to 16, as the compressor's layout pass aligns every tensor inside a model
+/// file: `static M: &Aligned<[u8]> = &Aligned(*include_bytes!(..));` puts a model in flash
+/// where its float tensors are read as `f32` slices in place (unaligned ones go through a
+/// byte-wise path).
+#[repr(C, align(16))]
+pub struct Aligned<Bytes: ?Sized>(pub Bytes);
+
 /// Frames each firmware runs: enough for a median and to show every inference executes
 /// the same instructions; raise it on a board for tighter percentiles.
 pub const FRAMES: usize = 3;

@@ -1,6 +1,6 @@
 //! Cortex-M4F firmware (QEMU `mps2-an386`): pavement-damage detection with YOLO9tr-n int8
-//! (128×128 input) on one generated road frame, with edgetrim-runtime and the no_std
-//! pre/post-processing of edgetrim-models.
+//! (128×128 input; its float32 original with feature `f32-model`) on one generated road
+//! frame, with edgetrim-runtime and the no_std pre/post-processing of edgetrim-models.
 //!
 //! Why: it shows the int8 detector running heap-free on a microcontroller from a model read
 //! in place out of flash, with the arena planned on the host at build time (build.rs), and
@@ -24,14 +24,20 @@ mod selftest;
 
 use cortex_m_rt::entry;
 use edgetrim_firmware::clock::DeviceClock;
-use edgetrim_firmware::{check_arena, exit, kernels, say, Bench, FRAMES};
+use edgetrim_firmware::{check_arena, exit, kernels, say, Aligned, Bench, FRAMES};
 use edgetrim_runtime::{Arena, Model, Session};
 use pavement::{Buffers, Error, Head, OutputDigest, FRAME_SIZE};
 
 include!(concat!(env!("OUT_DIR"), "/yolo_arena.rs"));
 
-/// The int8 model, in flash, read in place.
-static MODEL: &[u8] = include_bytes!("../../../yolo9tr-n-int8-128.onnx");
+/// The int8 model, in flash, read in place (16-byte aligned, as its tensors are in the
+/// file, so float data is read as `f32`s).
+#[cfg(not(feature = "f32-model"))]
+static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!("../../../yolo9tr-n-int8-128.onnx"));
+
+/// The float32 original (`--features f32-model`), to measure what int8 saves.
+#[cfg(feature = "f32-model")]
+static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!("../../../yolo9tr-n-f32-128.onnx"));
 
 /// The road frame, interleaved RGB8 (written by `cargo run --example yolo_firmware -- frame`).
 static FRAME: &[u8; FRAME_SIZE * FRAME_SIZE * 3] = include_bytes!("../../../road128.rgb");
@@ -51,7 +57,7 @@ fn run() -> Result<(), Error> {
     let buffers = cortex_m::singleton!(: Buffers = Buffers::new()).expect("run() is called once");
     // The self-test borrows the arena before the session takes it.
     selftest::qgemm_kernels(&mut arena.0)?;
-    let model = Model::parse(MODEL)?;
+    let model = Model::parse(&MODEL.0)?;
     let mut session = Session::with_kernels(&model, &[], &mut arena.0, kernels::<KERNEL_SET>())?;
     check_arena(&session, ARENA_BYTES)?;
     let head = Head::new(&model, &session)?;
