@@ -332,6 +332,14 @@ fn each_row(
     }
 }
 
+/// [`each_row`] compiled once rather than inlined into every kernel's epilogue: for the
+/// activations of MobileNet-style models, which detectors and most firmware never link
+/// (inlined, they cost a Cortex-M firmware 6 KB of code it does not run).
+#[inline(never)]
+fn each_row_out_of_line(tile: (&mut [f32], usize, usize, usize), f: impl Fn(f32) -> f32 + Copy) {
+    each_row(tile, f)
+}
+
 /// ONNX Clip. Not `f32::clamp`: it panics when lo > hi, which a model may ask for, and it
 /// returns NaN for NaN where max-then-min gives `lo`.
 #[inline(always)]
@@ -413,10 +421,12 @@ impl Activation {
             Activation::Silu => each_row(tile, |v| v * sigmoid(v)),
             Activation::Relu => each_row(tile, |v| v.max(0.0)),
             Activation::Clip(lo, hi) => each_row(tile, |v| clip_of(v, lo, hi)),
-            Activation::HardSigmoid(a, b) => each_row(tile, |v| hard_sigmoid_of(v, a, b)),
-            Activation::HardSwish => each_row(tile, hard_swish_of),
+            Activation::HardSigmoid(a, b) => {
+                each_row_out_of_line(tile, |v| hard_sigmoid_of(v, a, b))
+            }
+            Activation::HardSwish => each_row_out_of_line(tile, hard_swish_of),
             Activation::HardSwishDecomposed => {
-                each_row(tile, |v| v * clip_of(v + 3.0, 0.0, 6.0) / 6.0)
+                each_row_out_of_line(tile, |v| v * clip_of(v + 3.0, 0.0, 6.0) / 6.0)
             }
         }
     }
