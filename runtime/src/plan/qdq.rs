@@ -14,8 +14,9 @@
 //!
 //! becomes `y = QConv(x_q, W_i8, table)`: the weights are read in place as int8 (the
 //! weight DequantizeLinear step and its f32 buffer vanish — less flash traffic, less
-//! arena), and `table` (`[s_x·s_w[c]] ++ [bias[c]] ++ [Σ W[c]]`, 12 bytes per output
-//! channel) is built once into the arena's persistent tail. `w_f` must be read by this Conv only (its
+//! arena), and `table` (`[s_x·s_w] ++ [bias[c]] ++ [Σ W[c]]`: one multiplier for a
+//! per-tensor weight scale or one per channel, so 8 or 12 bytes per output channel) is
+//! built once into the arena's persistent tail. `w_f` must be read by this Conv only (its
 //! tensor entry is reused for the table) and `x_f` may have other readers: its
 //! DequantizeLinear step is dropped once no step reads it any more, as are bias ones.
 //! Anything else — uint8 activations, non-zero weight zero points, per-axis activation
@@ -179,15 +180,18 @@ impl<'a> Tables<'_, 'a> {
         })
     }
 
-    /// Builds the `[mul] ++ [bias] ++ [w_sum]` table of `m` in the arena's tail.
+    /// Builds the `[mul] ++ [bias] ++ [w_sum]` table of `m` in the arena's tail: one `mul`
+    /// for a per-tensor weight scale (most convs), else one per channel; one bias and one
+    /// weight row sum per channel.
     fn table(m: &Match<'a>, bump: &mut Bump<'a>) -> Result<&'a [u8]> {
         let n = m.q.channels();
-        let bytes = bump.bytes(12 * n)?;
-        let (mul, rest) = bytes.split_at_mut(4 * n);
+        let per = |t: &TensorRef, c: usize| if t.shape.volume() == 1 { 0 } else { c };
+        let n_mul = if m.s_w.shape.volume() == 1 { 1 } else { n };
+        let bytes = bump.bytes(4 * (n_mul + 2 * n))?;
+        let (mul, rest) = bytes.split_at_mut(4 * n_mul);
         let (bias, sums) = rest.split_at_mut(4 * n);
         // The tail is aligned, so the i32 view cannot fail.
         row_sums(m.w.bytes, m.q.depth(), bytemuck::cast_slice_mut(sums));
-        let per = |t: &TensorRef, c: usize| if t.shape.volume() == 1 { 0 } else { c };
         for (c, v) in mul.chunks_exact_mut(4).enumerate() {
             let s_w = crate::with_f32!(m.s_w.f32(), |s| s.at(per(&m.s_w, c)));
             v.copy_from_slice(&(m.s_x * s_w).to_le_bytes());
@@ -231,8 +235,8 @@ impl<'a> Tables<'_, 'a> {
             self.tensors[m.w_f as usize] = TensorInfo {
                 name: self.tensors[m.w_f as usize].name,
                 dtype: DType::F32,
-                // Two thirds f32, the last i32: eval reads it by parts.
-                shape: Shape::new(&[3 * m.q.channels()])?,
+                // f32 multipliers and biases, then i32 sums: eval reads it by parts.
+                shape: Shape::new(&[table.len() / 4])?,
                 storage: Storage::Const(table),
             };
             self.tombstone(m.dq_w);

@@ -63,6 +63,8 @@ struct Case {
     z_w_input: bool,
     /// A QuantizeLinear (int8, scale and zero point) on the output, which is then `y_q`.
     quantize_out: Option<(f32, i8)>,
+    /// One weight scale for the whole tensor (a scalar) instead of one per output channel.
+    per_tensor: bool,
 }
 
 impl Case {
@@ -85,6 +87,7 @@ impl Case {
             z_w: 0,
             z_w_input: true,
             quantize_out: None,
+            per_tensor: false,
         }
     }
 }
@@ -122,7 +125,10 @@ fn build(case: &Case, expose: bool) -> Built {
 
     let n_w = case.m * cg * k[0] * k[1];
     let w_q = ints(n_w, 7, -127, 127);
-    let s_w: Vec<f32> = (0..case.m).map(|i| 0.002 + 0.0007 * i as f32).collect();
+    let s_w: Vec<f32> = match case.per_tensor {
+        true => vec![0.003; case.m],
+        false => (0..case.m).map(|i| 0.002 + 0.0007 * i as f32).collect(),
+    };
     let w_bytes: Vec<u8> = w_q.iter().map(|&v| v as i8 as u8).collect();
     if case.densify {
         // W_dense[co, ci] = W[co, ci − g·cg] inside co's group g, else 0.
@@ -144,16 +150,17 @@ fn build(case: &Case, expose: bool) -> Built {
     } else {
         m.init(tensor("w_q", dt::INT8, &[case.m, cg, k[0], k[1]], w_bytes));
     }
-    m.init_f32("s_w", &[case.m], &s_w);
+    match case.per_tensor {
+        true => m.init_f32("s_w", &[], &s_w[..1]),
+        false => m.init_f32("s_w", &[case.m], &s_w),
+    };
     let axis0 = vec![("axis", Attr::Int(0))];
     let mut dq_w = vec!["w_q", "s_w"];
     if case.z_w_input {
-        m.init(tensor(
-            "z_w",
-            dt::INT8,
-            &[case.m],
-            vec![case.z_w as u8; case.m],
-        ));
+        // Shaped as the scale.
+        let n = if case.per_tensor { 1 } else { case.m };
+        let dims: &[usize] = if case.per_tensor { &[] } else { &[case.m] };
+        m.init(tensor("z_w", dt::INT8, dims, vec![case.z_w as u8; n]));
         dq_w.push("z_w");
     }
     m.node("DequantizeLinear", &dq_w, &["w_f"], axis0.clone());
@@ -299,6 +306,9 @@ fn cases() -> Vec<(&'static str, Case)> {
     let mut c = Case::new(12, 10, [6, 7], [1, 1]);
     c.act = Act::HardSwish;
     v.push(("pointwise, hard-swish", c));
+    let mut c = Case::new(6, 8, [7, 9], [3, 3]);
+    (c.group, c.per_tensor) = (2, true);
+    v.push(("grouped, per-tensor weight scale", c));
     let mut c = Case::new(8, 16, [1, 1], [1, 1]);
     (c.bias, c.act) = (false, Act::HardSigmoid);
     v.push(("squeeze-excite gate, HardSigmoid", c));
@@ -324,8 +334,8 @@ fn depthwise_cases() -> Vec<(&'static str, Case)> {
     (c.group, c.stride, c.act) = (6, 2, Act::Relu);
     v.push(("depthwise, strided, Relu", c));
     let mut c = Case::new(8, 8, [9, 9], [3, 3]);
-    (c.group, c.act) = (8, Act::HardSwish);
-    v.push(("depthwise, hard-swish", c));
+    (c.group, c.act, c.per_tensor) = (8, Act::HardSwish, true);
+    v.push(("depthwise, hard-swish, per-tensor weight scale", c));
     let mut c = Case::new(4, 8, [7, 9], [5, 5]);
     (c.group, c.pad, c.bias, c.act, c.z_x) = (4, 1, false, Act::None, 37);
     v.push(("depthwise, multiplier 2, 5x5, no bias", c));

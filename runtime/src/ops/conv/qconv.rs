@@ -3,9 +3,10 @@
 //!
 //! Inputs (rewired by `plan::qdq`): 0 the int8 activation `x_q` (per-tensor scale `s_x`,
 //! zero point `z_x`), 1 the int8 weights in place (per-output-channel or per-tensor scale
-//! `s_w`, zero point 0), 2 a per-channel table `[mul; C_out] ++ [bias; C_out] ++
-//! [w_sum; C_out]` built at plan time, with `mul[c] = s_x · s_w[c]` (f32), `bias` the
-//! dequantized bias (f32) and `w_sum[c] = Σ W[c]` (i32, for the zero-point correction).
+//! `s_w`, zero point 0), 2 a table `[mul; 1 or C_out] ++ [bias; C_out] ++ [w_sum; C_out]`
+//! built at plan time, with `mul[c] = s_x · s_w[c]` (f32; one value for a per-tensor `s_w`),
+//! `bias` the dequantized bias (f32) and `w_sum[c] = Σ W[c]` (i32, for the zero-point
+//! correction).
 //! Output: `y[c] = act(Σ (x_q − z_x) · W[c] · mul[c] + bias[c])`, f32 — the float model's
 //! math with the sum exact in i32, so it differs from the fake-quant float path only by
 //! that path's float rounding. When the only reader of `y` is a per-tensor int8
@@ -54,7 +55,7 @@ impl Conv {
 }
 
 impl QConv {
-    /// Output channels (the length of each third of the table).
+    /// Output channels (the bias and sum entries of the table).
     pub fn channels(&self) -> usize {
         self.conv.c_out
     }
@@ -124,8 +125,10 @@ impl QConv {
 pub fn eval(q: &QConv, io: &mut Io) {
     let (x, w) = (io.input(0).bytes, io.input(1).bytes);
     // The planner builds the table in the arena's tail, aligned.
-    let (floats, sums) = io.input(2).bytes.split_at(8 * q.conv.c_out);
-    let (mul, bias) = bytemuck::cast_slice::<u8, f32>(floats).split_at(q.conv.c_out);
+    let table = io.input(2).bytes;
+    let (floats, sums) = table.split_at(table.len() - 4 * q.conv.c_out);
+    let floats: &[f32] = bytemuck::cast_slice(floats);
+    let (mul, bias) = floats.split_at(floats.len() - q.conv.c_out);
     let w_sum: &[i32] = bytemuck::cast_slice(sums);
     let out = &mut *io.outputs[0].bytes;
     let scratch = &mut *io.scratch;
@@ -145,7 +148,11 @@ pub fn eval(q: &QConv, io: &mut Io) {
                 cols: k,
             };
             let epi = Epilogue {
-                mul: &mul[grp * m..][..m],
+                mul: if mul.len() == 1 {
+                    mul
+                } else {
+                    &mul[grp * m..][..m]
+                },
                 bias: &bias[grp * m..][..m],
                 a_sum: &w_sum[grp * m..][..m],
                 zero: q.zero.into(),

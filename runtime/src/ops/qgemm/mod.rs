@@ -96,7 +96,8 @@ impl QOperand for QMatrix<'_> {
 /// [`Epilogue::requant`], as int8.
 #[derive(Clone, Copy, Debug)]
 pub struct Epilogue<'t> {
-    /// Per-row multiplier (`s_x · s_w[row]`).
+    /// Per-row multiplier (`s_x · s_w[row]`), or one for every row (a per-tensor weight
+    /// scale: most convs, and it saves a table entry per channel on a microcontroller).
     pub mul: &'t [f32],
     /// Per-row float bias.
     pub bias: &'t [f32],
@@ -135,7 +136,8 @@ impl Epilogue<'_> {
     /// Every kernel goes through this one function, so all agree bit for bit.
     #[inline(always)]
     pub fn row(&self, row: usize) -> impl Fn(i32) -> f32 {
-        let (correction, mul, bias) = (self.zero * self.a_sum[row], self.mul[row], self.bias[row]);
+        let correction = self.zero * self.a_sum[row];
+        let (mul, bias) = (self.mul[row.min(self.mul.len() - 1)], self.bias[row]);
         move |acc| (acc - correction) as f32 * mul + bias
     }
 }
