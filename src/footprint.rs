@@ -64,11 +64,32 @@ pub struct Flash {
     pub code_all_kernels: usize,
 }
 
+/// Where the arena's bytes go on the device: its head holds the planner's working tables
+/// while planning (an entry for every node and tensor of the graph), then the kept tensor
+/// table and the activations; its tail the plan tables a run reads and the constants
+/// (int8 conv tables, folded values). `arena = max(working_tables, tensors + activations)
+/// + plan_tables + constants`.
+#[derive(Serialize)]
+pub struct ArenaParts {
+    /// The head while planning.
+    pub working_tables: usize,
+    /// The head afterwards: the tensor table the session keeps.
+    pub tensors: usize,
+    /// The head afterwards: the planned region (activations and scratch).
+    pub activations: usize,
+    /// The tail: steps, buffers, io slots, graph inputs and outputs.
+    pub plan_tables: usize,
+    /// The tail: constants decoded or folded at plan time.
+    pub constants: usize,
+}
+
 /// RAM bytes of a model on the device.
 #[derive(Serialize)]
 pub struct Ram {
     /// The arena planned for Cortex-M, its plan tables sized for the target.
     pub arena: usize,
+    /// What the arena holds.
+    pub arena_parts: ArenaParts,
     /// The runtime's statics (.data + .bss).
     pub runtime_state: usize,
     /// [`STACK_BYTES`].
@@ -192,6 +213,22 @@ impl CodeTable {
             .context("the arena overflows 32 bits")
     }
 
+    /// [`CodeTable::arena`]'s parts.
+    fn arena_parts(&self, report: &ArenaReport) -> Result<ArenaParts> {
+        let t = &report.tables;
+        let overflow = || anyhow::anyhow!("the arena overflows 32 bits");
+        let tensors = t.tensors.checked_mul(self.entry[0]).ok_or_else(overflow)?;
+        Ok(ArenaParts {
+            working_tables: t
+                .checked_work_bytes_with(&self.entry)
+                .ok_or_else(overflow)?,
+            tensors: edgetrim_runtime::arena::align_up(tensors),
+            activations: edgetrim_runtime::arena::align_up(report.planned),
+            plan_tables: t.checked_bytes_with(&self.entry).ok_or_else(overflow)?,
+            constants: report.constants,
+        })
+    }
+
     /// The footprint of a model of `model_bytes` (ONNX) with kernel `set` and `report`.
     pub fn footprint(
         &self,
@@ -220,6 +257,7 @@ impl CodeTable {
             },
             ram: Ram {
                 arena,
+                arena_parts: self.arena_parts(report)?,
                 runtime_state,
                 stack: STACK_BYTES,
                 total: arena + runtime_state + STACK_BYTES,

@@ -362,6 +362,17 @@ pub(crate) fn print_footprint(out: &mut dyn Write, f: &Footprint) -> Result<()> 
         kib(ram.stack),
         kib(ram.runtime_state),
     )?;
+    let a = &ram.arena_parts;
+    writeln!(
+        out,
+        "         arena = max(planning's working tables {}, then tensor table {} + activations \
+         {}) + plan tables {} + constants {}",
+        kib(a.working_tables),
+        kib(a.tensors),
+        kib(a.activations),
+        kib(a.plan_tables),
+        kib(a.constants),
+    )?;
     Ok(())
 }
 

@@ -132,6 +132,17 @@ fn inspect_target_cortex_m4_adds_the_footprint() {
     assert_eq!(n(&flash["total"]), n(&flash["model"]) + n(&flash["code"]));
     assert!(n(&flash["code_all_kernels"]) > n(&flash["code"]), "{flash}");
     assert!(n(&ram["arena"]) > 0 && n(&ram["stack"]) > 0, "{ram}");
+    let a = &ram["arena_parts"];
+    let head = n(&a["working_tables"]).max(n(&a["tensors"]) + n(&a["activations"]));
+    assert_eq!(
+        n(&ram["arena"]),
+        head + n(&a["plan_tables"]) + n(&a["constants"]),
+        "{ram}"
+    );
+    assert!(
+        n(&a["activations"]) > 0 && n(&a["working_tables"]) > 0,
+        "{ram}"
+    );
     assert_eq!(
         n(&ram["total"]),
         n(&ram["arena"]) + n(&ram["stack"]) + n(&ram["runtime_state"])
