@@ -319,12 +319,14 @@ impl<'a> Tables<'_, 'a> {
         Ok(())
     }
 
-    /// Fuses the QuantizeLinear that alone reads the output of the int8 conv or the Concat at
-    /// step `k` into it ([`QConv::with_requant`], [`Concat::with_requant`](crate::ops::concat::Concat::with_requant)): per tensor, int8,
-    /// constant scale and zero point, reading a float32 tensor directly (not through a
-    /// view). The step then writes the int8 tensor at its own time, and the f32 one and the
-    /// QuantizeLinear step vanish. Runs after activation fusion, so a conv's output is the
-    /// activation's.
+    /// Fuses the QuantizeLinear that alone reads the output of the int8 conv or the Concat
+    /// at step `k` into it ([`QConv::with_requant`], [`Concat::with_requant`]): per tensor,
+    /// int8, constant scale and zero point, reading a float32 tensor directly (not through
+    /// a view). The step then writes the int8 tensor at its own time, and the f32 one and
+    /// the QuantizeLinear step vanish. Runs after activation fusion, so a conv's output is
+    /// the activation's.
+    ///
+    /// [`Concat::with_requant`]: crate::ops::concat::Concat::with_requant
     pub(super) fn requantize_at(&mut self, k: usize) {
         let (op, scratch) = (self.steps[k].op, self.steps[k].scratch);
         let fusable = match op {
