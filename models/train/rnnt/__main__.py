@@ -7,6 +7,7 @@
     python3 -m rnnt eval --ckpt RUN/best.pt --data DIR/test [--slice depth=3,width=0.75 ...]
     python3 -m rnnt export --ckpt RUN/best.pt [--slice depth=3,width=0.75] -o MODEL_DIR
     python3 -m rnnt export --untrained layers=3,hidden=8 --seed 0 [--slice ...] -o MODEL_DIR  (fixtures)
+    python3 -m rnnt import MODEL_DIR -o RUN/init.pt      (an exported folder back into a checkpoint)
     python3 -m rnnt check MODEL_DIR --data DIR/test [--limit N] [--ckpt RUN/best.pt --slice ...]
     python3 -m rnnt transcribe --ckpt RUN/best.pt --data DIR/test --json OUT [--slice ...]
 
@@ -124,6 +125,9 @@ def parser():
     x.add_argument("--slice", help="export this subnet (default: the whole supernet)")
     x.add_argument("--chunk", type=int, default=4, help="stacked frames per encoder call (40 ms each)")
     x.add_argument("-o", "--output", required=True, help="model folder to write")
+    i = sub.add_parser("import", help="read an exported model folder back into a checkpoint (for --init, eval)")
+    i.add_argument("model", help="exported model folder, e.g. ../zoo/rnnt-todm")
+    i.add_argument("-o", "--output", required=True, help="checkpoint to write")
     c = sub.add_parser("check")
     c.add_argument("model", help="exported model folder")
     c.add_argument("--data", required=True, help="speech folder to decode")
@@ -158,6 +162,10 @@ def main():
         from .export import export
 
         export(args)
+    elif args.cmd == "import":
+        from .import_onnx import cmd_import
+
+        cmd_import(args)
     else:
         from .onnx_check import check
 

@@ -222,6 +222,29 @@ class ExportTest(unittest.TestCase):
             with torch.no_grad():
                 np.testing.assert_allclose(enc, model.encode(x, s)[0].numpy(), atol=1e-5)
 
+    def test_import_reads_back_every_weight_of_an_export(self):
+        import tempfile
+
+        from .export import build_graphs
+        from .export import write_folder
+        from .import_onnx import import_folder
+
+        model = copy.deepcopy(self.model)
+        with torch.no_grad():  # distinct normalisation, so a swapped or dropped buffer shows
+            model.mean.uniform_(-1, 1)
+            model.inv_std.uniform_(0.5, 2)
+        for s in (model.full(), Slice(2, 0.5)):
+            sub = model.standalone(s)
+            with tempfile.TemporaryDirectory() as d:
+                write_folder(build_graphs(sub, 4, TINY), d)
+                back, state = import_folder(d)
+            self.assertEqual(back.dims, sub.dims)
+            self.assertEqual(state["config"]["dims"]["layers"], s.depth)
+            ref = sub.state_dict()
+            self.assertEqual(set(back.state_dict()), set(ref))
+            for k, v in back.state_dict().items():
+                torch.testing.assert_close(v, ref[k], rtol=0, atol=0, msg=k)
+
     def test_op_set_and_metadata(self):
         import json
 
