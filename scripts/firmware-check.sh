@@ -7,7 +7,9 @@
 #     int8 convolutions on the DSP (SMLAD) kernel, the host on the portable one, so this is
 #     also the end-to-end test of the DSP kernel (whose self-test runs first, on the device);
 #     then the same firmware built from the float32 original (feature f32-model), also
-#     bit-exact with the host, and what int8 saves: instructions, model bytes, RAM;
+#     bit-exact with the host, and what int8 saves: instructions, estimated cycles (the
+#     executed instruction mix weighed by the Cortex-M4 TRM, scripts/m4-cycles.py), model
+#     bytes, RAM;
 #   - rnnt: streaming speech recognition with the smallest int8 slice of the RNN-T supernet
 #     on a held-out utterance (assets: scripts/gen-rnnt-firmware-assets.sh); every encoder
 #     output (digest) and the transcript bit-exact, and the transcript equal to the
@@ -226,6 +228,16 @@ awk -v f="$(per_inference "$logs/yolo-f32-insns.txt")" -v q="$(per_inference "$l
   -v fm="$(stat -c %s "$firmware/yolo9tr-n-f32-128.onnx")" -v qm="$(stat -c %s "$firmware/yolo9tr-n-int8-128.onnx")" \
   -v fr="$(bss "$f32_bins/yolo")" -v qr="$(bss "$defmt_bins/yolo")" \
   'BEGIN {printf "yolo: int8 vs float32 on this Cortex-M4F: %.2fx fewer instructions (%d vs %d), model %.2fx smaller (%d vs %d B), RAM (.data + .bss) %d vs %d B\n", f / q, q, f, fm / qm, qm, fm, qr, fr}'
+# Instructions are not cycles on this core (SMLAD: two int8 multiply-adds in 1 cycle,
+# VMLA.F32: one float one in 3): count each build's executed mnemonics (one frame's worth)
+# and weigh them with the Cortex-M4 TRM's cycle counts, as a range (scripts/m4-cycles.py).
+gcc -O2 -shared -fPIC -o "$logs/insnmix.so" "$root/scripts/embedded/insnmix.c"
+for b in yolo yolo-f32; do
+  nm_addr() { arm-none-eabi-nm "$logs/$b.log.elf" | awk -v s="$1" '$3 == s {print "0x" $1}'; }
+  bash "$embedded/run-qemu.sh" "$logs/$b.log.elf" -- -plugin \
+    "$logs/insnmix.so,start=$(nm_addr bench_start),end=$(nm_addr bench_end),out=$logs/$b-mix.txt" >/dev/null
+done
+python3 "$root/scripts/m4-cycles.py" int8="$logs/yolo-mix.txt" f32="$logs/yolo-f32-mix.txt" | sed 's/^/yolo: /'
 
 echo "== (d, e, f) RNN-T speech recognition, smallest int8 slice (defmt, then the semihosting-text fallback)"
 # Two counts of the same build: bench_start..bench_end is the whole utterance,
