@@ -6,8 +6,8 @@
 #
 # 1. `python3 -m rnnt import models/zoo/rnnt-todm` turns the committed graphs back into a
 #    checkpoint (runs/zoo/init.pt; every weight round-trips bit for bit).
-# 2. Data under $SPEECH_DATA (default data/speech): 24,000 training utterances (seed 21), whose
-#    voices include espeak-ng's named variants (`TRAIN_ONLY_VARIANTS` in
+# 2. Data under $SPEECH_DATA (default data/speech): 24,000 training utterances (seed 21,
+#    `--more-voices`: espeak-ng's named variants too, `TRAIN_ONLY_VARIANTS` in
 #    models/src/datagen/speech/voices.rs), the usual val (seed 2) and test (seed 3) splits.
 # 3. The TODM sandwich recipe of models/train/rnnt, warm-started (`--init`): AdamW 1.5e-3, 100
 #    warm-up steps, cosine decay over the time box (`--hours`, `--anneal-in-time`), batch 16.
@@ -27,10 +27,11 @@ edgetrim="${EDGETRIM:-$root/target/release/edgetrim}"
 bash scripts/setup-train.sh
 bash scripts/setup-speech.sh
 [ -x "$edgetrim" ] || cargo build --release --quiet --bin edgetrim
-for spec in train:21:24000 val:2:600 test:3:600; do
-  IFS=: read -r split seed count <<<"$spec"
+for spec in train:21:24000:--more-voices val:2:600 test:3:600; do
+  IFS=: read -r split seed count more <<<"$spec"
+  # shellcheck disable=SC2086 # $more is one flag or none
   [ -f "$data/$split/transcripts.tsv" ] || "$edgetrim" datagen speech --split "$split" \
-    --seed "$seed" --count "$count" --out "$data/$split"
+    --seed "$seed" --count "$count" $more --out "$data/$split"
 done
 mkdir -p "$run"
 cd models/train

@@ -119,6 +119,7 @@ impl From<SpeechSplitArg> for speech::Split {
 Examples:
   edgetrim datagen speech --split train --seed 1 --count 12000 --out data/speech/train
   edgetrim datagen speech --split test --seed 3 --count 600 --noise --out data/speech/test-noisy
+  edgetrim datagen speech --split train --seed 21 --count 24000 --more-voices --out data/speech/train
 
 The folder holds wav/NNNNNN.wav (16 kHz mono 16-bit PCM) and transcripts.tsv, one
 `id<TAB>voice<TAB>text` line per utterance (text: lowercase a-z, apostrophe, single spaces).
@@ -139,6 +140,11 @@ pub struct SpeechArgs {
     /// Add road noise (white, pink or brown at 10-30 dB SNR) and, sometimes, reverb.
     #[arg(long)]
     pub noise: bool,
+    /// With --split train: also speak with espeak-ng's 63 named variants (Andy, grandma,
+    /// steph2, ...) on the training base voices, 468 speakers instead of 90. Val and test
+    /// never change.
+    #[arg(long)]
+    pub more_voices: bool,
     /// The folder to create.
     #[arg(long, short, value_name = "DIR")]
     pub out: PathBuf,
@@ -163,8 +169,14 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
 fn speech(args: SpeechArgs, out: &mut dyn Write) -> Result<()> {
     check_count("--count", args.count)?;
     check_dir_target(&args.out)?;
-    let version = speech::voices::espeak_version()?;
     let split = speech::Split::from(args.split);
+    if args.more_voices && split != speech::Split::Train {
+        bail!(
+            "--more-voices adds training speakers: use it with --split train ({} keeps its voices)",
+            split.name()
+        );
+    }
+    let version = speech::voices::espeak_version()?;
     let started = Instant::now();
     let mut progress = Progress::new("utterances", args.count);
     let options = speech::dataset::Options {
@@ -172,6 +184,11 @@ fn speech(args: SpeechArgs, out: &mut dyn Write) -> Result<()> {
         seed: args.seed,
         count: args.count,
         noisy: args.noise,
+        pool: if args.more_voices {
+            speech::voices::Pool::Extended
+        } else {
+            speech::voices::Pool::Standard
+        },
         workers: SPEECH_WORKERS,
     };
     let audio = speech::dataset::write_speech(&args.out, options, |i| progress.update(i))
@@ -180,10 +197,11 @@ fn speech(args: SpeechArgs, out: &mut dyn Write) -> Result<()> {
     let secs = started.elapsed().as_secs_f64();
     writeln!(
         out,
-        "wrote {} {} utterances ({audio:.0} s of 16 kHz audio{}) to {} in {secs:.1} s ({:.1} utterances/s; {version})",
+        "wrote {} {} utterances ({audio:.0} s of 16 kHz audio{}{}) to {} in {secs:.1} s ({:.1} utterances/s; {version})",
         args.count,
         split.name(),
         if args.noise { ", with noise" } else { "" },
+        if args.more_voices { ", more voices" } else { "" },
         args.out.display(),
         args.count as f64 / secs.max(1e-9)
     )?;

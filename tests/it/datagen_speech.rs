@@ -73,7 +73,9 @@ fn folder_holds_one_16khz_wav_per_transcript_line_and_is_byte_identical_per_seed
 
     let lines = transcripts(&a);
     assert_eq!(lines.len(), 6);
-    let train_voices: HashSet<String> = voices::voices(Split::Train).into_iter().collect();
+    let train_voices: HashSet<String> = voices::voices(Split::Train, voices::Pool::Standard)
+        .into_iter()
+        .collect();
     let mut wavs: Vec<String> = std::fs::read_dir(a.join("wav"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -136,7 +138,9 @@ fn splits_keep_their_sentences_and_test_voices_are_held_out() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let train_voices: HashSet<String> = voices::voices(Split::Train).into_iter().collect();
+    let train_voices: HashSet<String> = voices::voices(Split::Train, voices::Pool::Standard)
+        .into_iter()
+        .collect();
     let mut texts: Vec<HashSet<String>> = Vec::new();
     for split in Split::ALL {
         let dir = tmp.path().join(split.name());
@@ -189,6 +193,35 @@ fn noise_fills_the_silence_and_changes_only_the_audio() {
 }
 
 #[test]
+fn more_voices_adds_named_training_speakers_and_never_a_test_voice() {
+    if !have_espeak() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("train");
+    let report = generate("train", "2", "12", &dir, &["--more-voices"]);
+    assert!(report.contains("more voices"), "{report}");
+    let standard: HashSet<String> = voices::voices(Split::Train, voices::Pool::Standard)
+        .into_iter()
+        .collect();
+    let extended: HashSet<String> = voices::voices(Split::Train, voices::Pool::Extended)
+        .into_iter()
+        .collect();
+    let test: HashSet<String> = voices::voices(Split::Test, voices::Pool::Extended)
+        .into_iter()
+        .collect();
+    let lines = transcripts(&dir);
+    for (_, voice, _) in &lines {
+        assert!(extended.contains(voice) && !test.contains(voice), "{voice}");
+    }
+    // 378 of the 468 speakers are new: twelve draws all from the old 90 would be a bug.
+    assert!(
+        lines.iter().any(|(_, voice, _)| !standard.contains(voice)),
+        "{lines:?}"
+    );
+}
+
+#[test]
 fn refuses_bad_flags_and_a_missing_synthesiser_leaving_nothing_behind() {
     let tmp = tempfile::tempdir().unwrap();
     let fresh = tmp.path().join("fresh");
@@ -207,6 +240,20 @@ fn refuses_bad_flags_and_a_missing_synthesiser_leaving_nothing_behind() {
             "datagen", "speech", "--split", "val", "--count", "0", "--out", out,
         ]),
         "--count 0",
+    );
+    assert_refused(
+        &edgetrim(&[
+            "datagen",
+            "speech",
+            "--split",
+            "test",
+            "--count",
+            "1",
+            "--more-voices",
+            "--out",
+            out,
+        ]),
+        "--more-voices adds training speakers",
     );
     let full = tmp.path().join("full");
     std::fs::create_dir(&full).unwrap();

@@ -7,6 +7,7 @@
 //! built as a temporary sibling and renamed into place at the end: a failed or interrupted run
 //! leaves nothing a training run could mistake for a data set.
 
+use super::voices::Pool;
 use super::{espeak_resampler, generate, wav, Split, SAMPLE_RATE};
 use crate::datagen::write::temp_sibling;
 use std::fs;
@@ -26,6 +27,8 @@ pub struct Options {
     pub count: usize,
     /// Add noise and reverb.
     pub noisy: bool,
+    /// Which speakers training draws from.
+    pub pool: Pool,
     /// Worker threads (at least one is used).
     pub workers: usize,
 }
@@ -67,6 +70,7 @@ pub fn write_speech(
                         options.seed,
                         i as u64,
                         options.noisy,
+                        options.pool,
                         resampler,
                     )
                     .and_then(|u| {

@@ -21,7 +21,7 @@ pub mod wav;
 use crate::datagen::rng::{combine, Rng};
 use resample::Resampler;
 use std::io;
-use voices::Speaker;
+use voices::{Pool, Speaker};
 
 /// The data set's sample rate.
 pub const SAMPLE_RATE: u32 = 16000;
@@ -69,18 +69,20 @@ pub fn espeak_resampler() -> Resampler {
 }
 
 /// Generates utterance `index` of `split`: its sentence, its speaker, the synthesised and
-/// resampled speech and (with `noisy`) its noise and reverb. `resampler` is
+/// resampled speech and (with `noisy`) its noise and reverb; `pool` says which speakers
+/// training draws from. `resampler` is
 /// [`espeak_resampler`], built once by the caller.
 pub fn generate(
     split: Split,
     seed: u64,
     index: u64,
     noisy: bool,
+    pool: Pool,
     resampler: &Resampler,
 ) -> io::Result<Utterance> {
     let mut rng = Rng::new(combine(&[0x5bee_c400 + split as u64, seed, index]));
     let text = corpus::sentence_for(split, &mut rng);
-    let speaker = Speaker::draw(split, &mut rng);
+    let speaker = Speaker::draw(split, pool, &mut rng);
     let pcm = wav::read(&speaker.synthesise(&text)?)?;
     if pcm.rate != ESPEAK_RATE {
         return Err(io::Error::other(format!(

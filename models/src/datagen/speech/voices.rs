@@ -7,10 +7,10 @@
 //! (a held-out base, a held-out variant, or both), so no test voice string ever occurs in
 //! training.
 //!
-//! Training also hears the named variants of espeak-ng (`Andy`, `grandma`, `steph2`, ...) on
-//! its base voices: each is one more speaker (its own formants, pitch range, breath and
-//! roughness), and an unseen speaker is exactly what the test split measures. Validation keeps
-//! the original combinations, so its figures stay comparable across recipes.
+//! With [`Pool::Extended`] training also hears the named variants of espeak-ng (`Andy`,
+//! `grandma`, `steph2`, ...) on its base voices: each is one more speaker (its own formants,
+//! pitch range, breath and roughness). Validation and test never change, so their figures stay
+//! comparable across recipes, and the standard pool keeps older data sets reproducible.
 //!
 //! espeak-ng 1.51 ignores a variant on `en-gb` (it resolves to the same output as plain
 //! `en-gb`), so the British base voice is written `en`, which is the same voice and honours
@@ -49,7 +49,8 @@ pub const VARIANTS: [&str; 18] = [
 /// Variants only the test split uses: one male, one female, one Klatt.
 pub const TEST_VARIANTS: [&str; 3] = ["m4", "f3", "klatt3"];
 
-/// Named variants only training hears (besides every [`VARIANTS`] entry not held out). Left
+/// Named variants only training hears, with [`Pool::Extended`] (besides every [`VARIANTS`]
+/// entry not held out). Left
 /// out: the robotic, whispering and effect voices (`robosoft*`, `UniRobot`, `whisper*`,
 /// `Demonic`, `croak`, ...), `fast` (a speed, not a speaker) and `klatt6` (see above); no
 /// entry synthesises with `klatt 3`, the held-out Klatt model.
@@ -128,10 +129,20 @@ pub fn voice_name(base: &str, variant: &str) -> String {
     }
 }
 
-/// The voices a split draws from, in a fixed order: val uses every combination of [`BASES`]
-/// and [`VARIANTS`] without a held-out part, test every combination with one, and train the
-/// val voices plus [`TRAIN_ONLY_VARIANTS`] on the training bases.
-pub fn voices(split: Split) -> Vec<String> {
+/// Which speakers the training split draws from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pool {
+    /// The combinations of [`BASES`] and [`VARIANTS`] without a held-out part (what val uses).
+    #[default]
+    Standard,
+    /// Those plus [`TRAIN_ONLY_VARIANTS`] on the training bases: 468 speakers instead of 90.
+    Extended,
+}
+
+/// The voices a split draws from, in a fixed order: train and val use every combination of
+/// [`BASES`] and [`VARIANTS`] without a held-out part, test every combination with one; with
+/// [`Pool::Extended`] train adds [`TRAIN_ONLY_VARIANTS`] on the training bases.
+pub fn voices(split: Split, pool: Pool) -> Vec<String> {
     let mut out = Vec::new();
     for base in BASES {
         for variant in VARIANTS {
@@ -141,7 +152,7 @@ pub fn voices(split: Split) -> Vec<String> {
             }
         }
     }
-    if split == Split::Train {
+    if split == Split::Train && pool == Pool::Extended {
         for base in BASES.iter().filter(|b| !TEST_BASES.contains(b)) {
             out.extend(TRAIN_ONLY_VARIANTS.iter().map(|v| voice_name(base, v)));
         }
@@ -163,10 +174,10 @@ pub struct Speaker {
 }
 
 impl Speaker {
-    /// Draws a voice of `split` and its prosody.
-    pub fn draw(split: Split, rng: &mut Rng) -> Speaker {
-        let pool = voices(split);
-        let voice = pool[rng.below(pool.len())].clone();
+    /// Draws a voice of `split` (from `pool`) and its prosody.
+    pub fn draw(split: Split, pool: Pool, rng: &mut Rng) -> Speaker {
+        let choices = voices(split, pool);
+        let voice = choices[rng.below(choices.len())].clone();
         let speed = 130 + rng.below(71) as u32;
         let pitch = 30 + rng.below(41) as u32;
         let word_gap = if rng.chance(0.3) {
@@ -246,12 +257,19 @@ mod tests {
 
     #[test]
     fn test_voices_are_never_used_in_training_and_every_one_has_a_held_out_part() {
-        let train: HashSet<String> = voices(Split::Train).into_iter().collect();
-        let val = voices(Split::Val);
-        assert_eq!(val.len(), 6 * 15);
-        assert!(val.iter().all(|v| train.contains(v)));
+        let train: HashSet<String> = voices(Split::Train, Pool::Extended).into_iter().collect();
+        let standard = voices(Split::Train, Pool::Standard);
+        assert_eq!(standard.len(), 6 * 15);
+        assert!(standard.iter().all(|v| train.contains(v)));
         assert_eq!(train.len(), 6 * (15 + TRAIN_ONLY_VARIANTS.len()));
-        let test = voices(Split::Test);
+        for pool in [Pool::Standard, Pool::Extended] {
+            assert_eq!(voices(Split::Val, pool), standard);
+            assert_eq!(
+                voices(Split::Test, pool),
+                voices(Split::Test, Pool::Standard)
+            );
+        }
+        let test = voices(Split::Test, Pool::Standard);
         assert_eq!(test.len(), 8 * 18 - 6 * 15);
         for voice in &test {
             assert!(!train.contains(voice), "{voice}");
@@ -276,7 +294,7 @@ mod tests {
     fn prosody_stays_in_range() {
         let mut rng = Rng::new(5);
         for _ in 0..500 {
-            let s = Speaker::draw(Split::Train, &mut rng);
+            let s = Speaker::draw(Split::Train, Pool::Extended, &mut rng);
             assert!((130..=200).contains(&s.speed) && (30..=70).contains(&s.pitch));
             assert!(s.word_gap <= 5);
         }
