@@ -11,7 +11,9 @@
 #    models/src/datagen/speech/voices.rs), the usual val (seed 2) and test (seed 3) splits.
 # 3. The TODM sandwich recipe of models/train/rnnt, warm-started (`--init`): AdamW 1.5e-3, 100
 #    warm-up steps, cosine decay over the time box (`--hours`, `--anneal-in-time`), batch 16.
-#    Resumable: rerun the same command and it continues from $RUN/last.pt, inside an epoch.
+#    Resumable: rerun the same command and it continues from $RUN/last.pt, inside an epoch and
+#    inside the same time box (the decay goes on where it stopped); once the box is used up a
+#    rerun trains nothing and only repeats step 4. Another HOURS starts a new box.
 # 4. When the time box has run out: export the best checkpoint (by validation WER) to
 #    models/zoo/rnnt-todm, check the ONNX graphs against PyTorch, evaluate slices on test.
 #

@@ -169,6 +169,35 @@ class ResumeTest(unittest.TestCase):
                 self.assertEqual((ha["loss"], ha["val"]), (hb["loss"], hb["val"]))
 
 
+    def test_anneal_time_box_is_kept_across_a_resume(self):
+        import contextlib
+        import io
+        import tempfile
+
+        from .__main__ import parser
+        from .train import train
+
+        with tempfile.TemporaryDirectory() as d:
+            write_noise_set(f"{d}/data/train", 12, 0)
+            write_noise_set(f"{d}/data/val", 3, 1)
+            base = ["train", "--data", f"{d}/data", "--epochs", "2", "--batch", "4", "--save-every", "2",
+                    "--layers", "2", "--hidden", "16", "--pred-hidden", "12", "--embed", "8", "--joint", "8",
+                    "--out", f"{d}/run", "--anneal-in-time"]
+            last = lambda: torch.load(f"{d}/run/last.pt", weights_only=False)["state"]  # noqa: E731
+            with contextlib.redirect_stdout(io.StringIO()) as log:
+                train(parser().parse_args(base + ["--hours", "1e-9"]))
+                first = last()
+                train(parser().parse_args(base + ["--hours", "1e-9"]))  # the same box: spent
+                again = last()
+                train(parser().parse_args(base + ["--hours", "1"]))  # a new box
+            self.assertEqual(first["step"], 1)
+            self.assertGreaterEqual(first["time_box"]["seconds_used"], 1e-9 * 3600)
+            self.assertIn("time box", log.getvalue())
+            self.assertEqual(again["step"], 1)
+            self.assertEqual(last()["step"], 6)
+            self.assertEqual(last()["time_box"]["hours"], 1.0)
+
+
 class ExportTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

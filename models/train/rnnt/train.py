@@ -14,7 +14,8 @@ Resumes from RUN/last.pt, which is also written every `--save-every` steps insid
 `--hours` stops at the first checkpoint after that much time, validating the weights (and updating
 best.pt) at the stop; with `--anneal-in-time` the cosine learning-rate decay runs over whichever
 ends first, the epochs or the hours, so a fixed-time run on a lent accelerator (`--device cuda`,
-scripts/train-rnnt-gpu.sh) ends annealed. On CUDA, dropout draws from the GPU's random stream,
+scripts/train-rnnt-gpu.sh) ends annealed, and the hours are then one box for the run folder:
+resuming continues the box and its decay (the time used is in the checkpoint). On CUDA, dropout draws from the GPU's random stream,
 which the mid-epoch checkpoint does not hold: a resumed GPU run follows the same batches but not
 bit for bit the same dropout masks.
 RUN/history.json has the losses and validation WER/CER per epoch; RUN/best.pt holds the EMA
@@ -121,8 +122,21 @@ def train(args):
 
     steps_per_epoch = math.ceil(len(train_set) / args.batch)
     total = steps_per_epoch * args.epochs
-    deadline = time.time() + args.hours * 3600 if args.hours else None
-    budget_start = time.time()
+    # `--hours` is a box per invocation, except with `--anneal-in-time`: the decay runs over one
+    # box, so a resumed run (a killed session) continues that box where it stopped instead of
+    # restarting it, and the learning rate does not jump back up. A finished box trains no more
+    # (another `--hours` starts a new box).
+    used = 0.0
+    if args.hours and args.anneal_in_time:
+        box = state.get("time_box", {})
+        used = box.get("seconds_used", 0.0) if box.get("hours") == args.hours else 0.0
+        state["time_box"] = {"hours": args.hours, "seconds_used": used}
+        if used >= args.hours * 3600:
+            print(f"the --hours {args.hours} time box of {out} is used up: nothing to train "
+                  "(pass another --hours for a new box)", flush=True)
+            return
+    budget_start = time.time() - used
+    deadline = budget_start + args.hours * 3600 if args.hours else None
     while state["epoch"] < args.epochs:
         model.train()
         start = time.time()
@@ -174,6 +188,7 @@ def train(args):
                       f"lr {lr:.2e} {utts / (time.time() - resumed_at):.1f} utt/s", flush=True)
             out_of_time = deadline is not None and time.time() > deadline
             if ((i + 1) % args.save_every == 0 or out_of_time) and i + 1 < len(batches):
+                note_time_used(state, budget_start)
                 state["partial"] = {"batch": i + 1, "sums": sums, "gen": gen.get_state(), "rng": rng.getstate(),
                                     "torch": torch.get_rng_state(), "seconds": time.time() - start}
                 save_atomic({"model": model.state_dict(), "ema": ema.model.state_dict(), "ema_updates": ema.updates,
@@ -197,6 +212,7 @@ def train(args):
                                  "val": val, "train_seconds": seconds, "seconds": time.time() - start})
         print(f"epoch {state['epoch']}: " + "; ".join(f"{k} WER {v['wer']:.4f} CER {v['cer']:.4f}" for k, v in val.items())
               + f" ({seconds:.0f} s train, {time.time() - start:.0f} s total)", flush=True)
+        note_time_used(state, budget_start)
         ck = {"model": model.state_dict(), "ema": ema.model.state_dict(), "ema_updates": ema.updates,
               "optimizer": opt.state_dict(), "state": state}
         if val and val[str(eval_slices(config)[0])]["wer"] <= state["best_wer"]:
@@ -209,6 +225,12 @@ def train(args):
                   "rerun the same command to resume", flush=True)
             return
     print(f"done: best val WER {state['best_wer']:.4f}, {state['train_seconds'] / 60:.0f} min of training", flush=True)
+
+
+def note_time_used(state, budget_start):
+    """Records how much of an `--anneal-in-time` box is spent, for the checkpoint being saved."""
+    if "time_box" in state:
+        state["time_box"]["seconds_used"] = time.time() - budget_start
 
 
 def validate_at_stop(model, val_set, config, state, out):
