@@ -232,10 +232,11 @@ awk -v f="$(per_inference "$logs/yolo-f32-insns.txt")" -v q="$(per_inference "$l
 # VMLA.F32: one float one in 3): count each build's executed mnemonics (one frame's worth)
 # and weigh them with the Cortex-M4 TRM's cycle counts, as a range (scripts/m4-cycles.py).
 gcc -O2 -shared -fPIC -o "$logs/insnmix.so" "$root/scripts/embedded/insnmix.c"
+nm_addr() { arm-none-eabi-nm "$1" | awk -v s="$2" '$3 == s {print "0x" $1}'; }
 for b in yolo yolo-f32; do
-  nm_addr() { arm-none-eabi-nm "$logs/$b.log.elf" | awk -v s="$1" '$3 == s {print "0x" $1}'; }
-  bash "$embedded/run-qemu.sh" "$logs/$b.log.elf" -- -plugin \
-    "$logs/insnmix.so,start=$(nm_addr bench_start),end=$(nm_addr bench_end),out=$logs/$b-mix.txt" >/dev/null
+  elf="$logs/$b.log.elf"
+  bash "$embedded/run-qemu.sh" "$elf" -- -plugin \
+    "$logs/insnmix.so,start=$(nm_addr "$elf" bench_start),end=$(nm_addr "$elf" bench_end),out=$logs/$b-mix.txt" >/dev/null
 done
 python3 "$root/scripts/m4-cycles.py" int8="$logs/yolo-mix.txt" f32="$logs/yolo-f32-mix.txt" | sed 's/^/yolo: /'
 

@@ -43,17 +43,15 @@ def _lstm(w, prefix, hidden):
             "bias_ih": _gates(b[:4 * hidden], hidden), "bias_hh": _gates(b[4 * hidden:], hidden)}
 
 
-def _meta(proto):
-    return {p.key: p.value for p in proto.metadata_props}
-
-
 def read_folder(folder):
-    """Model folder -> (Dims, state dict of RNNT(dims), metadata of the encoder graph)."""
+    """Model folder -> (Dims, state dict of RNNT(dims), encoder metadata, the folder's weights
+    per graph as they are in the files)."""
     folder = Path(folder)
     protos = {name: onnx.load(folder / f"{name}.onnx") for name in ("encoder", "predictor", "joiner")}
-    meta = _meta(protos["encoder"])
+    meta = {p.key: p.value for p in protos["encoder"].metadata_props}
     dims = Dims(*(int(meta[f"edgetrim.asr.{k}"]) for k in ("layers", "hidden", "pred_hidden", "embed", "joint")))
-    enc, pred, join = (_weights(protos[n]) for n in ("encoder", "predictor", "joiner"))
+    files = {name: _weights(proto) for name, proto in protos.items()}
+    enc, pred, join = files["encoder"], files["predictor"], files["joiner"]
     state = {"mean": enc["norm.mean"].reshape(-1), "inv_std": enc["norm.inv_std"].reshape(-1),
              "enc_in.weight": enc["in.W"].T, "enc_in.bias": enc["in.b"],
              "enc_out.weight": enc["out.W"].T, "enc_out.bias": enc["out.b"],
@@ -63,22 +61,20 @@ def read_folder(folder):
     for i in range(dims.layers):
         state.update({f"enc.{i}.{k}": v for k, v in _lstm(enc, f"l{i + 1}.", dims.hidden).items()})
     state.update({f"pred.{k}": v for k, v in _lstm(pred, "", dims.pred_hidden).items()})
-    return dims, {k: v.contiguous() for k, v in state.items()}, meta
+    return dims, {k: v.contiguous() for k, v in state.items()}, meta, files
 
 
 def import_folder(folder):
     """Model folder -> (RNNT in eval mode, checkpoint `state` as train.load returns it). Raises if
     re-exporting the model would not reproduce the folder's initializers exactly."""
-    dims, weights, meta = read_folder(folder)
+    dims, weights, meta, files = read_folder(folder)
     model = RNNT(dims)
     model.load_state_dict(weights)
     model.eval()
-    chunk = int(meta["edgetrim.asr.chunk"])
-    again = build_graphs(model, chunk, dims)
+    again = build_graphs(model, int(meta["edgetrim.asr.chunk"]), dims)
     for name, proto in again.items():
-        original = _weights(onnx.load(Path(folder) / f"{name}.onnx"))
         for t in proto.graph.initializer:
-            if not np.array_equal(numpy_helper.to_array(t), original[t.name].numpy()):
+            if not np.array_equal(numpy_helper.to_array(t), files[name][t.name].numpy()):
                 raise ValueError(f"{folder}/{name}.onnx: {t.name} does not round-trip through the import")
     supernet = "edgetrim.train.widths" in meta
     config = {"dims": asdict(dims), "supernet": supernet, "slice": None,

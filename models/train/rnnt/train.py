@@ -15,9 +15,9 @@ Resumes from RUN/last.pt, which is also written every `--save-every` steps insid
 best.pt) at the stop; with `--anneal-in-time` the cosine learning-rate decay runs over whichever
 ends first, the epochs or the hours, so a fixed-time run on a lent accelerator (`--device cuda`,
 scripts/train-rnnt-gpu.sh) ends annealed, and the hours are then one box for the run folder:
-resuming continues the box and its decay (the time used is in the checkpoint). On CUDA, dropout draws from the GPU's random stream,
-which the mid-epoch checkpoint does not hold: a resumed GPU run follows the same batches but not
-bit for bit the same dropout masks.
+resuming continues the box and its decay (the time used is in the checkpoint). On CUDA, dropout
+draws from the GPU's random stream, which the mid-epoch checkpoint does not hold: a resumed GPU
+run follows the same batches but not bit for bit the same dropout masks.
 RUN/history.json has the losses and validation WER/CER per epoch; RUN/best.pt holds the EMA
 weights with the best validation WER of the full model.
 """

@@ -70,8 +70,7 @@ pub fn espeak_resampler() -> Resampler {
 
 /// Generates utterance `index` of `split`: its sentence, its speaker, the synthesised and
 /// resampled speech and (with `noisy`) its noise and reverb; `pool` says which speakers
-/// training draws from. `resampler` is
-/// [`espeak_resampler`], built once by the caller.
+/// training draws from. `resampler` is [`espeak_resampler`], built once by the caller.
 pub fn generate(
     split: Split,
     seed: u64,

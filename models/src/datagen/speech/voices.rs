@@ -50,10 +50,9 @@ pub const VARIANTS: [&str; 18] = [
 pub const TEST_VARIANTS: [&str; 3] = ["m4", "f3", "klatt3"];
 
 /// Named variants only training hears, with [`Pool::Extended`] (besides every [`VARIANTS`]
-/// entry not held out). Left
-/// out: the robotic, whispering and effect voices (`robosoft*`, `UniRobot`, `whisper*`,
-/// `Demonic`, `croak`, ...), `fast` (a speed, not a speaker) and `klatt6` (see above); no
-/// entry synthesises with `klatt 3`, the held-out Klatt model.
+/// entry not held out). Left out: the robotic, whispering and effect voices (`robosoft*`,
+/// `UniRobot`, `whisper*`, `Demonic`, `croak`, ...), `fast` (a speed, not a speaker) and
+/// `klatt6` (see above); no entry synthesises with `klatt 3`, the held-out Klatt model.
 pub const TRAIN_ONLY_VARIANTS: [&str; 63] = [
     "Alex",
     "Alicia",
