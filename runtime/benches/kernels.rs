@@ -1,11 +1,14 @@
-//! Kernel benchmarks: the packed GEMM per micro-kernel, and conv layers end to end through a
-//! one-node model on our runtime and on tract (both single thread).
+//! Kernel benchmarks: the packed GEMM per micro-kernel, float and int8 on the same shapes
+//! (the int8 weights within ±64, so every int8 kernel runs them, the narrow one too), and
+//! conv layers end to end through a one-node model on our runtime and on tract (both
+//! single thread).
 //!
 //! `cargo bench -p edgetrim-runtime --features tract --bench kernels`
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use edgetrim_compress::build::{dt, tensor_f32, Attr, ModelBuilder};
 use edgetrim_runtime::ops::gemm::{GemmPlan, Kernel, Matrix};
+use edgetrim_runtime::ops::qgemm::{row_sums, Epilogue, QGemmPlan, QKernel, QMatrix};
 use edgetrim_runtime::tract::TractSession;
 use edgetrim_runtime::{Model, Session, Target};
 use std::hint::black_box;
@@ -28,6 +31,50 @@ fn gemm(c: &mut Criterion, name: &str, m: usize, n: usize, k: usize) {
                 let am = Matrix::row_major(&a[..], 0, k);
                 let bm = Matrix::row_major(&b[..], 0, n);
                 plan.run(am, bm, 1.0, &mut out, n, &mut scratch);
+                black_box(&out);
+            })
+        });
+    }
+}
+
+/// The int8 `C[m × n] = A[m × k] · B[k × n]` (float output, no activation) on every int8
+/// kernel this CPU has; weights within ±64.
+fn qgemm(c: &mut Criterion, name: &str, m: usize, n: usize, k: usize) {
+    let bytes = |n: usize, seed: usize, bound: usize| -> Vec<u8> {
+        let span = 2 * bound + 1;
+        (0..n)
+            .map(|i| (((i * 7919 + seed) % span) as i32 - bound as i32) as i8 as u8)
+            .collect()
+    };
+    let (a, b) = (bytes(m * k, 1, 64), bytes(k * n, 2, 127));
+    let mut a_sum = vec![0; m];
+    row_sums(&a, k, &mut a_sum);
+    let (mul, bias) = (vec![1e-3f32; m], vec![0f32; m]);
+    let epi = Epilogue {
+        mul: &mul,
+        bias: &bias,
+        a_sum: &a_sum,
+        zero: -3,
+        act: None,
+        requant: None,
+    };
+    let mut out = vec![0u8; 4 * m * n];
+    for kernel in QKernel::available() {
+        let plan = QGemmPlan::with_kernel(Target::Host, kernel, m, n, k);
+        let mut scratch = vec![0u8; plan.scratch_bytes(false)];
+        c.bench_function(&format!("{name}/int8/{kernel:?}"), |bench| {
+            bench.iter(|| {
+                let am = QMatrix {
+                    data: &a,
+                    offset: 0,
+                    cols: k,
+                };
+                let bm = QMatrix {
+                    data: &b,
+                    offset: 0,
+                    cols: n,
+                };
+                plan.run(am, bm, &mut out, n, &mut scratch, &epi);
                 black_box(&out);
             })
         });
@@ -74,6 +121,10 @@ fn benches(c: &mut Criterion) {
     // The GEMMs inside a 3x3 64->64 conv at 80x80 and a 1x1 128->256 conv at 40x40.
     gemm(c, "gemm_conv3x3_64_80", 64, 80 * 80, 64 * 9);
     gemm(c, "gemm_conv1x1_128_256_40", 256, 40 * 40, 128);
+    // YOLO9tr-s's heaviest layers at 224 px: the head's 3x3 128->32 convs at 28x28.
+    gemm(c, "gemm_head3x3_128_32_28", 32, 28 * 28, 128 * 9);
+    qgemm(c, "gemm_head3x3_128_32_28", 32, 28 * 28, 128 * 9);
+    qgemm(c, "gemm_conv3x3_64_80", 64, 80 * 80, 64 * 9);
     conv(
         c,
         "conv3x3_64_64_80",

@@ -303,6 +303,45 @@ fn int8_calibrates_on_npy_files_and_images() {
     );
 }
 
+/// `--reduce-range` writes int8 weights within ±64 (the narrowest channel reaching 64),
+/// where the default uses all of ±127.
+#[test]
+fn reduce_range_keeps_int8_weights_within_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.onnx", &image_model().build());
+    let npy = calibration_npy(dir.path(), 3, 3, 11);
+    let out = dir.path().join("out.onnx");
+    let largest_weight = |extra: &[&str]| -> i32 {
+        let mut args = vec![
+            "compress",
+            &input,
+            "-o",
+            out.to_str().unwrap(),
+            "--quantize",
+            "int8",
+            "--calib",
+            npy.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        assert_ok(&edgetrim(&args));
+        let m = edgetrim_compress::passes::decode(&std::fs::read(&out).unwrap()).unwrap();
+        let g = m.graph.unwrap();
+        // The weights: the int8 initializer of more than one value (not a zero point).
+        let w = g
+            .initializer
+            .iter()
+            .find(|t| t.data_type == dt::INT8 && t.raw_data.len() > 1)
+            .unwrap();
+        w.raw_data
+            .iter()
+            .map(|&v| i32::from(v as i8).abs())
+            .max()
+            .unwrap()
+    };
+    assert_eq!(largest_weight(&[]), 127);
+    assert_eq!(largest_weight(&["--reduce-range"]), 64);
+}
+
 #[test]
 fn bad_int8_flags_fail_in_one_line_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -314,7 +353,7 @@ fn bad_int8_flags_fail_in_one_line_and_write_nothing() {
     std::fs::create_dir(&empty).unwrap();
     let empty_s = empty.to_str().unwrap();
     let images_empty = format!("images:{empty_s}");
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["--quantize", "int8", "--calib-method", "kl"],
             "--calib-method: unknown calibration method \"kl\"",
@@ -326,6 +365,10 @@ fn bad_int8_flags_fail_in_one_line_and_write_nothing() {
         (
             &["--quantize", "fp16", "--keep-float", "head"],
             "--keep-float only applies",
+        ),
+        (
+            &["--quantize", "fp16", "--reduce-range"],
+            "--reduce-range only applies to --quantize int8",
         ),
         (
             &["--quantize", "int8", "--calib", "/no/such/dir"],

@@ -60,6 +60,23 @@ pub struct Options {
     /// its output channels keeps a signal-to-quantization-noise ratio of at least this
     /// many dB on that single grid; `None`: always per channel (where the opset allows).
     pub per_tensor_sqnr_db: Option<f64>,
+    /// Conv/Gemm/MatMul weights within ±64 instead of ±127 (onnxruntime's
+    /// `reduce_range`): one bit less precision, for CPUs whose fastest int8 multiply
+    /// (x86 `vpmaddubsw` without VNNI) saturates on full-range weights. The runtime then
+    /// runs those convs on its narrow-weight kernel. LSTM weights keep ±127: no kernel
+    /// reads them faster narrow.
+    pub reduce_range: bool,
+}
+
+impl Options {
+    /// The largest int8 weight magnitude written.
+    fn weight_max(&self) -> f32 {
+        if self.reduce_range {
+            64.0
+        } else {
+            127.0
+        }
+    }
 }
 
 /// The default [`Options::per_tensor_sqnr_db`]. A per-channel scale table costs 4 bytes per
@@ -76,6 +93,7 @@ impl Default for Options {
             method: Method::default(),
             keep_float: Vec::new(),
             per_tensor_sqnr_db: Some(PER_TENSOR_SQNR_DB),
+            reduce_range: false,
         }
     }
 }
@@ -135,6 +153,7 @@ pub fn run(model: &mut ModelProto, ctx: &Context) -> Result<String> {
         )));
     }
     let per_axis = opset >= 13;
+    let q_max = opts.weight_max();
     let g = model.graph.get_or_insert_with(Default::default);
     let (targets, kept) = select(g, &opts.keep_float, per_axis);
     let mut acts: Vec<String> = Vec::new();
@@ -191,11 +210,11 @@ pub fn run(model: &mut ModelProto, ctx: &Context) -> Result<String> {
             let init = &g.initializer[graph::initializer_index(g)[w_name.as_str()]];
             let axis = w
                 .axis
-                .filter(|&a| !per_tensor_fits(init, a, opts.per_tensor_sqnr_db));
+                .filter(|&a| !per_tensor_fits(init, a, opts.per_tensor_sqnr_db, q_max));
             per_tensor += usize::from(axis.is_none());
             let k = names.item(&taken);
-            let (q, node) =
-                quantize_weight(init, axis, (&mut names, &mut taken, k), &mut new_inits)?;
+            let named = (&mut names, &mut taken, k);
+            let (q, node) = quantize_weight(init, axis, q_max, named, &mut new_inits)?;
             before.entry(t.node).or_default().push(node);
             weights.insert(w_name.clone(), q);
         }
@@ -473,12 +492,12 @@ impl Names {
 }
 
 /// Whether every output channel (index of `axis`) of weight `w` keeps a
-/// signal-to-quantization-noise ratio of at least `min_db` on one symmetric int8 grid for
-/// the whole tensor (always false without `min_db`). The worst channel decides, not the
+/// signal-to-quantization-noise ratio of at least `min_db` on one symmetric grid of
+/// ±`q_max` steps for the whole tensor (always false without `min_db`). The worst channel decides, not the
 /// whole tensor's ratio: a channel of small weights can round to nothing on the big
 /// channels' grid while the tensor's total error stays small, and the layers after it
 /// still read that channel.
-fn per_tensor_fits(w: &TensorProto, axis: usize, min_db: Option<f64>) -> bool {
+fn per_tensor_fits(w: &TensorProto, axis: usize, min_db: Option<f64>, q_max: f32) -> bool {
     let (Some(min_db), Ok(values)) = (min_db, graph::f32s(w)) else {
         return false;
     };
@@ -488,10 +507,10 @@ fn per_tensor_fits(w: &TensorProto, axis: usize, min_db: Option<f64>) -> bool {
     if !(abs_max > 0.0 && abs_max.is_finite()) {
         return true; // all zero: any scale holds it
     }
-    let scale = abs_max / 127.0;
+    let scale = abs_max / q_max;
     let mut signal_noise = vec![(0f64, 0f64); dims[axis]];
     for (i, &v) in values.iter().enumerate() {
-        let q = quantize(v, scale, 0, -127.0, 127.0) as f32 * scale;
+        let q = quantize(v, scale, 0, -q_max, q_max) as f32 * scale;
         let (s, n) = &mut signal_noise[channel(i)];
         *s += f64::from(v) * f64::from(v);
         *n += f64::from(v - q) * f64::from(v - q);
@@ -528,11 +547,13 @@ fn channel_of(dims: &[usize], axis: Option<usize>) -> impl Fn(usize) -> usize {
     move |i| (i / inner.max(1)) % channels.max(1)
 }
 
-/// Symmetric int8 weights with one scale per index of `axis`; pushes the int8 data, scale
-/// initializers (the zero point is left at its default 0) and returns the DequantizeLinear node.
+/// Symmetric int8 weights within ±`q_max` with one scale per index of `axis`; pushes the
+/// int8 data, scale initializers (the zero point is left at its default 0) and returns the
+/// DequantizeLinear node.
 fn quantize_weight(
     w: &TensorProto,
     axis: Option<usize>,
+    q_max: f32,
     (names, taken, k): Named,
     inits: &mut Vec<TensorProto>,
 ) -> Result<(QuantizedWeight, NodeProto)> {
@@ -549,7 +570,7 @@ fn quantize_weight(
         .iter()
         .map(|&m| {
             if m > 0.0 && m.is_finite() {
-                m / 127.0
+                m / q_max
             } else {
                 1.0
             }
@@ -558,7 +579,7 @@ fn quantize_weight(
     let data: Vec<u8> = values
         .iter()
         .enumerate()
-        .map(|(i, &v)| quantize(v, scales[channel(i)], 0, -127.0, 127.0) as i8 as u8)
+        .map(|(i, &v)| quantize(v, scales[channel(i)], 0, -q_max, q_max) as i8 as u8)
         .collect();
     let q = names.name(taken, 'w', k);
     let s = names.name(taken, 's', k);

@@ -168,7 +168,7 @@ impl<'a> Tables<'_, 'a> {
             },
         };
         Some(Match {
-            q: conv.quantized(target, z_x)?,
+            q: conv.quantized(target, z_x, w.bytes)?,
             x_q,
             w_q,
             w_f,

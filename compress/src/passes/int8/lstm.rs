@@ -60,7 +60,7 @@ pub(super) fn quantize(
         };
         for (slot, t) in [(1, w), (2, r)] {
             let k = names.item(taken);
-            let (q, dq) = quantize_weight(t, Some(1), (names, taken, k), &mut new_inits)?;
+            let (q, dq) = quantize_weight(t, Some(1), 127.0, (names, taken, k), &mut new_inits)?;
             before.entry(i).or_default().push(dq);
             rewired.push((i, slot, q.edge));
         }

@@ -20,7 +20,7 @@
 
 use super::im2col::QIm2col;
 use super::{qdepthwise, Conv, Path};
-use crate::ops::qgemm::{Epilogue, QGemmPlan, QMatrix, Requant, MAX_K};
+use crate::ops::qgemm::{Epilogue, QGemmPlan, QKernel, QMatrix, Requant, MAX_K};
 use crate::ops::unary::Activation;
 use crate::ops::Io;
 use crate::target::Target;
@@ -37,9 +37,10 @@ pub struct QConv {
 }
 
 impl Conv {
-    /// This conv on int8 operands whose activation has zero point `zero`, when its K fits
-    /// the exact i32 accumulation.
-    pub fn quantized(&self, target: Target, zero: i8) -> Option<QConv> {
+    /// This conv on int8 operands whose activation has zero point `zero` and whose
+    /// `weights` are these int8 bytes (they pick the kernel, [`QKernel::for_weights`]),
+    /// when its K fits the exact i32 accumulation.
+    pub fn quantized(&self, target: Target, zero: i8, weights: &[u8]) -> Option<QConv> {
         let g = &self.geo;
         let k = g.c_in * g.kh * g.kw;
         if k > MAX_K {
@@ -47,7 +48,13 @@ impl Conv {
         }
         Some(QConv {
             conv: *self,
-            gemm: QGemmPlan::for_target(target, self.c_out / self.group, g.oh * g.ow, k),
+            gemm: QGemmPlan::with_kernel(
+                target,
+                QKernel::for_weights(target, weights),
+                self.c_out / self.group,
+                g.oh * g.ow,
+                k,
+            ),
             zero,
             requant: None,
         })

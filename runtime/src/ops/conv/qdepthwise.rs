@@ -39,7 +39,7 @@ pub fn run(
         // SAFETY: a plan holds these kernels only when the CPU has AVX2 and FMA (see
         // `QKernel::best`), which is all `run_avx2` requires.
         #[cfg(target_arch = "x86_64")]
-        QKernel::Avx2 | QKernel::Vnni => unsafe {
+        QKernel::Avx2 | QKernel::Avx2Narrow | QKernel::Vnni => unsafe {
             run_avx2(g, x, x_off, w, w_off, mult, out, acc, epi)
         },
         _ => run_inline(g, x, x_off, w, w_off, mult, out, acc, epi),

@@ -17,8 +17,9 @@
 //! i32 sums live in C itself (an f32 buffer of the same size, reused as i32), and the last
 //! K block turns them into floats, so no accumulator buffer is needed.
 //!
-//! Kernels: [`portable`] (scalar i32, the reference), on x86_64 an AVX2 one and an
-//! AVX-512 VNNI one (k in quads rather than pairs, see its module), and on
+//! Kernels: [`portable`] (scalar i32, the reference), on x86_64 an AVX2 one, an AVX2 one
+//! for weights within ±64 (`vpmaddubsw`, k in quads, see [`avx2_narrow`]) and an AVX-512
+//! VNNI one (k in quads too), and on
 //! Cortex-M cores with the DSP extension (M4/M7/M33) an `SMLAD` one, picked at plan time
 //! like the float GEMM's. The DSP kernel reads B as i16 pairs (widened once while packing,
 //! not once per multiply), so Cortex-M plans reserve B panels of i16 whichever kernel they
@@ -26,6 +27,8 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx2_narrow;
 #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
 mod dsp;
 pub mod portable;
@@ -163,6 +166,10 @@ pub enum QKernel {
     /// x86_64 AVX2 `pmaddwd` (6×16 tile).
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// x86_64 AVX2 `vpmaddubsw` (6×16 tile, k quads) for weights within ±64 only
+    /// ([`QKernel::for_weights`]).
+    #[cfg(target_arch = "x86_64")]
+    Avx2Narrow,
     /// x86_64 AVX-512 VNNI `vpdpbusd` on ymm registers (6×16 tile, k quads).
     #[cfg(target_arch = "x86_64")]
     Vnni,
@@ -188,6 +195,34 @@ impl QKernel {
         QKernel::Portable
     }
 
+    /// The fastest kernel for a matrix of int8 `weights` on `target`: on an AVX2 host
+    /// without VNNI, the narrow-weight kernel when every weight fits it (one pass over
+    /// the weights at plan time), else [`QKernel::best`]; on Cortex-M [`QKernel::cortex_m`].
+    pub fn for_weights(target: Target, weights: &[u8]) -> QKernel {
+        match target {
+            Target::CortexM => QKernel::cortex_m(),
+            Target::Host => {
+                let best = QKernel::best();
+                #[cfg(target_arch = "x86_64")]
+                if best == QKernel::Avx2 && avx2_narrow::fits(weights) {
+                    return QKernel::Avx2Narrow;
+                }
+                let _ = weights;
+                best
+            }
+        }
+    }
+
+    /// The largest weight magnitude the kernel multiplies exactly: 128 (all of int8) but
+    /// for [`QKernel::Avx2Narrow`]'s 64.
+    pub fn weight_bound(self) -> i32 {
+        #[cfg(target_arch = "x86_64")]
+        if self == QKernel::Avx2Narrow {
+            return avx2_narrow::WEIGHT_BOUND.into();
+        }
+        128
+    }
+
     /// The kernel of Cortex-M plans: the DSP one when this build runs on a core with the
     /// DSP extension (unless feature `portable-qgemm` asks for the reference), else the
     /// portable 4×4 (as on a host planning for a Cortex-M). Same tile and scratch either
@@ -201,7 +236,7 @@ impl QKernel {
     }
 
     /// Every kernel compiled in that this CPU can run (for tests and benchmarks).
-    pub fn available() -> heapless::Vec<QKernel, 4> {
+    pub fn available() -> heapless::Vec<QKernel, 5> {
         let mut v = heapless::Vec::new();
         #[cfg(not(target_arch = "arm"))]
         let _ = v.push(QKernel::Portable);
@@ -209,6 +244,7 @@ impl QKernel {
         #[cfg(target_arch = "x86_64")]
         if super::gemm::avx2_fma_available() {
             let _ = v.push(QKernel::Avx2);
+            let _ = v.push(QKernel::Avx2Narrow);
         }
         #[cfg(target_arch = "x86_64")]
         if vnni::available() {
@@ -227,6 +263,8 @@ impl QKernel {
             #[cfg(target_arch = "x86_64")]
             QKernel::Avx2 => (avx2::Avx2::MR, avx2::Avx2::NR),
             #[cfg(target_arch = "x86_64")]
+            QKernel::Avx2Narrow => (avx2_narrow::Avx2Narrow::MR, avx2_narrow::Avx2Narrow::NR),
+            #[cfg(target_arch = "x86_64")]
             QKernel::Vnni => (vnni::Vnni::MR, vnni::Vnni::NR),
             #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
             QKernel::Dsp => (dsp::Dsp::MR, dsp::Dsp::NR),
@@ -236,8 +274,10 @@ impl QKernel {
     /// How many k values the kernel takes per packed group ([`QMicroKernel::GROUP`]).
     fn group(self) -> usize {
         #[cfg(target_arch = "x86_64")]
-        if self == QKernel::Vnni {
-            return vnni::Vnni::GROUP;
+        match self {
+            QKernel::Vnni => return vnni::Vnni::GROUP,
+            QKernel::Avx2Narrow => return avx2_narrow::Avx2Narrow::GROUP,
+            _ => {}
         }
         2
     }
@@ -302,15 +342,6 @@ pub struct QGemmPlan {
 }
 
 impl QGemmPlan {
-    /// Plans for `target` (see [`super::gemm::GemmPlan::for_target`]).
-    pub fn for_target(target: Target, m: usize, n: usize, k: usize) -> Self {
-        let kernel = match target {
-            Target::Host => QKernel::best(),
-            Target::CortexM => QKernel::cortex_m(),
-        };
-        Self::with_kernel(target, kernel, m, n, k)
-    }
-
     /// Plans with a given kernel and `target`'s blocks.
     pub fn with_kernel(target: Target, kernel: QKernel, m: usize, n: usize, k: usize) -> Self {
         let (mr, nr) = kernel.tile();
@@ -396,6 +427,11 @@ impl QGemmPlan {
             #[cfg(target_arch = "x86_64")]
             QKernel::Avx2 => unsafe {
                 self.run_avx2::<avx2::Avx2, A, B>(a, b, c, ldc, scratch, epi)
+            },
+            // SAFETY: planned only on CPUs with AVX2 (`QKernel::for_weights`).
+            #[cfg(target_arch = "x86_64")]
+            QKernel::Avx2Narrow => unsafe {
+                self.run_avx2::<avx2_narrow::Avx2Narrow, A, B>(a, b, c, ldc, scratch, epi)
             },
             // SAFETY: planned only on CPUs with AVX2 and AVX-512 VNNI (`QKernel::best`).
             #[cfg(target_arch = "x86_64")]

@@ -25,12 +25,26 @@ fn ints(n: usize, seed: u32, lo: i32, hi: i32) -> Vec<u8> {
         .collect()
 }
 
-/// Runs `kernel` on random int8 operands and returns C's floats; checks them against
-/// the exact i64 product through the same epilogue.
+/// Runs `kernel` on random int8 operands (weights within its
+/// [`QKernel::weight_bound`]) and returns C's floats; checks them against the exact i64
+/// product through the same epilogue.
 fn run(kernel: QKernel, target: Target, m: usize, n: usize, k: usize, zero: i8) -> Vec<f32> {
+    run_bounded(kernel, kernel.weight_bound(), target, m, n, k, zero)
+}
+
+/// [`run`] with weights within ±`bound`.
+fn run_bounded(
+    kernel: QKernel,
+    bound: i32,
+    target: Target,
+    m: usize,
+    n: usize,
+    k: usize,
+    zero: i8,
+) -> Vec<f32> {
     let plan = QGemmPlan::with_kernel(target, kernel, m, n, k);
     let label = std::format!("{kernel:?} {target:?}");
-    check(&label, m, n, k, zero, |a, b, c, epi| {
+    check(&label, m, n, k, zero, bound, |a, b, c, epi| {
         let mut scratch = vec![0x55; plan.scratch_bytes(false)];
         plan.run(a, b, bytemuck::cast_slice_mut(c), n, &mut scratch, epi)
     })
@@ -46,8 +60,9 @@ struct Operands {
 }
 
 impl Operands {
-    fn new(m: usize, n: usize, k: usize) -> Operands {
-        let a = ints(m * k, 1, -128, 127);
+    /// Weights within ±`bound` (128: all of int8), activations all of int8.
+    fn new(m: usize, n: usize, k: usize, bound: i32) -> Operands {
+        let a = ints(m * k, 1, -bound, bound.min(127));
         let mut a_sum = vec![0; m];
         row_sums(&a, k, &mut a_sum);
         Operands {
@@ -80,9 +95,10 @@ fn check(
     n: usize,
     k: usize,
     zero: i8,
+    bound: i32,
     gemm: impl FnOnce(QMatrix, QMatrix, &mut [i32], &Epilogue),
 ) -> Vec<f32> {
-    let ops = Operands::new(m, n, k);
+    let ops = Operands::new(m, n, k, bound);
     let (a, b) = (&ops.a, &ops.b);
     let epi = ops.epilogue(zero, None);
     let (mul, bias) = (epi.mul, epi.bias);
@@ -128,15 +144,17 @@ fn every_kernel_handles_tails_and_k_blocks() {
     }
 }
 
-/// Extreme operands: the largest products and corrections, at the longest exact K.
+/// Extreme operands: the largest products and corrections (each kernel's most negative
+/// weight), at the longest exact K.
 #[test]
 fn extreme_values_accumulate_exactly() {
     let (m, n, k) = (2, 3, MAX_K);
-    let a = vec![0x80u8; m * k];
     let b = vec![0x7fu8; k * n];
-    let mut a_sum = vec![0; m];
-    row_sums(&a, k, &mut a_sum);
     for kernel in QKernel::available() {
+        let low = -kernel.weight_bound();
+        let a = vec![low as i8 as u8; m * k];
+        let mut a_sum = vec![0; m];
+        row_sums(&a, k, &mut a_sum);
         let plan = QGemmPlan::with_kernel(Target::Host, kernel, m, n, k);
         let mut scratch = vec![0; plan.scratch_bytes(false)];
         let mut c = vec![0i32; m * n];
@@ -158,7 +176,7 @@ fn extreme_values_accumulate_exactly() {
             &mut scratch,
             &epi,
         );
-        let want = (-128 * 255 * k as i64) as f32;
+        let want = (i64::from(low) * 255 * k as i64) as f32;
         assert!(
             c.iter().all(|&v| f32::from_bits(v as u32) == want),
             "{kernel:?}"
@@ -172,8 +190,9 @@ proptest! {
     /// exact product, checked inside `run`).
     #[test]
     fn kernels_are_bit_exact(m in 1usize..40, n in 1usize..70, k in 1usize..700, zero in -128i8..=127) {
-        let reference = run(QKernel::Portable, Target::Host, m, n, k, zero);
         for kernel in QKernel::available() {
+            let bound = kernel.weight_bound();
+            let reference = run_bounded(QKernel::Portable, bound, Target::Host, m, n, k, zero);
             let got = run(kernel, Target::Host, m, n, k, zero);
             prop_assert!(got.iter().zip(&reference).all(|(a, b)| a.to_bits() == b.to_bits()));
         }
@@ -220,7 +239,7 @@ fn wide_b_panels_hold_the_exact_product() {
         // Cortex-M plans reserve the wide panels whichever kernel they name.
         let plan = QGemmPlan::with_kernel(Target::CortexM, QKernel::Portable4x4, m, n, k);
         let want = run(QKernel::Portable4x4, Target::CortexM, m, n, k, -7);
-        let got = check("wide model", m, n, k, -7, |a, b, c, epi| {
+        let got = check("wide model", m, n, k, -7, 128, |a, b, c, epi| {
             let mut scratch = vec![0x55; plan.scratch_bytes(false)];
             plan.run_with::<WideModel, _, _>(
                 a,
@@ -256,7 +275,7 @@ fn requantized_outputs_equal_the_quantized_float_outputs() {
                 };
                 let plan = QGemmPlan::with_kernel(target, kernel, m, n, k).requantized();
                 let label = std::format!("{kernel:?} {target:?} {m}x{n}x{k}");
-                let ops = Operands::new(m, n, k);
+                let ops = Operands::new(m, n, k, kernel.weight_bound());
                 let (a, b) = (&ops.a, &ops.b);
                 let epi = ops.epilogue(5, Some(rq));
                 let mut scratch = vec![0x55; plan.scratch_bytes(true)];
@@ -271,4 +290,51 @@ fn requantized_outputs_equal_the_quantized_float_outputs() {
             }
         }
     }
+}
+
+/// The narrow-weight kernel is picked only for weights it multiplies exactly: one weight
+/// of 65 (or -65) keeps a conv on the full-range kernel. And the bound is real: on full
+/// int8 weights that kernel's i16 pair sums saturate and its products come out wrong.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn narrow_kernel_only_for_weights_within_64() {
+    if !crate::ops::gemm::avx2_fma_available() || QKernel::best() != QKernel::Avx2 {
+        return; // (a VNNI CPU keeps its own kernel for every weight)
+    }
+    let narrow = [0u8, 64, (-64i8) as u8, 7];
+    assert_eq!(
+        QKernel::for_weights(Target::Host, &narrow),
+        QKernel::Avx2Narrow
+    );
+    for wide in [65i8, -65, 127, -128] {
+        let mut w = narrow;
+        w[2] = wide as u8;
+        assert_eq!(QKernel::for_weights(Target::Host, &w), QKernel::Avx2);
+    }
+    assert_eq!(
+        QKernel::for_weights(Target::CortexM, &narrow),
+        QKernel::cortex_m()
+    );
+    // Full-range weights through the narrow kernel: some output differs from the exact one.
+    let (m, n, k) = (6, 16, 64);
+    let a = vec![0x81u8; m * k]; // -127
+    let b = vec![0x7fu8; k * n]; // 127, i.e. 255 once flipped: 2 · 255 · 127 > 2¹⁵
+    let mut a_sum = vec![0; m];
+    row_sums(&a, k, &mut a_sum);
+    let (mul, bias) = ([1.0f32; 6], [0.0f32; 6]);
+    let epi = Epilogue {
+        mul: &mul,
+        bias: &bias,
+        a_sum: &a_sum,
+        zero: 0,
+        act: None,
+        requant: None,
+    };
+    let plan = QGemmPlan::with_kernel(Target::Host, QKernel::Avx2Narrow, m, n, k);
+    let mut scratch = vec![0; plan.scratch_bytes(false)];
+    let mut c = vec![0i32; m * n];
+    let c_bytes = bytemuck::cast_slice_mut(&mut c);
+    plan.run(dense(&a, k), dense(&b, n), c_bytes, n, &mut scratch, &epi);
+    let exact = (-127 * 127 * k as i64) as f32;
+    assert!(c.iter().any(|&v| f32::from_bits(v as u32) != exact));
 }
