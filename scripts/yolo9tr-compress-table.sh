@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The compressor's table for YOLO9tr-s at 224 px (issue 4's Done-when): f32, fp16, int8,
+# The compressor's table for YOLO9tr-s at 224 px (issue 4's Done-when): f32, fp16, int8
+# (full-range weights, and within ±64 with --reduce-range: the narrow-weight AVX2 kernel),
 # channel-pruned with and without least-squares reconstruction, and pruned + int8 — each
 # with its bytes, MACs, host arena (`edgetrim inspect --json`), test mAP50 on 500 generated
 # images (`edgetrim eval-detect`), and nano p50 latency against the f32 model in the same
@@ -24,6 +25,7 @@ variants=(
   "f32|"
   "fp16|--quantize fp16"
   "int8|--quantize int8 $calib"
+  "int8-reduce-range|--quantize int8 --reduce-range $calib"
   "prune30-norecon|--prune channels=0.3,macs=0.34 --no-reconstruct $calib"
   "prune30|--prune channels=0.3,macs=0.34 $calib"
 )
@@ -36,7 +38,7 @@ $bin compress "$dir/prune30.onnx" -o "$dir/prune30+int8.onnx" $shape --quantize 
 echo "| model | bytes | smaller | MACs | arena (host) | mAP50 | nano p50 | vs f32 |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 f32_bytes=$(stat -c %s "$dir/f32.onnx")
-for name in f32 fp16 int8 prune30-norecon prune30 prune30+int8; do
+for name in f32 fp16 int8 int8-reduce-range prune30-norecon prune30 prune30+int8; do
   f="$dir/$name.onnx"
   read -r macs arena < <($bin inspect "$f" --json |
     python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["macs"], d["arena"]["total"])')
