@@ -32,8 +32,25 @@ impl QMicroKernel for Avx2 {
     #[inline]
     fn activate(act: Activation, c: &mut [f32], rows: usize, cols: usize, ldc: usize) {
         // SAFETY: as for `tile`, this kernel only runs on CPUs with AVX2 and FMA.
-        unsafe { act.apply_rows_avx2(c, rows, cols, ldc) }
+        unsafe { activate(act, c, rows, cols, ldc) }
     }
+}
+
+/// The activation of a finished tile, compiled for AVX2 + FMA: shared by every kernel of
+/// the family (this one, [`super::avx2_narrow`] and [`super::vnni`]).
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA.
+#[inline]
+pub(super) unsafe fn activate(
+    act: Activation,
+    c: &mut [f32],
+    rows: usize,
+    cols: usize,
+    ldc: usize,
+) {
+    // SAFETY: per the contract.
+    unsafe { act.apply_rows_avx2(c, rows, cols, ldc) }
 }
 
 /// # Safety

@@ -13,18 +13,14 @@
 //! `reduce_range` and the compressor's `--quantize int8 --weight-bits 7` write such
 //! weights for exactly this instruction.
 //!
-//! Layout: the quads of [`super::vnni`] ([`QMicroKernel::GROUP`] 4, B with the sign bit
-//! flipped, [`QMicroKernel::B_OFFSET`] 128), so both share the packers and the epilogue.
+//! Layout: the quads of [`super::vnni`] (see [`super::quads`]), so both share the packers
+//! and the epilogue.
 
-use super::{QMicroKernel, MAX_TILE};
-use crate::ops::unary::Activation;
+use super::quads::{QuadTile, MR, NR};
 use core::arch::x86_64::*;
 
-/// The narrow-weight AVX2 kernel.
+/// The narrow-weight AVX2 kernel's tile ([`super::quads::Quads`] makes it a micro-kernel).
 pub struct Avx2Narrow;
-
-const MR: usize = 6;
-const NR: usize = 16;
 
 /// The largest weight magnitude this kernel multiplies exactly.
 pub const WEIGHT_BOUND: i8 = 64;
@@ -36,27 +32,10 @@ pub fn fits(weights: &[u8]) -> bool {
         .all(|&w| (-WEIGHT_BOUND..=WEIGHT_BOUND).contains(&(w as i8)))
 }
 
-impl QMicroKernel for Avx2Narrow {
-    const MR: usize = MR;
-    const NR: usize = NR;
-    const GROUP: usize = 4;
-    const B_OFFSET: i32 = 128;
-
-    #[inline]
-    fn tile(kp: usize, a: &[i16], b: &[u8], acc: &mut [i32; MAX_TILE]) {
-        // Quad panels: `kp` groups of MR int8 quads (in the i16 buffer's bytes) and of NR
-        // u8 quads.
-        assert!(kp > 0 && 2 * a.len() >= 4 * kp * MR && b.len() >= 4 * kp * NR);
-        // SAFETY: a plan holds `QKernel::Avx2Narrow` only when `QKernel::for_weights` saw
-        // AVX2 (and FMA) on this CPU; the assert bounds every read and `acc` holds
-        // MR × NR = MAX_TILE values.
-        unsafe { tile_6x16(kp, a.as_ptr().cast(), b.as_ptr(), acc.as_mut_ptr()) }
-    }
-
-    #[inline]
-    fn activate(act: Activation, c: &mut [f32], rows: usize, cols: usize, ldc: usize) {
-        // SAFETY: as for `tile`, this kernel only runs on CPUs with AVX2 and FMA.
-        unsafe { act.apply_rows_avx2(c, rows, cols, ldc) }
+impl QuadTile for Avx2Narrow {
+    unsafe fn tile(kp: usize, a: *const u8, b: *const u8, acc: *mut i32) {
+        // SAFETY: forwarded contract (see `QuadTile::tile`), which is `tile_6x16`'s.
+        unsafe { tile_6x16(kp, a, b, acc) }
     }
 }
 

@@ -33,6 +33,8 @@ mod avx2_narrow;
 mod dsp;
 pub mod portable;
 #[cfg(target_arch = "x86_64")]
+mod quads;
+#[cfg(target_arch = "x86_64")]
 mod vnni;
 
 use super::unary::Activation;
@@ -263,9 +265,7 @@ impl QKernel {
             #[cfg(target_arch = "x86_64")]
             QKernel::Avx2 => (avx2::Avx2::MR, avx2::Avx2::NR),
             #[cfg(target_arch = "x86_64")]
-            QKernel::Avx2Narrow => (avx2_narrow::Avx2Narrow::MR, avx2_narrow::Avx2Narrow::NR),
-            #[cfg(target_arch = "x86_64")]
-            QKernel::Vnni => (vnni::Vnni::MR, vnni::Vnni::NR),
+            QKernel::Avx2Narrow | QKernel::Vnni => (quads::MR, quads::NR),
             #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
             QKernel::Dsp => (dsp::Dsp::MR, dsp::Dsp::NR),
         }
@@ -274,10 +274,8 @@ impl QKernel {
     /// How many k values the kernel takes per packed group ([`QMicroKernel::GROUP`]).
     fn group(self) -> usize {
         #[cfg(target_arch = "x86_64")]
-        match self {
-            QKernel::Vnni => return vnni::Vnni::GROUP,
-            QKernel::Avx2Narrow => return avx2_narrow::Avx2Narrow::GROUP,
-            _ => {}
+        if matches!(self, QKernel::Vnni | QKernel::Avx2Narrow) {
+            return 4;
         }
         2
     }
@@ -431,12 +429,14 @@ impl QGemmPlan {
             // SAFETY: planned only on CPUs with AVX2 (`QKernel::for_weights`).
             #[cfg(target_arch = "x86_64")]
             QKernel::Avx2Narrow => unsafe {
-                self.run_avx2::<avx2_narrow::Avx2Narrow, A, B>(a, b, c, ldc, scratch, epi)
+                self.run_avx2::<quads::Quads<avx2_narrow::Avx2Narrow>, A, B>(
+                    a, b, c, ldc, scratch, epi,
+                )
             },
             // SAFETY: planned only on CPUs with AVX2 and AVX-512 VNNI (`QKernel::best`).
             #[cfg(target_arch = "x86_64")]
             QKernel::Vnni => unsafe {
-                self.run_avx2::<vnni::Vnni, A, B>(a, b, c, ldc, scratch, epi)
+                self.run_avx2::<quads::Quads<vnni::Vnni>, A, B>(a, b, c, ldc, scratch, epi)
             },
         }
     }

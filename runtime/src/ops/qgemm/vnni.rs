@@ -3,13 +3,11 @@
 //! multiply-adds per ymm instruction where the AVX2 kernel's `vpmaddwd` + `vpaddd` do 16 in
 //! two. Selected only when the CPU has AVX-512 VNNI and VL ([`super::QKernel::best`]).
 //!
-//! Layout (a [`QMicroKernel::GROUP`] of 4): A panels hold `[a(i, 4p) .. a(i, 4p+3)]` as
-//! int8 (no widening), B panels `[b(4p, j) .. b(4p+3, j)]` with the sign bit flipped, i.e.
-//! `b + 128` as u8, the unsigned operand `vpdpbusd` wants. The kernel thus sums
-//! `A·(B + 128)`, and the shared epilogue subtracts `(z + 128) · Σ A` instead of
-//! `z · Σ A` ([`QMicroKernel::B_OFFSET`]): the same `A·(B − z)`, exact, because
-//! `vpdpbusd` neither saturates nor rounds and `|A·(B + 128)| ≤ 128 · 255 · k < 2³¹` for
-//! `k ≤` [`super::MAX_K`]. So its accumulators equal the portable kernel's bit for bit.
+//! Layout: the k quads of [`super::quads`], B as `b + 128` (u8). The kernel thus sums
+//! `A·(B + 128)`, and the shared epilogue subtracts `(z + 128) · Σ A` instead of `z · Σ A`
+//! ([`super::QMicroKernel::B_OFFSET`]): the same `A·(B − z)`, exact, because `vpdpbusd`
+//! neither saturates nor rounds and `|A·(B + 128)| ≤ 128 · 255 · k < 2³¹` for `k ≤`
+//! [`super::MAX_K`]. So its accumulators equal the portable kernel's bit for bit.
 //!
 //! The 6×16 tile keeps its twelve ymm accumulators in registers; per k quad it loads the
 //! two B vectors and takes each row's A quad as an embedded broadcast (`{1to8}`) operand.
@@ -17,15 +15,11 @@
 //! names need Rust 1.89, above our MSRV; the assembler encodes it whatever features the
 //! enclosing function enables, and only CPUs that have it run it (see above).
 
-use super::{QMicroKernel, MAX_TILE};
-use crate::ops::unary::Activation;
+use super::quads::QuadTile;
 use core::arch::asm;
 
-/// The VNNI kernel.
+/// The VNNI kernel's tile ([`super::quads::Quads`] makes it a micro-kernel).
 pub struct Vnni;
-
-const MR: usize = 6;
-const NR: usize = 16;
 
 /// Whether this CPU runs the kernel (AVX-512 VNNI on 256-bit registers, and AVX2 and FMA
 /// for the packers and epilogue it shares with [`super::avx2`]).
@@ -47,27 +41,10 @@ pub(crate) fn available() -> bool {
     }
 }
 
-impl QMicroKernel for Vnni {
-    const MR: usize = MR;
-    const NR: usize = NR;
-    const GROUP: usize = 4;
-    const B_OFFSET: i32 = 128;
-
-    #[inline]
-    fn tile(kp: usize, a: &[i16], b: &[u8], acc: &mut [i32; MAX_TILE]) {
-        // Quad panels: `kp` groups of MR int8 quads (in the i16 buffer's bytes) and of NR
-        // u8 quads.
-        assert!(kp > 0 && 2 * a.len() >= 4 * kp * MR && b.len() >= 4 * kp * NR);
-        // SAFETY: a plan holds `QKernel::Vnni` only when `available` saw AVX-512 VNNI + VL
-        // (and AVX2) on this CPU; the assert bounds every read (kp quads of 24 bytes from
-        // A, 64 from B) and `acc` holds MR × NR = MAX_TILE values.
-        unsafe { tile_6x16(kp, a.as_ptr().cast(), b.as_ptr(), acc.as_mut_ptr()) }
-    }
-
-    #[inline]
-    fn activate(act: Activation, c: &mut [f32], rows: usize, cols: usize, ldc: usize) {
-        // SAFETY: as for `tile`, this kernel only runs on CPUs with AVX2 and FMA.
-        unsafe { act.apply_rows_avx2(c, rows, cols, ldc) }
+impl QuadTile for Vnni {
+    unsafe fn tile(kp: usize, a: *const u8, b: *const u8, acc: *mut i32) {
+        // SAFETY: forwarded contract (see `QuadTile::tile`), which is `tile_6x16`'s.
+        unsafe { tile_6x16(kp, a, b, acc) }
     }
 }
 
