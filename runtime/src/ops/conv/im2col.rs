@@ -7,7 +7,7 @@
 
 use super::{valid_range, Geometry};
 use crate::ops::gemm::{Operand, Run};
-use crate::ops::qgemm::QOperand;
+use crate::ops::qgemm::{copy_bytes, QOperand};
 use crate::tensor::F32View;
 
 /// The im2col matrix of one image and group.
@@ -112,7 +112,7 @@ impl QOperand for QIm2col<'_> {
             };
             let row = &self.x[start..][..(seg.len() - 1) * g.sw + 1];
             match g.sw {
-                1 => seg.copy_from_slice(row),
+                1 => copy_bytes(seg, row),
                 2 => every_other(row, seg),
                 _ => {
                     for (v, &x) in seg.iter_mut().zip(row.iter().step_by(g.sw)) {

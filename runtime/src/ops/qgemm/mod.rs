@@ -71,6 +71,27 @@ const ROW_RUN: usize = 64;
 /// A cache line.
 const LINE: usize = 64;
 
+/// `dst.copy_from_slice(src)` for the short, unaligned runs the packers read (a row of an
+/// int8 matrix, a segment of an im2col row). On 32-bit Arm a word at a time through
+/// unaligned `LDR`/`STR` (which Cortex-M3 and later do): `memcpy` copies unaligned bytes one
+/// by one there, five instructions each, and its call costs as much as a short run.
+#[inline(always)]
+pub fn copy_bytes(dst: &mut [u8], src: &[u8]) {
+    #[cfg(target_arch = "arm")]
+    {
+        let (mut d, mut s) = (dst.chunks_exact_mut(4), src.chunks_exact(4));
+        for (d, s) in (&mut d).zip(&mut s) {
+            let word = u32::from_ne_bytes([s[0], s[1], s[2], s[3]]);
+            d.copy_from_slice(&word.to_ne_bytes());
+        }
+        for (d, &s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+            *d = s;
+        }
+    }
+    #[cfg(not(target_arch = "arm"))]
+    dst.copy_from_slice(src)
+}
+
 /// A matrix operand of the int8 GEMM: int8 values as their bytes.
 pub trait QOperand: Copy {
     /// Copies row `r`, columns `c0 .. c0 + out.len()`, into `out`.
@@ -92,7 +113,7 @@ impl QOperand for QMatrix<'_> {
     #[inline(always)]
     fn read_row(&self, r: usize, c0: usize, out: &mut [u8]) {
         let start = self.offset + r * self.cols + c0;
-        out.copy_from_slice(&self.data[start..start + out.len()]);
+        copy_bytes(out, &self.data[start..start + out.len()]);
     }
 }
 
