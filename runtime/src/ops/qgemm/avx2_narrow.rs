@@ -10,7 +10,7 @@
 //! 32640 < 2¹⁵`, so it never saturates and the accumulators equal the portable kernel's
 //! bit for bit; with full int8 weights (`2 · 255 · 128`) it would. The planner picks this
 //! kernel for a conv only after reading all of its weights ([`fits`]); onnxruntime's
-//! `reduce_range` and the compressor's `--quantize int8 --weight-bits 7` write such
+//! `reduce_range` and the compressor's `--quantize int8 --reduce-range` write such
 //! weights for exactly this instruction.
 //!
 //! Layout: the quads of [`super::vnni`] (see [`super::quads`]), so both share the packers
