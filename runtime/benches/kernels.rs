@@ -8,7 +8,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use edgetrim_compress::build::{dt, tensor_f32, Attr, ModelBuilder};
 use edgetrim_runtime::ops::gemm::{GemmPlan, Kernel, Matrix};
-use edgetrim_runtime::ops::qgemm::{row_sums, Epilogue, QGemmPlan, QKernel, QMatrix};
+use edgetrim_runtime::ops::qgemm::{row_sums, Epilogue, QGemmPlan, QKernel, QMatrix, Store};
 use edgetrim_runtime::tract::TractSession;
 use edgetrim_runtime::{Model, Session, Target};
 use std::hint::black_box;
@@ -56,7 +56,7 @@ fn qgemm(c: &mut Criterion, name: &str, m: usize, n: usize, k: usize) {
         a_sum: &a_sum,
         zero: -3,
         act: None,
-        requant: None,
+        store: Store::F32,
     };
     let mut out = vec![0u8; 4 * m * n];
     for kernel in QKernel::available() {

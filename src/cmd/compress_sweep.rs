@@ -225,9 +225,12 @@ fn check_flags(args: &Args, configs: &[Config]) -> Result<()> {
         bail!("{flag} applies to one configuration; --sweep and --budget try a grid (give its values to --sweep)");
     }
     let int8 = configs.iter().any(|c| c.quantize == Some(Pass::Int8));
-    if !int8 && (!args.keep_float.is_empty() || args.calib_method != "minmax" || args.reduce_range)
-    {
-        bail!("--keep-float, --calib-method and --reduce-range need quantize=int8 in the --sweep grid");
+    let int8_flags = !args.keep_float.is_empty()
+        || args.calib_method != "minmax"
+        || args.reduce_range
+        || args.act_tables;
+    if !int8 && int8_flags {
+        bail!("--keep-float, --calib-method, --reduce-range and --act-tables need quantize=int8 in the --sweep grid");
     }
     if args.output.is_some() && args.budget.is_none() {
         bail!("-o needs --budget with --sweep (the budget picks the configuration to write)");

@@ -342,6 +342,99 @@ fn reduce_range_keeps_int8_weights_within_64() {
     assert_eq!(largest_weight(&["--reduce-range"]), 64);
 }
 
+/// `--act-tables` puts a Q/DQ pair between a conv and its SiLU when only int8 convs read
+/// the SiLU's output, and the runtime then runs that chain as a table in the conv
+/// ("QConv+Q+Table+Q"); a SiLU whose output the graph returns stays as it was.
+#[test]
+fn act_tables_quantize_a_conv_output_before_its_activation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = ModelBuilder::new(13);
+    m.input("x", dt::FLOAT, &[1, 3, 8, 8]);
+    let w = |n: usize, seed: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * 37 + seed) % 19) as f32 * 0.05 - 0.45)
+            .collect()
+    };
+    m.init_f32("w1", &[4, 3, 3, 3], &w(108, 0));
+    m.init_f32("w2", &[4, 4, 1, 1], &w(16, 5));
+    let pads = vec![("pads", Attr::Ints(vec![1; 4]))];
+    m.node("Conv", &["x", "w1"], &["c1"], pads);
+    m.node("Sigmoid", &["c1"], &["s1"], vec![]);
+    m.node("Mul", &["c1", "s1"], &["a1"], vec![]);
+    m.node("Conv", &["a1", "w2"], &["c2"], vec![]);
+    m.node("Sigmoid", &["c2"], &["s2"], vec![]);
+    m.node("Mul", &["c2", "s2"], &["y"], vec![]);
+    m.output("y", dt::FLOAT);
+    let input = write(dir.path(), "in.onnx", &m.build());
+    let npy = calibration_npy(dir.path(), 3, 3, 11);
+    let out = dir.path().join("out.onnx");
+    let out_s = out.to_str().unwrap();
+    let compress = |extra: &[&str]| -> (String, Vec<tract_onnx::pb::NodeProto>) {
+        let mut args = vec!["compress", &input, "-o", out_s, "--quantize", "int8"];
+        args.extend_from_slice(&["--calib", npy.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let stdout = assert_ok(&edgetrim(&args));
+        let m = edgetrim_compress::passes::decode(&std::fs::read(&out).unwrap()).unwrap();
+        (stdout, m.graph.unwrap().node)
+    };
+    // Who writes what each Sigmoid reads.
+    let sigmoid_sources = |nodes: &[tract_onnx::pb::NodeProto]| -> Vec<String> {
+        let producer = |t: &str| {
+            let n = nodes
+                .iter()
+                .find(|n| n.output.iter().any(|o| o == t))
+                .unwrap();
+            (n.op_type.clone(), n.input[0].clone())
+        };
+        nodes
+            .iter()
+            .filter(|n| n.op_type == "Sigmoid")
+            .map(|n| match producer(&n.input[0]) {
+                (dq, q) if dq == "DequantizeLinear" => {
+                    let (q_op, c) = producer(&q);
+                    format!("{dq}<{q_op}<{}", producer(&c).0)
+                }
+                (op, _) => op,
+            })
+            .collect()
+    };
+    let (stdout, plain) = compress(&[]);
+    assert!(!stdout.contains("for tables"), "{stdout}");
+    assert_eq!(sigmoid_sources(&plain), ["Conv", "Conv"]);
+    let (stdout, tabled) = compress(&["--act-tables"]);
+    assert!(
+        stdout.contains("1 activations quantized for tables"),
+        "{stdout}"
+    );
+    assert_eq!(
+        sigmoid_sources(&tabled),
+        ["DequantizeLinear<QuantizeLinear<Conv", "Conv"]
+    );
+    // The Mul reads the same dequantized tensor as the Sigmoid.
+    let mul = tabled.iter().find(|n| n.op_type == "Mul").unwrap();
+    let sig = tabled.iter().find(|n| n.op_type == "Sigmoid").unwrap();
+    assert!(mul.input.contains(&sig.input[0]), "{mul:?}");
+    let profile = assert_ok(&edgetrim(&[
+        "bench",
+        out_s,
+        "--runs",
+        "1",
+        "--warmup",
+        "0",
+        "--profile",
+        "--json",
+    ]));
+    let profile: serde_json::Value = serde_json::from_str(&profile).unwrap();
+    let ops: Vec<&str> = profile["profile"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["op"].as_str().unwrap())
+        .collect();
+    assert!(ops.contains(&"QConv+Q+Table+Q"), "{ops:?}");
+    assert!(ops.contains(&"QConv+SiLU"), "{ops:?}");
+}
+
 #[test]
 fn bad_int8_flags_fail_in_one_line_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -353,7 +446,7 @@ fn bad_int8_flags_fail_in_one_line_and_write_nothing() {
     std::fs::create_dir(&empty).unwrap();
     let empty_s = empty.to_str().unwrap();
     let images_empty = format!("images:{empty_s}");
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["--quantize", "int8", "--calib-method", "kl"],
             "--calib-method: unknown calibration method \"kl\"",
@@ -369,6 +462,10 @@ fn bad_int8_flags_fail_in_one_line_and_write_nothing() {
         (
             &["--quantize", "fp16", "--reduce-range"],
             "--reduce-range only applies to --quantize int8",
+        ),
+        (
+            &["--act-tables"],
+            "--act-tables only applies to --quantize int8",
         ),
         (
             &["--quantize", "int8", "--calib", "/no/such/dir"],

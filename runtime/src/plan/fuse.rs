@@ -28,7 +28,7 @@ use crate::ops::Op;
 use crate::tensor::{DType, F32Source};
 
 /// The steps an activation fusion removes, in graph order.
-type Replaced = heapless::Vec<usize, 4>;
+pub(super) type Replaced = heapless::Vec<usize, 4>;
 
 /// The plan tables fusion rewrites.
 pub(super) struct Tables<'p, 'a> {
@@ -81,9 +81,9 @@ impl Tables<'_, '_> {
         Some(found)
     }
 
-    /// The activation that can be fused into the conv at step `k`, with the steps it
-    /// replaces and the tensor the fused step writes.
-    fn pattern(&self, k: usize) -> Option<(Activation, Replaced, u32)> {
+    /// The activation that can be fused into the conv (or other single-output step) at
+    /// step `k`, with the steps it replaces and the tensor the fused step writes.
+    pub(super) fn pattern(&self, k: usize) -> Option<(Activation, Replaced, u32)> {
         let c = only_output(self.io, &self.steps[k])?;
         let readers = self.sole_readers::<3>(self.buf_of(c)?, k)?;
         let (act, replaced) = match *readers.as_slice() {
@@ -202,7 +202,10 @@ impl Tables<'_, '_> {
         let op = self.steps[k].op;
         let fused = |act| match op {
             Op::Conv(c) if c.activation().is_none() => Some(Op::Conv(c.with_activation(act))),
-            Op::QConv(c) if c.activation().is_none() => Some(Op::QConv(c.with_activation(act))),
+            // (One with an output quantization or table already ends on that.)
+            Op::QConv(c) if c.activation().is_none() && c.requant().is_none() => {
+                Some(Op::QConv(c.with_activation(act)))
+            }
             _ => None,
         };
         if fused(Activation::Relu).is_none() {

@@ -34,6 +34,7 @@
 //! table never grows.
 
 mod lstm;
+mod table;
 
 use super::fuse::{inputs, only_output, Tables};
 use super::{Storage, TensorInfo, FOLD_LIMIT, NONE};
@@ -46,6 +47,7 @@ use crate::ops::quant::{dequantize, Direction, Quant};
 use crate::ops::{Io, Op};
 use crate::target::Target;
 use crate::tensor::{DType, F32Source, Shape, TensorMut, TensorRef};
+use table::Tabulation;
 
 /// What one matched Conv turns into.
 struct Match<'a> {
@@ -180,16 +182,21 @@ impl<'a> Tables<'_, 'a> {
         })
     }
 
-    /// Builds the `[mul] ++ [bias] ++ [w_sum]` table of `m` in the arena's tail: one `mul`
-    /// for a per-tensor weight scale (most convs), else one per channel; one bias and one
-    /// weight row sum per channel.
-    fn table(m: &Match<'a>, bump: &mut Bump<'a>) -> Result<&'a [u8]> {
+    /// Builds the `[mul] ++ [bias] ++ [w_sum] ++ [activation]` table of `m` in the arena's
+    /// tail: one `mul` for a per-tensor weight scale (most convs), else one per channel;
+    /// one bias and one weight row sum per channel; then the activation table of `tab`.
+    fn table(m: &Match<'a>, tab: Option<&Tabulation>, bump: &mut Bump<'a>) -> Result<&'a [u8]> {
         let n = m.q.channels();
         let per = |t: &TensorRef, c: usize| if t.shape.volume() == 1 { 0 } else { c };
         let n_mul = if m.s_w.shape.volume() == 1 { 1 } else { n };
-        let bytes = bump.bytes(4 * (n_mul + 2 * n))?;
+        let tab_bytes = tab.map_or(0, Tabulation::bytes);
+        let bytes = bump.bytes(4 * (n_mul + 2 * n) + tab_bytes)?;
         let (mul, rest) = bytes.split_at_mut(4 * n_mul);
-        let (bias, sums) = rest.split_at_mut(4 * n);
+        let (bias, rest) = rest.split_at_mut(4 * n);
+        let (sums, activation) = rest.split_at_mut(4 * n);
+        if let Some(t) = tab {
+            t.fill(activation);
+        }
         // The tail is aligned, so the i32 view cannot fail.
         row_sums(m.w.bytes, m.q.depth(), bytemuck::cast_slice_mut(sums));
         for (c, v) in mul.chunks_exact_mut(4).enumerate() {
@@ -229,13 +236,18 @@ impl<'a> Tables<'_, 'a> {
             let Some(m) = self.match_at(k, conv, target) else {
                 continue;
             };
-            let table = Self::table(&m, bump)?;
+            // (The int8 output an activation table needs may take more scratch.)
+            let tab = (self.steps[k].scratch != NONE)
+                .then(|| self.tabulation(k))
+                .flatten();
+            let table = Self::table(&m, tab.as_ref(), bump)?;
             let y = only_output(self.io, &self.steps[k]).unwrap_or(NONE);
             self.drop_tensor(m.w_f);
             self.tensors[m.w_f as usize] = TensorInfo {
                 name: self.tensors[m.w_f as usize].name,
                 dtype: DType::F32,
-                // f32 multipliers and biases, then i32 sums: eval reads it by parts.
+                // f32 multipliers and biases, i32 sums, then any activation table: eval
+                // reads it by parts.
                 shape: Shape::new(&[table.len() / 4])?,
                 storage: Storage::Const(table),
             };
@@ -248,9 +260,16 @@ impl<'a> Tables<'_, 'a> {
             let step = &mut self.steps[k];
             self.io[step.io_start as usize..][..4].copy_from_slice(&[m.x_q, m.w_q, m.w_f, y]);
             step.n_in = 3;
-            step.op = Op::QConv(m.q);
+            let q = match &tab {
+                Some(t) => m.q.with_table(t.requant, t.dtype()),
+                None => m.q,
+            };
+            step.op = Op::QConv(q);
             if step.scratch != NONE {
-                self.bufs[step.scratch as usize].size = crate::arena::align_up(m.q.scratch_bytes());
+                self.bufs[step.scratch as usize].size = crate::arena::align_up(q.scratch_bytes());
+            }
+            if let Some(t) = tab {
+                self.tabulate(k, &t);
             }
         }
         for j in 0..self.steps.len() {
@@ -337,33 +356,11 @@ impl<'a> Tables<'_, 'a> {
         let Some(y) = only_output(self.io, &self.steps[k]).filter(|_| fusable) else {
             return;
         };
-        let Some(readers) = self.buf_of(y).and_then(|b| self.sole_readers::<1>(b, k)) else {
-            return;
-        };
-        let [(j, t)] = *readers.as_slice() else {
-            return;
-        };
-        let Op::Quant(q) = self.steps[j].op else {
-            return;
-        };
-        let per_tensor_int8 =
-            q.direction == Direction::Quantize && q.int == DType::I8 && q.channels == 1;
-        let (Some(scale), Some(zero), Some(y_q)) = (
-            self.constant(self.input_of(j, 1)),
-            self.constant(self.input_of(j, 2)),
-            only_output(self.io, &self.steps[j]),
-        ) else {
+        let Some((j, requant, y_q)) = self.quantized_by(y, k) else {
             return;
         };
         let (Some(b_y), Some(b_q)) = (self.buf_of(y), self.buf_of(y_q)) else {
             return;
-        };
-        if t != y || !per_tensor_int8 || self.tensors[y as usize].dtype != DType::F32 {
-            return;
-        }
-        let requant = Requant {
-            scale: crate::with_f32!(scale.f32(), |s| s.at(0)),
-            zero: zero.i64_at(0) as i8,
         };
         self.bufs[b_q as usize].first = self.bufs[b_y as usize].first;
         self.drop_tensor(y);
@@ -379,6 +376,33 @@ impl<'a> Tables<'_, 'a> {
             Op::Concat(concat) => Op::Concat(concat.with_requant(requant)),
             other => other,
         };
+    }
+
+    /// The QuantizeLinear that alone reads the f32 tensor `t` (which step `writer`
+    /// writes), directly: per tensor, int8, constant scale and zero point, writing an
+    /// arena buffer. Its step, parameters and output.
+    fn quantized_by(&self, t: u32, writer: usize) -> Option<(usize, Requant, u32)> {
+        if self.tensors[t as usize].dtype != DType::F32 {
+            return None;
+        }
+        let readers = self.sole_readers::<1>(self.buf_of(t)?, writer)?;
+        let [(j, read)] = *readers.as_slice() else {
+            return None;
+        };
+        let Op::Quant(q) = self.steps[j].op else {
+            return None;
+        };
+        let per_tensor_int8 =
+            q.direction == Direction::Quantize && q.int == DType::I8 && q.channels == 1;
+        let scale = self.constant(self.input_of(j, 1))?;
+        let zero = self.constant(self.input_of(j, 2))?;
+        let y_q = only_output(self.io, &self.steps[j])?;
+        self.buf_of(y_q)?;
+        let requant = Requant {
+            scale: crate::with_f32!(scale.f32(), |s| s.at(0)),
+            zero: zero.i64_at(0) as i8,
+        };
+        (read == t && per_tensor_int8).then_some((j, requant, y_q))
     }
 
     /// Removes step `j` (its scratch too).

@@ -63,6 +63,9 @@ struct Case {
     z_w_input: bool,
     /// A QuantizeLinear (int8, scale and zero point) on the output, which is then `y_q`.
     quantize_out: Option<(f32, i8)>,
+    /// A QuantizeLinear → DequantizeLinear pair (int8, scale and zero point) between the
+    /// conv and its activation, the int8 tensor `c_q` (the compressor's `--act-tables`).
+    quantize_pre: Option<(f32, i8)>,
     /// One weight scale for the whole tensor (a scalar) instead of one per output channel.
     per_tensor: bool,
 }
@@ -87,6 +90,7 @@ impl Case {
             z_w: 0,
             z_w_input: true,
             quantize_out: None,
+            quantize_pre: None,
             per_tensor: false,
         }
     }
@@ -176,7 +180,11 @@ fn build(case: &Case, expose: bool) -> Built {
         b = b_q.iter().zip(&s_b).map(|(&q, s)| q as f32 * s).collect();
         conv_in.push("b_f");
     }
-    let conv_out = if case.act == Act::None { "y" } else { "c" };
+    let conv_out = match (case.act, case.quantize_pre) {
+        (Act::None, _) => "y",
+        (_, Some(_)) => "c0",
+        (_, None) => "c",
+    };
     m.node(
         "Conv",
         &conv_in,
@@ -192,6 +200,12 @@ fn build(case: &Case, expose: bool) -> Built {
             ),
         ],
     );
+    if let (Some((s_c, z_c)), true) = (case.quantize_pre, case.act != Act::None) {
+        m.init_f32("s_c", &[], &[s_c]);
+        m.init(tensor("z_c", dt::INT8, &[], vec![z_c as u8]));
+        m.node("QuantizeLinear", &["c0", "s_c", "z_c"], &["c_q"], vec![]);
+        m.node("DequantizeLinear", &["c_q", "s_c", "z_c"], &["c"], vec![]);
+    }
     match case.act {
         Act::None => {}
         Act::Silu => {
@@ -528,6 +542,75 @@ fn output_quantize_fuses_into_the_int8_conv_bit_exactly() {
             assert!(fused_arena < unfused_arena, "{what}: arena");
         } else {
             assert!(fused_arena <= unfused_arena, "{what}: arena");
+        }
+    }
+}
+
+/// An activation between a QuantizeLinear/DequantizeLinear pair after the int8 conv and,
+/// or not, a QuantizeLinear becomes a table in the conv ("QConv+Q+Table+Q" with int8
+/// entries, "QConv+Q+Table" with f32 ones): its output equals, byte for byte, what the
+/// unfused steps write — the same graph with the pre-activation `c_q` also exposed, which
+/// keeps the chain observable and so unfused — for every activation and conv case
+/// (groups, strides, depthwise, two K blocks), and no activation or DequantizeLinear step
+/// is left.
+#[test]
+fn activation_tables_fuse_into_the_int8_conv_bit_exactly() {
+    for (what, case) in cases() {
+        for act in [Act::Silu, Act::HardSwish, Act::HardSigmoid, Act::Relu] {
+            for quantize_out in [None, Some((0.043, -5))] {
+                let case = Case {
+                    act,
+                    quantize_pre: Some((0.05, 7)),
+                    quantize_out,
+                    ..case.clone()
+                };
+                let what = format!("{what}, {act:?}, {quantize_out:?}");
+                let x = rand_f32(&[1, case.c, case.hw[0], case.hw[1]], 13);
+                let built = build(&case, false).model;
+                let mut exposed = build(&case, false).model;
+                exposed.output("c_q", dt::INT8);
+                let (fused, ops) = run_nano_with_ops(&built.build(), std::slice::from_ref(&x));
+                let (unfused, ref_ops) =
+                    run_nano_with_ops(&exposed.build(), std::slice::from_ref(&x));
+                let table_op = match quantize_out {
+                    Some(_) => "QConv+Q+Table+Q",
+                    None => "QConv+Q+Table",
+                };
+                assert!(ops.iter().any(|o| o == table_op), "{what}: {ops:?}");
+                let gone = [
+                    "DequantizeLinear",
+                    "Sigmoid",
+                    "Mul",
+                    "Relu",
+                    "HardSigmoid",
+                    "Div",
+                ];
+                assert!(
+                    !ops.iter().any(|o| gone.contains(&o.as_str())),
+                    "{what}: {ops:?}"
+                );
+                assert!(
+                    ref_ops.iter().any(|o| o == "QConv+Q")
+                        && ref_ops.iter().any(|o| o == "DequantizeLinear"),
+                    "{what}: {ref_ops:?}"
+                );
+                let dtype = if quantize_out.is_some() {
+                    DType::I8
+                } else {
+                    DType::F32
+                };
+                assert_eq!(fused[0].dtype, dtype, "{what}");
+                assert_eq!(fused[0].bytes, unfused[0].bytes, "{what}");
+                let width = dtype.size();
+                let distinct: std::collections::BTreeSet<&[u8]> =
+                    fused[0].bytes.chunks(width).collect();
+                // (HardSigmoid's 0..1 spans 23 steps of 0.043: the smallest cases hit 6.)
+                assert!(
+                    distinct.len() >= 5,
+                    "{what}: {} distinct values",
+                    distinct.len()
+                );
+            }
         }
     }
 }

@@ -14,16 +14,23 @@
 //! `y` quantized, bit for bit what that step would write, and neither the f32 tensor nor
 //! the pass over it exists.
 //!
+//! When that int8 output is itself only dequantized into an activation (SiLU, Relu, …),
+//! whose output is quantized again or read as float — the graph the compressor's
+//! `--act-tables` writes — the planner tabulates the whole chain on the 256 int8 values
+//! and appends the table to the conv's ([`QConv::with_table`]): the epilogue then stores
+//! `table[q]` and computes no activation at all (TFLite's int8 SiLU and sigmoid).
+//!
 //! Pointwise and im2col convs run on the int8 GEMM, depthwise ones on the direct int8
 //! kernel ([`super::qdepthwise`]), which ends on the same i32 sums and shares the epilogue
 //! (it subtracts `z_x` per tap, so it leaves `w_sum` unread).
 
 use super::im2col::QIm2col;
 use super::{qdepthwise, Conv, Path};
-use crate::ops::qgemm::{Epilogue, QGemmPlan, QKernel, QMatrix, Requant, MAX_K};
+use crate::ops::qgemm::{Epilogue, QGemmPlan, QKernel, QMatrix, Requant, Store, MAX_K};
 use crate::ops::unary::Activation;
 use crate::ops::Io;
 use crate::target::Target;
+use crate::tensor::DType;
 
 /// A prepared int8 Conv.
 #[derive(Clone, Copy, Debug)]
@@ -34,6 +41,8 @@ pub struct QConv {
     zero: i8,
     /// The fused output QuantizeLinear, if any.
     requant: Option<Requant>,
+    /// The type of the activation table after `requant`, if any (int8 or f32 entries).
+    table: Option<DType>,
 }
 
 impl Conv {
@@ -57,6 +66,7 @@ impl Conv {
             ),
             zero,
             requant: None,
+            table: None,
         })
     }
 }
@@ -77,8 +87,18 @@ impl QConv {
     pub fn scratch_bytes(&self) -> usize {
         match self.conv.path {
             Path::Depthwise => 4 * self.conv.geo.ow,
-            _ => self.gemm.scratch_bytes(self.requant.is_some()),
+            _ => self.gemm.scratch_bytes(self.int8_out()),
         }
+    }
+
+    /// Whether the output is int8 (requantized, and no f32 table after that).
+    fn int8_out(&self) -> bool {
+        self.requant.is_some() && self.table != Some(DType::F32)
+    }
+
+    /// Bytes of the activation table at the end of the conv's table input.
+    pub fn table_bytes(&self) -> usize {
+        self.table.map_or(0, |t| 256 * t.size())
     }
 
     /// The fused output quantization, if any.
@@ -95,9 +115,32 @@ impl QConv {
         }
     }
 
-    /// The step's name in profiles: "QConv", "QConv+SiLU", "QConv+SiLU+Q" (requantized).
+    /// This conv storing `table[q]` for the int8 `q` that `requant` makes of its output:
+    /// an activation table of `table` entries (int8 or f32), 256 of them appended to the
+    /// conv's table input.
+    pub fn with_table(self, requant: Requant, table: DType) -> QConv {
+        let conv = QConv {
+            table: Some(table),
+            ..self
+        };
+        match table {
+            DType::F32 => QConv {
+                requant: Some(requant),
+                ..conv
+            },
+            _ => conv.with_requant(requant),
+        }
+    }
+
+    /// The step's name in profiles: "QConv", "QConv+SiLU", "QConv+SiLU+Q" (requantized),
+    /// "QConv+Q+Table" (an activation table of f32 entries), "QConv+Q+Table+Q" (of int8).
     pub fn op_name(&self) -> &'static str {
         use Activation::*;
+        match self.table {
+            Some(DType::F32) => return "QConv+Q+Table",
+            Some(_) => return "QConv+Q+Table+Q",
+            None => {}
+        }
         match (self.conv.act, self.requant.is_some()) {
             (None, false) => "QConv",
             (None, true) => "QConv+Q",
@@ -133,14 +176,26 @@ pub fn eval(q: &QConv, io: &mut Io) {
     let (x, w) = (io.input(0).bytes, io.input(1).bytes);
     // The planner builds the table in the arena's tail, aligned.
     let table = io.input(2).bytes;
+    let (table, activation) = table.split_at(table.len() - q.table_bytes());
     let (floats, sums) = table.split_at(table.len() - 4 * q.conv.c_out);
     let floats: &[f32] = bytemuck::cast_slice(floats);
     let (mul, bias) = floats.split_at(floats.len() - q.conv.c_out);
     let w_sum: &[i32] = bytemuck::cast_slice(sums);
     let out = &mut *io.outputs[0].bytes;
     let scratch = &mut *io.scratch;
-    // Bytes per output value: int8 when requantized, else f32.
-    let width = if q.requant.is_some() { 1 } else { 4 };
+    // The planner appends exactly 256 entries, in the arena's aligned tail.
+    let int8_table = activation.try_into().ok();
+    let f32_table = bytemuck::try_cast_slice(activation)
+        .ok()
+        .and_then(|t: &[f32]| t.try_into().ok());
+    let store = match (q.requant, int8_table, f32_table) {
+        (None, ..) => Store::F32,
+        (Some(rq), Some(t), _) => Store::Int8Table(rq, t),
+        (Some(rq), _, Some(t)) => Store::F32Table(rq, t),
+        (Some(rq), None, None) => Store::Int8(rq),
+    };
+    // Bytes per output value.
+    let width = store.width();
     let (c, g) = (&q.conv, q.conv.geo);
     let plane = g.oh * g.ow;
     let m = c.c_out / c.group;
@@ -164,7 +219,7 @@ pub fn eval(q: &QConv, io: &mut Io) {
                 a_sum: &w_sum[grp * m..][..m],
                 zero: q.zero.into(),
                 act: c.act,
-                requant: q.requant,
+                store,
             };
             match c.path {
                 Path::Depthwise => {

@@ -19,7 +19,7 @@ use crate::ops::qgemm::{Epilogue, QKernel};
 
 /// Convolves one group: the int8 input channel at `x_off` (zero point `epi.zero`), `mult`
 /// output channels whose int8 weights start at `w_off`, into `out`: those `mult` planes,
-/// f32 bytes or, with [`Epilogue::requant`], int8. Epilogue row `m` is output channel `m`
+/// stored as [`Epilogue::store`] says. Epilogue row `m` is output channel `m`
 /// of the group. `acc` is scratch of at least `g.ow` i32. `kernel` (the conv's GEMM
 /// kernel) says which instruction set this CPU has.
 #[allow(clippy::too_many_arguments)]
@@ -83,7 +83,7 @@ fn run_inline(
     let zero = i16::from(epi.zero as i8);
     // The sums are of `x_q − z_x` already: no zero-point correction is left to apply.
     let epi = Epilogue { zero: 0, ..*epi };
-    let width = if epi.requant.is_some() { 1 } else { 4 };
+    let width = epi.store.width();
     let (acc, taps, plane) = (&mut acc[..g.ow], g.kh * g.kw, g.oh * g.ow);
     let spans = Spans::new(g);
     for m in 0..mult {
@@ -126,14 +126,7 @@ fn run_inline(
                 act.apply(ys);
             }
             let dst = &mut out[width * (m * plane + oy * g.ow)..][..width * g.ow];
-            match epi.requant {
-                None => dst.copy_from_slice(bytemuck::cast_slice(ys)),
-                Some(rq) => {
-                    for (d, &y) in dst.iter_mut().zip(ys.iter()) {
-                        *d = rq.quantize(y);
-                    }
-                }
-            }
+            epi.store.put(ys, dst);
         }
     }
 }
@@ -141,7 +134,7 @@ fn run_inline(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::qgemm::{row_sums, Requant};
+    use crate::ops::qgemm::{row_sums, Requant, Store};
     use crate::ops::unary::Activation;
     use std::{vec, vec::Vec};
 
@@ -208,21 +201,28 @@ mod tests {
             row_sums(&w, taps, &mut a_sum);
             let mul: Vec<f32> = (0..mult).map(|c| 0.0013 + c as f32 * 3e-4).collect();
             let bias: Vec<f32> = (0..mult).map(|c| c as f32 * 0.37 - 0.5).collect();
+            let rq = Requant {
+                scale: 0.02,
+                zero: -3,
+            };
+            // Tables whose entries differ from their indices, so a missed lookup shows.
+            let int8_table: [u8; 256] = core::array::from_fn(|b| (b as u8).wrapping_mul(7) ^ 1);
+            let f32_table: [f32; 256] = core::array::from_fn(|b| b as f32 * 0.25 - 9.0);
+            let stores = [
+                Store::F32,
+                Store::Int8(rq),
+                Store::Int8Table(rq, &int8_table),
+                Store::F32Table(rq, &f32_table),
+            ];
             for act in [None, Some(Activation::Silu), Some(Activation::Relu)] {
-                for requant in [
-                    None,
-                    Some(Requant {
-                        scale: 0.02,
-                        zero: -3,
-                    }),
-                ] {
+                for store in stores {
                     let epi = Epilogue {
                         mul: &mul,
                         bias: &bias,
                         a_sum: &a_sum,
                         zero: zero.into(),
                         act,
-                        requant,
+                        store,
                     };
                     // The expected bytes: the exact sums through the shared epilogue.
                     let plane = g.oh * g.ow;
@@ -238,9 +238,14 @@ mod tests {
                             act.apply(&mut ys);
                         }
                         for y in ys {
-                            match requant {
-                                None => want.extend_from_slice(&y.to_le_bytes()),
-                                Some(rq) => want.push(rq.quantize(y)),
+                            let q = usize::from(rq.quantize(y));
+                            match store {
+                                Store::F32 => want.extend_from_slice(&y.to_le_bytes()),
+                                Store::Int8(_) => want.push(q as u8),
+                                Store::Int8Table(..) => want.push(int8_table[q]),
+                                Store::F32Table(..) => {
+                                    want.extend_from_slice(&f32_table[q].to_le_bytes())
+                                }
                             }
                         }
                     }
@@ -248,12 +253,12 @@ mod tests {
                         let mut out = vec![0xa5; want.len()];
                         let mut acc = vec![0x5a5a; g.ow];
                         run(kernel, &g, &x, 3, &w, 0, mult, &mut out, &mut acc, &epi);
-                        assert_eq!(out, want, "case {i} {kernel:?} {act:?} {requant:?}");
+                        assert_eq!(out, want, "case {i} {kernel:?} {act:?} {store:?}");
                         cases += 1;
                     }
                 }
             }
         }
-        assert!(cases >= 36);
+        assert!(cases >= 72);
     }
 }

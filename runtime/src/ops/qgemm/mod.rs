@@ -118,8 +118,8 @@ impl QOperand for QMatrix<'_> {
 }
 
 /// What the last K block does to a finished tile:
-/// `y = act((acc − zero · a_sum[row]) · mul[row] + bias[row])`, stored as f32 or, with
-/// [`Epilogue::requant`], as int8.
+/// `y = act((acc − zero · a_sum[row]) · mul[row] + bias[row])`, stored as
+/// [`Epilogue::store`] says.
 #[derive(Clone, Copy, Debug)]
 pub struct Epilogue<'t> {
     /// Per-row multiplier (`s_x · s_w[row]`), or one for every row (a per-tensor weight
@@ -133,8 +133,87 @@ pub struct Epilogue<'t> {
     pub zero: i32,
     /// Fused activation.
     pub act: Option<Activation>,
-    /// Store `y` quantized to int8 (the QuantizeLinear that read it, fused) instead of f32.
-    pub requant: Option<Requant>,
+    /// How `y` is stored.
+    pub store: Store<'t>,
+}
+
+/// How the epilogue stores a finished value `y` (activated, if [`Epilogue::act`] says so).
+#[derive(Clone, Copy, Debug)]
+pub enum Store<'t> {
+    /// As f32.
+    F32,
+    /// As int8: the QuantizeLinear that alone read `y`, fused.
+    Int8(Requant),
+    /// `table[q]` for the int8 `q` of `y` (the byte indexes the table): the conv's output
+    /// QuantizeLinear fused, then `DequantizeLinear → activation → QuantizeLinear`
+    /// precomputed on all 256 values of `q` — TFLite's int8 activations, which cost one
+    /// lookup instead of an exponential and a division per value.
+    Int8Table(Requant, &'t [u8; 256]),
+    /// The same with f32 entries, for an activation whose output stays float (one that
+    /// a Concat or a float op reads).
+    F32Table(Requant, &'t [f32; 256]),
+}
+
+impl Store<'_> {
+    /// Bytes per stored value.
+    pub fn width(&self) -> usize {
+        match self {
+            Store::F32 | Store::F32Table(..) => 4,
+            Store::Int8(_) | Store::Int8Table(..) => 1,
+        }
+    }
+
+    /// Stores `ys` into `dst`, [`Store::width`] bytes per value (f32 as little-endian
+    /// words, which an aligned `dst` takes whole: [`Store::put_words`]).
+    #[inline(always)]
+    pub fn put(&self, ys: &[f32], dst: &mut [u8]) {
+        match *self {
+            Store::Int8(rq) => {
+                for (d, &y) in dst.iter_mut().zip(ys) {
+                    *d = rq.quantize(y);
+                }
+            }
+            // Quantizing vectorises, looking up does not: two loops, not one.
+            Store::Int8Table(rq, table) => {
+                Store::Int8(rq).put(ys, dst);
+                for d in dst.iter_mut() {
+                    *d = table[usize::from(*d)];
+                }
+            }
+            Store::F32 | Store::F32Table(..) => match bytemuck::try_cast_slice_mut(dst) {
+                Ok(words) => self.put_words(ys, words),
+                Err(_) => {
+                    for (d, &y) in dst.chunks_exact_mut(4).zip(ys) {
+                        let mut word = [0];
+                        self.put_words(&[y], &mut word);
+                        d.copy_from_slice(&word[0].to_le_bytes());
+                    }
+                }
+            },
+        }
+    }
+
+    /// Stores the f32 values of [`Store::F32`] and [`Store::F32Table`] as their bits (int8
+    /// stores leave `words` alone).
+    #[inline(always)]
+    pub fn put_words(&self, ys: &[f32], words: &mut [u32]) {
+        match *self {
+            Store::F32 => {
+                for (d, y) in words.iter_mut().zip(ys) {
+                    *d = y.to_bits();
+                }
+            }
+            Store::F32Table(rq, table) => {
+                for (d, &y) in words.iter_mut().zip(ys) {
+                    *d = rq.quantize(y).into();
+                }
+                for d in words.iter_mut() {
+                    *d = table[*d as usize & 0xff].to_bits();
+                }
+            }
+            Store::Int8(_) | Store::Int8Table(..) => {}
+        }
+    }
 }
 
 /// A fused per-tensor int8 QuantizeLinear: `saturate(round_half_even(y / scale) + zero)`,
@@ -386,7 +465,7 @@ impl QGemmPlan {
         }
     }
 
-    /// This plan for an int8 output ([`Epilogue::requant`]). With more than one K block
+    /// This plan for an int8 output ([`Store::width`] 1). With more than one K block
     /// the partial sums of an N block then take scratch (`4 · m · nc` bytes) instead of
     /// living in C, so N blocks shrink to at most half of N (and 256 columns): the
     /// partials stay smaller than the f32 output the fusion removes (`4 · m · n`), and
@@ -408,12 +487,12 @@ impl QGemmPlan {
     }
 
     /// Scratch bytes [`QGemmPlan::run`] needs (packed A block as i16, then packed B block
-    /// as int8 or i16, each starting on a cache line); with an int8 output (`requant`)
+    /// as int8 or i16, each starting on a cache line); with an int8 output (`int8_out`)
     /// and more than one K block, then the partial sums of one N block (`m × nc` i32),
     /// which float outputs keep in C itself.
-    pub fn scratch_bytes(&self, requant: bool) -> usize {
+    pub fn scratch_bytes(&self, int8_out: bool) -> usize {
         let packs = self.kc * (2 * self.mc + self.b_bytes * self.nc) + 2 * LINE;
-        if requant && self.k > self.kc {
+        if int8_out && self.k > self.kc {
             packs.next_multiple_of(4) + 4 * self.m * self.nc
         } else {
             packs
@@ -421,7 +500,7 @@ impl QGemmPlan {
     }
 
     /// `C = epilogue(A·B)` with C row-major `ldc` apart: f32 values (4-byte aligned), or
-    /// int8 ones with [`Epilogue::requant`]; `scratch` has at least
+    /// int8 ones ([`Store::width`] 1); `scratch` has at least
     /// [`QGemmPlan::scratch_bytes`] bytes.
     pub fn run<A: QOperand, B: QOperand>(
         &self,
@@ -500,19 +579,14 @@ impl QGemmPlan {
         let (b_pack, rest) = line_aligned(rest).split_at_mut(self.kc * self.nc * b_width::<K>());
         // Partial sums between K blocks: in C itself when it holds f32 (an i32 per value),
         // else in scratch, one N block's worth (`Sums::Apart`).
-        let mut sums = match epi.requant {
-            None => Sums::InC(bytemuck::cast_slice_mut(c)),
-            Some(rq) => {
-                // (Only read and written between K blocks: none with one block.)
-                let len = if k > self.kc { m * self.nc } else { 0 };
-                let skip = rest.as_ptr().align_offset(4).min(rest.len());
-                let partials = bytemuck::cast_slice_mut(&mut rest[skip..][..4 * len]);
-                Sums::Apart {
-                    out: c,
-                    partials,
-                    rq,
-                }
-            }
+        let mut sums = if epi.store.width() == 4 {
+            Sums::InC(bytemuck::cast_slice_mut(c))
+        } else {
+            // (Only read and written between K blocks: none with one block.)
+            let len = if k > self.kc { m * self.nc } else { 0 };
+            let skip = rest.as_ptr().align_offset(4).min(rest.len());
+            let partials = bytemuck::cast_slice_mut(&mut rest[skip..][..4 * len]);
+            Sums::Apart { out: c, partials }
         };
         let epi = &Epilogue {
             zero: epi.zero + K::B_OFFSET,
@@ -564,21 +638,15 @@ impl QGemmPlan {
                                 continue;
                             }
                             finish::<K>(&acc, &mut tile, row0, rows, cols, epi);
-                            match &mut sums {
-                                Sums::InC(c) => {
-                                    for i in 0..rows {
+                            for i in 0..rows {
+                                let ys = &tile[i * K::NR..][..cols];
+                                match &mut sums {
+                                    Sums::InC(c) => {
                                         let d = &mut c[origin + i * ldc..][..cols];
-                                        for (d, t) in d.iter_mut().zip(&tile[i * K::NR..]) {
-                                            *d = t.to_bits() as i32;
-                                        }
+                                        epi.store.put_words(ys, bytemuck::cast_slice_mut(d));
                                     }
-                                }
-                                Sums::Apart { out, rq, .. } => {
-                                    for i in 0..rows {
-                                        let d = &mut out[origin + i * ldc..][..cols];
-                                        for (d, &t) in d.iter_mut().zip(&tile[i * K::NR..]) {
-                                            *d = rq.quantize(t);
-                                        }
+                                    Sums::Apart { out, .. } => {
+                                        epi.store.put(ys, &mut out[origin + i * ldc..][..cols])
                                     }
                                 }
                             }
@@ -594,11 +662,10 @@ impl QGemmPlan {
 enum Sums<'c> {
     /// In C, which holds f32 outputs (as i32 bits, the same size).
     InC(&'c mut [i32]),
-    /// In `partials` (`m × nc`, one N block), the int8 outputs (`rq`) in `out`.
+    /// In `partials` (`m × nc`, one N block), the int8 outputs in `out`.
     Apart {
         out: &'c mut [u8],
         partials: &'c mut [i32],
-        rq: Requant,
     },
 }
 

@@ -74,15 +74,15 @@ impl Operands {
         }
     }
 
-    /// With B's zero point `zero`, SiLU, and `requant`.
-    fn epilogue(&self, zero: i8, requant: Option<Requant>) -> Epilogue<'_> {
+    /// With B's zero point `zero`, SiLU, and `store`.
+    fn epilogue<'a>(&'a self, zero: i8, store: Store<'a>) -> Epilogue<'a> {
         Epilogue {
             mul: &self.mul,
             bias: &self.bias,
             a_sum: &self.a_sum,
             zero: zero.into(),
             act: Some(Activation::Silu),
-            requant,
+            store,
         }
     }
 }
@@ -100,7 +100,7 @@ fn check(
 ) -> Vec<f32> {
     let ops = Operands::new(m, n, k, bound);
     let (a, b) = (&ops.a, &ops.b);
-    let epi = ops.epilogue(zero, None);
+    let epi = ops.epilogue(zero, Store::F32);
     let (mul, bias) = (epi.mul, epi.bias);
     let mut c = vec![i32::MIN; m * n];
     gemm(dense(a, k), dense(b, n), &mut c, &epi);
@@ -165,7 +165,7 @@ fn extreme_values_accumulate_exactly() {
             a_sum: &a_sum,
             zero: -128,
             act: None,
-            requant: None,
+            store: Store::F32,
         };
         let (am, bm) = (dense(&a, k), dense(&b, n));
         plan.run(
@@ -260,9 +260,13 @@ fn wide_b_panels_hold_the_exact_product() {
 /// With a fused QuantizeLinear every kernel stores exactly the int8 values the float
 /// output quantized by the standalone op's function would be — one K block or several
 /// (partial sums in scratch), tails in every dimension — and needs no more scratch than it
-/// asks for (the buffer is exactly `scratch_bytes(true)`).
+/// asks for (the buffer is exactly `scratch_bytes`); with an activation table after it,
+/// exactly the table's entries at those values, int8 or f32.
 #[test]
 fn requantized_outputs_equal_the_quantized_float_outputs() {
+    // Tables whose entries differ from their indices, so a missed lookup shows.
+    let int8_table: [u8; 256] = core::array::from_fn(|b| (b as u8).wrapping_mul(7) ^ 1);
+    let f32_table: [f32; 256] = core::array::from_fn(|b| b as f32 * 0.25 - 9.0);
     for kernel in QKernel::available() {
         for target in [Target::Host, Target::CortexM] {
             for (m, n, k) in [(1, 1, 1), (13, 33, 17), (9, 70, 1200), (7, 1100, 600)] {
@@ -273,20 +277,35 @@ fn requantized_outputs_equal_the_quantized_float_outputs() {
                     scale: largest / 100.0 + 1e-3,
                     zero: -3,
                 };
-                let plan = QGemmPlan::with_kernel(target, kernel, m, n, k).requantized();
-                let label = std::format!("{kernel:?} {target:?} {m}x{n}x{k}");
-                let ops = Operands::new(m, n, k, kernel.weight_bound());
-                let (a, b) = (&ops.a, &ops.b);
-                let epi = ops.epilogue(5, Some(rq));
-                let mut scratch = vec![0x55; plan.scratch_bytes(true)];
-                let mut out = vec![0xaau8; m * n];
-                plan.run(dense(a, k), dense(b, n), &mut out, n, &mut scratch, &epi);
-                let want: Vec<u8> = floats.iter().map(|&y| rq.quantize(y)).collect();
-                assert_eq!(out, want, "{label}");
+                let q: Vec<usize> = floats.iter().map(|&y| rq.quantize(y).into()).collect();
                 assert!(
-                    want.iter().any(|&v| v != 0x7f && v != 0x80),
-                    "{label}: all saturated"
+                    q.iter().any(|&v| v != 0x7f && v != 0x80),
+                    "{kernel:?} {target:?} {m}x{n}x{k}: all saturated"
                 );
+                for store in [
+                    Store::Int8(rq),
+                    Store::Int8Table(rq, &int8_table),
+                    Store::F32Table(rq, &f32_table),
+                ] {
+                    let want: Vec<u8> = match store {
+                        Store::Int8(_) => q.iter().map(|&v| v as u8).collect(),
+                        Store::Int8Table(..) => q.iter().map(|&v| int8_table[v]).collect(),
+                        _ => q.iter().flat_map(|&v| f32_table[v].to_le_bytes()).collect(),
+                    };
+                    let int8_out = store.width() == 1;
+                    let plan = QGemmPlan::with_kernel(target, kernel, m, n, k);
+                    let plan = if int8_out { plan.requantized() } else { plan };
+                    let label = std::format!("{kernel:?} {target:?} {m}x{n}x{k} {store:?}");
+                    let ops = Operands::new(m, n, k, kernel.weight_bound());
+                    let (a, b) = (&ops.a, &ops.b);
+                    let epi = ops.epilogue(5, store);
+                    let mut scratch = vec![0x55; plan.scratch_bytes(int8_out)];
+                    // f32 outputs are 4-byte aligned, as an arena buffer is.
+                    let mut out = vec![0xaaaa_aaaau32; want.len().div_ceil(4)];
+                    let out = &mut bytemuck::cast_slice_mut(&mut out)[..want.len()];
+                    plan.run(dense(a, k), dense(b, n), out, n, &mut scratch, &epi);
+                    assert_eq!(out, want.as_slice(), "{label}");
+                }
             }
         }
     }
@@ -328,7 +347,7 @@ fn narrow_kernel_only_for_weights_within_64() {
         a_sum: &a_sum,
         zero: 0,
         act: None,
-        requant: None,
+        store: Store::F32,
     };
     let plan = QGemmPlan::with_kernel(Target::Host, QKernel::Avx2Narrow, m, n, k);
     let mut scratch = vec![0; plan.scratch_bytes(false)];

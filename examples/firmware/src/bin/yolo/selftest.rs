@@ -9,7 +9,7 @@
 
 use crate::pavement::Error;
 use edgetrim_firmware::say;
-use edgetrim_runtime::ops::qgemm::{row_sums, Epilogue, QGemmPlan, QKernel, QMatrix};
+use edgetrim_runtime::ops::qgemm::{row_sums, Epilogue, QGemmPlan, QKernel, QMatrix, Store};
 use edgetrim_runtime::{Name, Target};
 
 /// `(m, n, k, zero point)` cases.
@@ -72,7 +72,7 @@ pub fn qgemm_kernels(mem: &mut [u8]) -> Result<(), Error> {
             a_sum: &a_sum[..m],
             zero: zero.into(),
             act: None,
-            requant: None,
+            store: Store::F32,
         };
         for &kernel in &kernels {
             let plan = QGemmPlan::with_kernel(Target::CortexM, kernel, m, n, k);
