@@ -168,14 +168,10 @@ impl Store<'_> {
     #[inline(always)]
     pub fn put(&self, ys: &[f32], dst: &mut [u8]) {
         match *self {
-            Store::Int8(rq) => {
-                for (d, &y) in dst.iter_mut().zip(ys) {
-                    *d = rq.quantize(y);
-                }
-            }
+            Store::Int8(rq) => rq.quantize_row(ys, dst),
             // Quantizing vectorises, looking up does not: two loops, not one.
             Store::Int8Table(rq, table) => {
-                Store::Int8(rq).put(ys, dst);
+                rq.quantize_row(ys, dst);
                 for d in dst.iter_mut() {
                     *d = table[usize::from(*d)];
                 }
@@ -233,6 +229,16 @@ impl Requant {
     pub fn quantize(self, y: f32) -> u8 {
         let (lo, hi) = (f32::from(i8::MIN), f32::from(i8::MAX));
         crate::ops::quant::quantize(y, self.scale, self.zero.into(), lo, hi) as u8
+    }
+
+    /// [`Requant::quantize`] of each of `ys` into `dst`. (Not recursion through
+    /// [`Store::put`]: a recursive function is never inlined, and outside the AVX2
+    /// callers this loop is compiled for SSE2, half as wide.)
+    #[inline(always)]
+    fn quantize_row(self, ys: &[f32], dst: &mut [u8]) {
+        for (d, &y) in dst.iter_mut().zip(ys) {
+            *d = self.quantize(y);
+        }
     }
 }
 
@@ -638,15 +644,18 @@ impl QGemmPlan {
                                 continue;
                             }
                             finish::<K>(&acc, &mut tile, row0, rows, cols, epi);
-                            for i in 0..rows {
-                                let ys = &tile[i * K::NR..][..cols];
-                                match &mut sums {
-                                    Sums::InC(c) => {
+                            let row = |i: usize| &tile[i * K::NR..][..cols];
+                            match &mut sums {
+                                Sums::InC(c) => {
+                                    for i in 0..rows {
                                         let d = &mut c[origin + i * ldc..][..cols];
-                                        epi.store.put_words(ys, bytemuck::cast_slice_mut(d));
+                                        epi.store.put_words(row(i), bytemuck::cast_slice_mut(d));
                                     }
-                                    Sums::Apart { out, .. } => {
-                                        epi.store.put(ys, &mut out[origin + i * ldc..][..cols])
+                                }
+                                Sums::Apart { out, .. } => {
+                                    for i in 0..rows {
+                                        let d = &mut out[origin + i * ldc..][..cols];
+                                        epi.store.put(row(i), d);
                                     }
                                 }
                             }
