@@ -24,6 +24,7 @@ variants=(
   "f32|"
   "fp16|--quantize fp16"
   "int8|--quantize int8 --calib $dir/calib/npy"
+  "int8-tables|--quantize int8 --act-tables --calib $dir/calib/npy"
   "prune20|--prune channels=0.2 --calib $dir/calib/npy"
   "prune30|--prune channels=0.3 --calib $dir/calib/npy"
   "prune30+int8|--prune channels=0.3 --quantize int8 --calib $dir/calib/npy"

@@ -20,10 +20,12 @@
 //! ```text
 //! edgetrim datagen pavement --split val --images 64 --size 128 --out data/calib128
 //! edgetrim compress models/zoo/yolo9tr-n.onnx -o examples/firmware/yolo9tr-n-int8-128.onnx \
-//!   --input-shape images=1x3x128x128 --quantize int8 --calib images:data/calib128 --act-tables
+//!   --input-shape images=1x3x128x128 --quantize int8 --calib images:data/calib128 \
+//!   --act-tables --pow2-scales
 //! ```
-//! (`--act-tables`: the convs feeding int8 convs compute their SiLU as a 256-entry table,
-//! so the firmware also checks that epilogue against the host.)
+//! (`--act-tables`: the convs feeding int8 convs compute their SiLU as a 256-entry table;
+//! `--pow2-scales`: activation scales are powers of two, so requantizing multiplies instead
+//! of divides. The firmware checks both against the host.)
 
 #[path = "../firmware/src/pavement.rs"]
 mod pavement;

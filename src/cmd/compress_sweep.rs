@@ -228,9 +228,10 @@ fn check_flags(args: &Args, configs: &[Config]) -> Result<()> {
     let int8_flags = !args.keep_float.is_empty()
         || args.calib_method != "minmax"
         || args.reduce_range
-        || args.act_tables;
+        || args.act_tables
+        || args.pow2_scales;
     if !int8 && int8_flags {
-        bail!("--keep-float, --calib-method, --reduce-range and --act-tables need quantize=int8 in the --sweep grid");
+        bail!("--keep-float, --calib-method, --reduce-range, --act-tables and --pow2-scales need quantize=int8 in the --sweep grid");
     }
     if args.output.is_some() && args.budget.is_none() {
         bail!("-o needs --budget with --sweep (the budget picks the configuration to write)");

@@ -342,9 +342,10 @@ fn reduce_range_keeps_int8_weights_within_64() {
     assert_eq!(largest_weight(&["--reduce-range"]), 64);
 }
 
-/// `--act-tables` puts a Q/DQ pair between a conv and its SiLU when only int8 convs read
-/// the SiLU's output, and the runtime then runs that chain as a table in the conv
-/// ("QConv+Q+Table+Q"); a SiLU whose output the graph returns stays as it was.
+/// `--act-tables` puts a Q/DQ pair between a conv and its SiLU (or hard-swish, as Paddle
+/// writes it) when only int8 convs read the activation's output, and the runtime then runs
+/// that chain as a table in the conv ("QConv+Q+Table+Q"); a SiLU whose output the graph
+/// returns stays as it was.
 #[test]
 fn act_tables_quantize_a_conv_output_before_its_activation() {
     let dir = tempfile::tempdir().unwrap();
@@ -357,13 +358,22 @@ fn act_tables_quantize_a_conv_output_before_its_activation() {
     };
     m.init_f32("w1", &[4, 3, 3, 3], &w(108, 0));
     m.init_f32("w2", &[4, 4, 1, 1], &w(16, 5));
+    m.init_f32("w3", &[4, 4, 1, 1], &w(16, 9));
+    for (name, v) in [("three", 3.0), ("zero", 0.0), ("six", 6.0)] {
+        m.init_f32(name, &[], &[v]);
+    }
     let pads = vec![("pads", Attr::Ints(vec![1; 4]))];
     m.node("Conv", &["x", "w1"], &["c1"], pads);
     m.node("Sigmoid", &["c1"], &["s1"], vec![]);
     m.node("Mul", &["c1", "s1"], &["a1"], vec![]);
     m.node("Conv", &["a1", "w2"], &["c2"], vec![]);
-    m.node("Sigmoid", &["c2"], &["s2"], vec![]);
-    m.node("Mul", &["c2", "s2"], &["y"], vec![]);
+    m.node("Add", &["c2", "three"], &["h0"], vec![]);
+    m.node("Clip", &["h0", "zero", "six"], &["h1"], vec![]);
+    m.node("Mul", &["c2", "h1"], &["h2"], vec![]);
+    m.node("Div", &["h2", "six"], &["a2"], vec![]);
+    m.node("Conv", &["a2", "w3"], &["c3"], vec![]);
+    m.node("Sigmoid", &["c3"], &["s3"], vec![]);
+    m.node("Mul", &["c3", "s3"], &["y"], vec![]);
     m.output("y", dt::FLOAT);
     let input = write(dir.path(), "in.onnx", &m.build());
     let npy = calibration_npy(dir.path(), 3, 3, 11);
@@ -377,8 +387,8 @@ fn act_tables_quantize_a_conv_output_before_its_activation() {
         let m = edgetrim_compress::passes::decode(&std::fs::read(&out).unwrap()).unwrap();
         (stdout, m.graph.unwrap().node)
     };
-    // Who writes what each Sigmoid reads.
-    let sigmoid_sources = |nodes: &[tract_onnx::pb::NodeProto]| -> Vec<String> {
+    // Who writes what each Sigmoid and Add reads.
+    let sources = |nodes: &[tract_onnx::pb::NodeProto]| -> Vec<String> {
         let producer = |t: &str| {
             let n = nodes
                 .iter()
@@ -388,7 +398,7 @@ fn act_tables_quantize_a_conv_output_before_its_activation() {
         };
         nodes
             .iter()
-            .filter(|n| n.op_type == "Sigmoid")
+            .filter(|n| n.op_type == "Sigmoid" || n.op_type == "Add")
             .map(|n| match producer(&n.input[0]) {
                 (dq, q) if dq == "DequantizeLinear" => {
                     let (q_op, c) = producer(&q);
@@ -400,20 +410,23 @@ fn act_tables_quantize_a_conv_output_before_its_activation() {
     };
     let (stdout, plain) = compress(&[]);
     assert!(!stdout.contains("for tables"), "{stdout}");
-    assert_eq!(sigmoid_sources(&plain), ["Conv", "Conv"]);
+    assert_eq!(sources(&plain), ["Conv", "Conv", "Conv"]);
     let (stdout, tabled) = compress(&["--act-tables"]);
     assert!(
-        stdout.contains("1 activations quantized for tables"),
+        stdout.contains("2 activations quantized for tables"),
         "{stdout}"
     );
-    assert_eq!(
-        sigmoid_sources(&tabled),
-        ["DequantizeLinear<QuantizeLinear<Conv", "Conv"]
-    );
-    // The Mul reads the same dequantized tensor as the Sigmoid.
-    let mul = tabled.iter().find(|n| n.op_type == "Mul").unwrap();
-    let sig = tabled.iter().find(|n| n.op_type == "Sigmoid").unwrap();
-    assert!(mul.input.contains(&sig.input[0]), "{mul:?}");
+    let dq = "DequantizeLinear<QuantizeLinear<Conv";
+    assert_eq!(sources(&tabled), [dq, dq, "Conv"]);
+    // The Muls read the same dequantized tensors as the Sigmoid and the Add.
+    let muls: Vec<_> = tabled.iter().filter(|n| n.op_type == "Mul").collect();
+    for first in ["Sigmoid", "Add"] {
+        let n = tabled.iter().find(|n| n.op_type == first).unwrap();
+        assert!(
+            muls.iter().any(|m| m.input.contains(&n.input[0])),
+            "{first}"
+        );
+    }
     let profile = assert_ok(&edgetrim(&[
         "bench",
         out_s,
@@ -431,8 +444,47 @@ fn act_tables_quantize_a_conv_output_before_its_activation() {
         .iter()
         .map(|p| p["op"].as_str().unwrap())
         .collect();
-    assert!(ops.contains(&"QConv+Q+Table+Q"), "{ops:?}");
+    let tables = ops.iter().filter(|o| **o == "QConv+Q+Table+Q").count();
+    assert_eq!(tables, 2, "{ops:?}");
     assert!(ops.contains(&"QConv+SiLU"), "{ops:?}");
+}
+
+/// `--pow2-scales` rounds every activation scale up to a power of two (the weights keep
+/// theirs); without it the calibrated scales are not.
+#[test]
+fn pow2_scales_round_activation_scales_to_powers_of_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.onnx", &image_model().build());
+    let npy = calibration_npy(dir.path(), 3, 3, 11);
+    let out = dir.path().join("out.onnx");
+    let activation_scales = |extra: &[&str]| -> Vec<f32> {
+        let mut args = vec!["compress", &input, "-o", out.to_str().unwrap()];
+        args.extend_from_slice(&["--quantize", "int8", "--calib", npy.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        assert_ok(&edgetrim(&args));
+        let m = edgetrim_compress::passes::decode(&std::fs::read(&out).unwrap()).unwrap();
+        let g = m.graph.unwrap();
+        // The scales of QuantizeLinear nodes: activations only.
+        g.node
+            .iter()
+            .filter(|n| n.op_type == "QuantizeLinear")
+            .map(|n| {
+                let t = g.initializer.iter().find(|t| t.name == n.input[1]).unwrap();
+                f32::from_le_bytes(t.raw_data[..4].try_into().unwrap())
+            })
+            .collect()
+    };
+    let pow2 = |s: &f32| s.log2().fract() == 0.0;
+    let calibrated = activation_scales(&[]);
+    assert!(
+        !calibrated.is_empty() && !calibrated.iter().all(pow2),
+        "{calibrated:?}"
+    );
+    let rounded = activation_scales(&["--pow2-scales"]);
+    assert_eq!(rounded.len(), calibrated.len());
+    for (r, c) in rounded.iter().zip(&calibrated) {
+        assert!(pow2(r) && *r >= *c && *r < 2.0 * c, "{r} from {c}");
+    }
 }
 
 #[test]
@@ -446,7 +498,7 @@ fn bad_int8_flags_fail_in_one_line_and_write_nothing() {
     std::fs::create_dir(&empty).unwrap();
     let empty_s = empty.to_str().unwrap();
     let images_empty = format!("images:{empty_s}");
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &["--quantize", "int8", "--calib-method", "kl"],
             "--calib-method: unknown calibration method \"kl\"",
@@ -466,6 +518,10 @@ fn bad_int8_flags_fail_in_one_line_and_write_nothing() {
         (
             &["--act-tables"],
             "--act-tables only applies to --quantize int8",
+        ),
+        (
+            &["--pow2-scales"],
+            "--pow2-scales only applies to --quantize int8",
         ),
         (
             &["--quantize", "int8", "--calib", "/no/such/dir"],

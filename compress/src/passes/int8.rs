@@ -75,6 +75,10 @@ pub struct Options {
     /// possible inputs, and the runtime computes it as a table lookup in the conv's
     /// epilogue (TFLite's int8 activations) — faster, for one more rounding per value.
     pub act_tables: bool,
+    /// Activation scales rounded up to powers of two: the runtime then quantizes with a
+    /// multiplication by the exact reciprocal instead of a division (a Cortex-M4's `VDIV`
+    /// takes 14 cycles, `VMUL` one), for grids up to twice as coarse.
+    pub pow2_scales: bool,
 }
 
 impl Options {
@@ -104,6 +108,7 @@ impl Default for Options {
             per_tensor_sqnr_db: Some(PER_TENSOR_SQNR_DB),
             reduce_range: false,
             act_tables: false,
+            pow2_scales: false,
         }
     }
 }
@@ -192,7 +197,10 @@ pub fn run(model: &mut ModelProto, ctx: &Context) -> Result<String> {
     let act_params: HashMap<&str, (f32, i8)> = acts
         .iter()
         .zip(&stats)
-        .filter_map(|(name, s)| Some((name.as_str(), params(s.as_ref()?, opts.method))))
+        .filter_map(|(name, s)| {
+            let p = params(s.as_ref()?, opts.method, opts.pow2_scales);
+            Some((name.as_str(), p))
+        })
         .collect();
 
     let mut new_inits: Vec<TensorProto> = Vec::new();
@@ -452,7 +460,8 @@ fn select(g: &GraphProto, keep: &[String], per_axis: bool) -> (Vec<Target>, usiz
 }
 
 /// For [`Options::act_tables`]: each Conv target's output that only feeds one activation
-/// the runtime tabulates (SiLU as `Mul(c, Sigmoid(c))`, HardSwish, HardSigmoid) whose
+/// the runtime tabulates (SiLU as `Mul(c, Sigmoid(c))`, HardSwish, HardSigmoid, and
+/// hard-swish as `Div(Mul(c, Clip(Add(c, 3), 0, 6)), 6)`, MobileNetV3 from Paddle) whose
 /// output only int8 targets read, with the conv's node and the activation's nodes. That
 /// output then gets a pair too, so the runtime's table has int8 entries: 256 bytes of
 /// arena per conv. (It also tabulates activations read as float, with f32 entries, but
@@ -466,17 +475,56 @@ fn tabulated_activations(g: &GraphProto, targets: &[Target]) -> Vec<(usize, Stri
             .iter()
             .any(|t| t.node == r && t.acts.iter().any(|&s| g.node[r].input[s] == y))
     };
-    let int8_only = |y: &String| {
+    let int8_only = |y: &str| {
         let readers = uses.readers(y);
         !uses.is_fixed(y) && !readers.is_empty() && readers.iter().all(|&r| reads_as_int8(r, y))
+    };
+    let inits = graph::initializer_index(g);
+    let is_scalar = |name: &str, value: f32| {
+        inits
+            .get(name)
+            .and_then(|&i| graph::f32s(&g.initializer[i]).ok())
+            .is_some_and(|v| v == [value])
+    };
+    // The one node reading `t`, when `t` is no graph output.
+    let sole = |t: &str| match *uses.readers(t) {
+        [r] if !uses.is_fixed(t) => Some(r),
+        _ => None,
+    };
+    let out = |i: usize| g.node[i].output.first().map(String::as_str);
+    let hard_swish = |c: &str, add: usize, mul: usize| -> Option<(Vec<usize>, &str)> {
+        let three = g.node[add].input.iter().find(|i| *i != c)?;
+        let clip = sole(out(add)?)?;
+        let clip_in = &g.node[clip].input;
+        let bounds =
+            clip_in.len() == 3 && is_scalar(&clip_in[1], 0.0) && is_scalar(&clip_in[2], 6.0);
+        let div = sole(out(mul)?)?;
+        let div_in = &g.node[div].input;
+        let shape = op(add) == "Add"
+            && is_scalar(three, 3.0)
+            && op(clip) == "Clip"
+            && bounds
+            && sole(out(clip)?) == Some(mul)
+            && op(mul) == "Mul"
+            && g.node[mul].input.iter().any(|i| i == c)
+            && op(div) == "Div"
+            && div_in.len() == 2
+            && Some(div_in[0].as_str()) == out(mul)
+            && is_scalar(&div_in[1], 6.0);
+        if !shape {
+            return None;
+        }
+        Some((vec![add, clip, mul, div], out(div)?))
     };
     let activation = |c: &str| -> Option<Vec<usize>> {
         if uses.is_fixed(c) {
             return None;
         }
         let (nodes, y) = match *uses.readers(c) {
-            [r] if matches!(op(r), "HardSwish" | "HardSigmoid") => {
-                (vec![r], g.node[r].output.first()?)
+            [r] if matches!(op(r), "HardSwish" | "HardSigmoid") => (vec![r], out(r)?),
+            [a, b] if op(a) == "Add" || op(b) == "Add" => {
+                let (add, mul) = if op(a) == "Add" { (a, b) } else { (b, a) };
+                hard_swish(c, add, mul)?
             }
             [a, b] => {
                 let (sig, mul) = if op(a) == "Sigmoid" { (a, b) } else { (b, a) };
@@ -490,7 +538,7 @@ fn tabulated_activations(g: &GraphProto, targets: &[Target]) -> Vec<(usize, Stri
                 if !silu {
                     return None;
                 }
-                (vec![sig, mul], g.node[mul].output.first()?)
+                (vec![sig, mul], out(mul)?)
             }
             _ => return None,
         };
@@ -542,12 +590,18 @@ fn calibrate(model: &ModelProto, ctx: &Context, acts: &[String]) -> Result<Vec<O
 }
 
 /// Scale and int8 zero point mapping the calibrated range onto `[-128, 127]`.
-fn params(stats: &Stats, method: Method) -> (f32, i8) {
+fn params(stats: &Stats, method: Method, pow2: bool) -> (f32, i8) {
     let (lo, hi) = stats.range(method);
     let scale = (hi - lo) / 255.0;
     if !(scale.is_finite() && scale > 0.0) {
         return (1.0, 0); // constant zero: any grid holds it
     }
+    // (A coarser grid still spans [lo, hi]: 255 of its steps are no shorter.)
+    let scale = if pow2 {
+        2f32.powi(scale.log2().ceil() as i32)
+    } else {
+        scale
+    };
     let zero = quantize(-128.0 * scale - lo, scale, 0, -128.0, 127.0);
     (scale, zero as i8)
 }
@@ -745,7 +799,7 @@ mod tests {
     fn activation_grid_holds_zero_and_both_ends() {
         let mut s = Stats::default();
         s.observe(&[-1.0, 3.0]);
-        let (scale, zero) = params(&s, Method::MinMax);
+        let (scale, zero) = params(&s, Method::MinMax, false);
         assert!((scale - 4.0 / 255.0).abs() < 1e-7);
         let q = |x: f32| quantize(x, scale, zero.into(), -128.0, 127.0);
         assert_eq!(q(-1.0), -128);
@@ -753,7 +807,13 @@ mod tests {
         assert_eq!((q(0.0) - i32::from(zero)), 0, "zero is exact");
         let mut relu = Stats::default();
         relu.observe(&[0.0, 6.0]);
-        assert_eq!(params(&relu, Method::MinMax).1, -128);
-        assert_eq!(params(&Stats::default(), Method::MinMax), (1.0, 0));
+        assert_eq!(params(&relu, Method::MinMax, false).1, -128);
+        assert_eq!(params(&Stats::default(), Method::MinMax, false), (1.0, 0));
+        // Powers of two: 4/255 rounds up to 1/32, and both ends stay on the grid.
+        let (scale, zero) = params(&s, Method::MinMax, true);
+        assert_eq!(scale, 1.0 / 32.0);
+        let q = |x: f32| quantize(x, scale, zero.into(), -128.0, 127.0);
+        assert!(q(-1.0) >= -128 && q(3.0) < 127, "{zero}");
+        assert_eq!(q(0.0), i32::from(zero));
     }
 }

@@ -398,10 +398,10 @@ impl<'a> Tables<'_, 'a> {
         let zero = self.constant(self.input_of(j, 2))?;
         let y_q = only_output(self.io, &self.steps[j])?;
         self.buf_of(y_q)?;
-        let requant = Requant {
-            scale: crate::with_f32!(scale.f32(), |s| s.at(0)),
-            zero: zero.i64_at(0) as i8,
-        };
+        let requant = Requant::new(
+            crate::with_f32!(scale.f32(), |s| s.at(0)),
+            zero.i64_at(0) as i8,
+        );
         (read == t && per_tensor_int8).then_some((j, requant, y_q))
     }
 

@@ -557,14 +557,15 @@ fn output_quantize_fuses_into_the_int8_conv_bit_exactly() {
 fn activation_tables_fuse_into_the_int8_conv_bit_exactly() {
     for (what, case) in cases() {
         for act in [Act::Silu, Act::HardSwish, Act::HardSigmoid, Act::Relu] {
-            for quantize_out in [None, Some((0.043, -5))] {
+            // (A power-of-two pre-activation scale quantizes by multiplication.)
+            for (quantize_out, pre) in [(None, 0.05), (Some((0.043, -5)), 0.05), (None, 0.0625)] {
                 let case = Case {
                     act,
-                    quantize_pre: Some((0.05, 7)),
+                    quantize_pre: Some((pre, 7)),
                     quantize_out,
                     ..case.clone()
                 };
-                let what = format!("{what}, {act:?}, {quantize_out:?}");
+                let what = format!("{what}, {act:?}, {quantize_out:?}, {pre}");
                 let x = rand_f32(&[1, case.c, case.hw[0], case.hw[1]], 13);
                 let built = build(&case, false).model;
                 let mut exposed = build(&case, false).model;

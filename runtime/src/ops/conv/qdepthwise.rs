@@ -201,10 +201,8 @@ mod tests {
             row_sums(&w, taps, &mut a_sum);
             let mul: Vec<f32> = (0..mult).map(|c| 0.0013 + c as f32 * 3e-4).collect();
             let bias: Vec<f32> = (0..mult).map(|c| c as f32 * 0.37 - 0.5).collect();
-            let rq = Requant {
-                scale: 0.02,
-                zero: -3,
-            };
+            // A scale that divides, or (odd cases) one that multiplies by its reciprocal.
+            let rq = Requant::new(if i % 2 == 0 { 0.02 } else { 1.0 / 64.0 }, -3);
             // Tables whose entries differ from their indices, so a missed lookup shows.
             let int8_table: [u8; 256] = core::array::from_fn(|b| (b as u8).wrapping_mul(7) ^ 1);
             let f32_table: [f32; 256] = core::array::from_fn(|b| b as f32 * 0.25 - 9.0);

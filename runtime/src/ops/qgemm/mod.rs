@@ -256,7 +256,9 @@ impl Store<'_> {
 }
 
 /// A fused per-tensor int8 QuantizeLinear: `saturate(round_half_even(y / scale) + zero)`,
-/// through the standalone op's own function, so fusing it changes no bit.
+/// through the standalone op's own function, so fusing it changes no bit — with a
+/// multiplication by the reciprocal where that is exact
+/// ([`exact_reciprocal`](crate::ops::quant::exact_reciprocal)).
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Requant {
@@ -264,23 +266,46 @@ pub struct Requant {
     pub scale: f32,
     /// The output zero point.
     pub zero: i8,
+    /// `1 / scale` when it quantizes exactly, else 0.
+    recip: f32,
 }
 
 impl Requant {
+    /// Quantization to `scale` and `zero`.
+    pub fn new(scale: f32, zero: i8) -> Requant {
+        let recip = crate::ops::quant::exact_reciprocal(scale).unwrap_or(0.0);
+        Requant { scale, zero, recip }
+    }
+
     /// `y` as an int8 value (its byte).
     #[inline(always)]
     pub fn quantize(self, y: f32) -> u8 {
+        use crate::ops::quant::{quantize, round_to_grid};
         let (lo, hi) = (f32::from(i8::MIN), f32::from(i8::MAX));
-        crate::ops::quant::quantize(y, self.scale, self.zero.into(), lo, hi) as u8
+        let zero = self.zero.into();
+        match self.recip != 0.0 {
+            true => round_to_grid(y * self.recip, zero, lo, hi) as u8,
+            false => quantize(y, self.scale, zero, lo, hi) as u8,
+        }
     }
 
-    /// [`Requant::quantize`] of each of `ys` into `dst`. (Not recursion through
+    /// [`Requant::quantize`] of each of `ys` into `dst`, choosing multiplication or
+    /// division once per row, so the loop vectorises. (Not recursion through
     /// [`Store::put`]: a recursive function is never inlined, and outside the AVX2
     /// callers this loop is compiled for SSE2, half as wide.)
     #[inline(always)]
     fn quantize_row(self, ys: &[f32], dst: &mut [u8]) {
-        for (d, &y) in dst.iter_mut().zip(ys) {
-            *d = self.quantize(y);
+        use crate::ops::quant::{quantize, round_to_grid};
+        let (lo, hi) = (f32::from(i8::MIN), f32::from(i8::MAX));
+        let zero = self.zero.into();
+        if self.recip != 0.0 {
+            for (d, &y) in dst.iter_mut().zip(ys) {
+                *d = round_to_grid(y * self.recip, zero, lo, hi) as u8;
+            }
+        } else {
+            for (d, &y) in dst.iter_mut().zip(ys) {
+                *d = quantize(y, self.scale, zero, lo, hi) as u8;
+            }
         }
     }
 }
