@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The compressor's table for YOLO9tr-s at 224 px (issue 4's Done-when): f32, fp16, int8
 # (full-range weights; within ±64 with --reduce-range: the narrow-weight AVX2 kernel; and
-# with --act-tables too: SiLU as int8 tables), channel-pruned with and without
-# least-squares reconstruction, and pruned + int8 (also with both flags) — each
+# "int8-fast", with --act-tables and --pow2-scales too: SiLU as int8 tables, requantizing
+# by multiplication), channel-pruned with and without least-squares reconstruction, and
+# pruned + int8 (also "fast") — each
 # with its bytes, MACs, host arena (`edgetrim inspect --json`), test mAP50 on 500 generated
 # images (`edgetrim eval-detect`), and nano p50 latency against the f32 model in the same
 # run (`edgetrim bench X --vs f32.onnx`); tract's mAP50 on the int8 file last.
@@ -27,7 +28,7 @@ variants=(
   "fp16|--quantize fp16"
   "int8|--quantize int8 $calib"
   "int8-reduce-range|--quantize int8 --reduce-range $calib"
-  "int8-rr-tables|--quantize int8 --reduce-range --act-tables $calib"
+  "int8-fast|--quantize int8 --reduce-range --act-tables --pow2-scales $calib"
   "prune30-norecon|--prune channels=0.3,macs=0.34 --no-reconstruct $calib"
   "prune30|--prune channels=0.3,macs=0.34 $calib"
 )
@@ -38,13 +39,13 @@ done
 # shellcheck disable=SC2086
 $bin compress "$dir/prune30.onnx" -o "$dir/prune30+int8.onnx" $shape --quantize int8 $calib >/dev/null
 # shellcheck disable=SC2086
-$bin compress "$dir/prune30.onnx" -o "$dir/prune30+int8-rr-tables.onnx" $shape --quantize int8 \
-  --reduce-range --act-tables $calib >/dev/null
+$bin compress "$dir/prune30.onnx" -o "$dir/prune30+int8-fast.onnx" $shape --quantize int8 \
+  --reduce-range --act-tables --pow2-scales $calib >/dev/null
 echo "| model | bytes | smaller | MACs | arena (host) | mAP50 | nano p50 | vs f32 |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 f32_bytes=$(stat -c %s "$dir/f32.onnx")
-for name in f32 fp16 int8 int8-reduce-range int8-rr-tables prune30-norecon prune30 prune30+int8 \
-  prune30+int8-rr-tables; do
+for name in f32 fp16 int8 int8-reduce-range int8-fast prune30-norecon prune30 prune30+int8 \
+  prune30+int8-fast; do
   f="$dir/$name.onnx"
   read -r macs arena < <($bin inspect "$f" --json |
     python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["macs"], d["arena"]["total"])')
@@ -55,6 +56,6 @@ for name in f32 fp16 int8 int8-reduce-range int8-rr-tables prune30-norecon prune
   printf '| %s | %d | %.2fx | %.1f M | %d | %s | %s ms | %sx |\n' "$name" "$bytes" \
     "$(python3 -c "print($f32_bytes / $bytes)")" "$(python3 -c "print($macs / 1e6)")" "$arena" "$map" "$p50" "$speedup"
 done
-for name in int8 int8-rr-tables; do
+for name in int8 int8-fast; do
   echo "tract mAP50 on $name.onnx: $($bin eval-detect "$dir/$name.onnx" --data data/pave224/test --backend tract | awk '$1 == "all" {print $3}')"
 done
