@@ -32,6 +32,9 @@
 //! HardSigmoid gets a pair too, between the conv and the activation, which the runtime
 //! then computes as a 256-entry table (`runtime/src/plan/qdq/table.rs`).
 //!
+//! With [`Options::pow2_scales`], activation scales are rounded up to powers of two, which
+//! the runtime divides by exactly with a multiplication.
+//!
 //! LSTMs get int8 W and R with one scale per gate row and float activations ([`lstm`]).
 //!
 //! Deterministic: nodes are visited in graph order, new tensors get numbered names

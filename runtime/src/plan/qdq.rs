@@ -29,6 +29,10 @@
 //! output joins the Concat the same way (the branches of a CSP/ELAN block are joined and
 //! quantized in one pass).
 //!
+//! When that int8 output is only dequantized into an activation whose output is quantized
+//! again (or read as float), the planner tabulates the chain instead ([`table`]): the conv
+//! stores `table[q]` and no activation runs.
+//!
 //! The rewired step needs four io slots `[x_q, W_i8, table, y]`: the Conv's own, since the
 //! planner gives every Conv three input slots (an empty one when it has no bias), so the io
 //! table never grows.
