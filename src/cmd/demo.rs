@@ -13,8 +13,9 @@ use crate::detector::Thresholds;
 use crate::human;
 use crate::video::VideoSource;
 use anyhow::{Context as _, Result};
-use edgetrim_compress::passes::{Context, Pass, Pipeline};
+use edgetrim_compress::passes::{int8, Context, Pass, Pipeline};
 use edgetrim_models::datagen::{write, RoadVideo, Split};
+use edgetrim_runtime::ops::qgemm::QKernel;
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,8 +34,10 @@ Examples:
 Steps: (1) generate --images held-out test images at the model's input size, --calib
 validation images for calibration and a --frames road video (320x240, 30 fps) under
 --work, unless already there; (2) compress the model: clean + int8 (per-tensor or per-channel weights, activations
-calibrated by minmax on the validation images) + aligned layout, as
-`edgetrim compress MODEL --quantize int8 --calib images:WORK/calib-...` does; (3) for the
+calibrated by minmax on the validation images, SiLU as int8 tables, power-of-two activation
+scales, and on AVX2 CPUs without VNNI weights within ±64) + aligned layout, as
+`edgetrim compress MODEL --quantize int8 --act-tables --pow2-scales [--reduce-range]
+--calib images:WORK/calib-...` does; (3) for the
 original and the int8 model: COCO mAP on the test images (eval-detect) and FPS with
 per-stage latency on the video (fps, --realtime 30). The int8 model's annotated video is
 written to WORK/annotated.y4m.")]
@@ -151,6 +154,7 @@ fn compress(args: &Args, size: usize, calib: &Path) -> Result<(PathBuf, Vec<Stri
     let shapes = vec![vec![1, 3, size, size]];
     let mut ctx = Context {
         input_shapes: Some(shapes.clone()),
+        int8: fast_int8(),
         ..Context::default()
     };
     ctx.calib = Some(crate::cmd::compress::calibration_images(calib, &shapes)?);
@@ -166,6 +170,18 @@ fn compress(args: &Args, size: usize, calib: &Path) -> Result<(PathBuf, Vec<Stri
         .map(|s| format!("{}: {}", s.pass.name(), s.summary))
         .collect();
     Ok((out, summaries))
+}
+
+/// The int8 options that pay on the CPU this runs on: activation tables and power-of-two
+/// scales everywhere, and weights within ±64 (`--reduce-range`) where the int8 kernel is
+/// plain AVX2, whose fastest multiply needs them (not on VNNI, Arm, or the portable kernel).
+fn fast_int8() -> int8::Options {
+    int8::Options {
+        reduce_range: QKernel::best() == QKernel::Avx2,
+        act_tables: true,
+        pow2_scales: true,
+        ..int8::Options::default()
+    }
 }
 
 /// mAP and FPS of one model.
