@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Continues training the committed RNN-T TODM supernet on this CPU, starting from the zoo's own
-# ONNX weights (training checkpoints are not committed), on training data with more speakers.
+# ONNX weights (training checkpoints are not committed), on training data with more speakers
+# and synthetic accents.
 #
 #   scripts/train-rnnt-more.sh [HOURS]      # default 1.5 h of training, then export + checks
 #
 # 1. `python3 -m rnnt import models/zoo/rnnt-todm` turns the committed graphs back into a
-#    checkpoint (runs/zoo/init.pt; every weight round-trips bit for bit).
-# 2. Data under $SPEECH_DATA (default data/speech): 24,000 training utterances (seed 21,
+#    checkpoint ($RUN/init.pt; every weight round-trips bit for bit).
+# 2. Data under $SPEECH_DATA (default data/speech-accents): 24,000 training utterances (seed 23,
 #    `--more-voices`: espeak-ng's named variants too, `TRAIN_ONLY_VARIANTS` in
-#    models/src/datagen/speech/voices.rs), the usual val (seed 2) and test (seed 3) splits.
+#    models/src/datagen/speech/voices.rs; `--accents data/accents`: half of them in one of 80
+#    synthetic accents, made by scripts/setup-accents.sh), the usual val (seed 2) and test
+#    (seed 3) splits. Stage 5 of the model card used this; stage 4 used seed 21 without
+#    accents (ACCENTS= SPEECH_DATA=data/speech).
 # 3. The TODM sandwich recipe of models/train/rnnt, warm-started (`--init`): AdamW 1.5e-3, 100
 #    warm-up steps, cosine decay over the time box (`--hours`, `--anneal-in-time`), batch 16.
 #    Resumable: rerun the same command and it continues from $RUN/last.pt, inside an epoch and
@@ -17,23 +21,30 @@
 # 4. When the time box has run out: export the best checkpoint (by validation WER) to
 #    models/zoo/rnnt-todm, check the ONNX graphs against PyTorch, evaluate slices on test.
 #
-# Environment: RUN (default runs/rnnt-todm3), SPEECH_DATA, EDGETRIM (default
-# target/release/edgetrim, built if missing).
+# Environment: RUN (default runs/rnnt-acc), SPEECH_DATA, ACCENTS (default data/accents;
+# empty: none), EDGETRIM (default target/release/edgetrim, built if missing).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 hours="${1:-1.5}"
-data="$(realpath -m "${SPEECH_DATA:-data/speech}")"
-run="$(realpath -m "${RUN:-runs/rnnt-todm3}")"
+data="$(realpath -m "${SPEECH_DATA:-data/speech-accents}")"
+run="$(realpath -m "${RUN:-runs/rnnt-acc}")"
+accents="${ACCENTS-data/accents}"
 edgetrim="${EDGETRIM:-$root/target/release/edgetrim}"
 bash scripts/setup-train.sh
 bash scripts/setup-speech.sh
 [ -x "$edgetrim" ] || cargo build --release --quiet --bin edgetrim
-for spec in train:21:24000:--more-voices val:2:600 test:3:600; do
-  IFS=: read -r split seed count more <<<"$spec"
-  # shellcheck disable=SC2086 # $more is one flag or none
+train=(--seed 21 --more-voices)
+if [ -n "$accents" ]; then
+  bash scripts/setup-accents.sh "$accents"
+  train=(--seed 23 --more-voices --accents "$accents")
+fi
+[ -f "$data/train/transcripts.tsv" ] || "$edgetrim" datagen speech --split train --count 24000 \
+  "${train[@]}" --out "$data/train"
+for spec in val:2 test:3; do
+  IFS=: read -r split seed <<<"$spec"
   [ -f "$data/$split/transcripts.tsv" ] || "$edgetrim" datagen speech --split "$split" \
-    --seed "$seed" --count "$count" $more --out "$data/$split"
+    --seed "$seed" --count 600 --out "$data/$split"
 done
 mkdir -p "$run"
 cd models/train

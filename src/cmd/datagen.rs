@@ -120,6 +120,8 @@ Examples:
   edgetrim datagen speech --split train --seed 1 --count 12000 --out data/speech/train
   edgetrim datagen speech --split test --seed 3 --count 600 --noise --out data/speech/test-noisy
   edgetrim datagen speech --split train --seed 21 --count 24000 --more-voices --out data/speech/train
+  edgetrim datagen speech --split train --seed 23 --count 24000 --more-voices \
+      --accents data/accents --out data/speech-accents/train
 
 The folder holds wav/NNNNNN.wav (16 kHz mono 16-bit PCM) and transcripts.tsv, one
 `id<TAB>voice<TAB>text` line per utterance (text: lowercase a-z, apostrophe, single spaces).
@@ -145,6 +147,11 @@ pub struct SpeechArgs {
     /// never change.
     #[arg(long)]
     pub more_voices: bool,
+    /// With --split train: half of the utterances speak in one of the synthetic accents in DIR
+    /// (phoneme tables with re-drawn vowels, made by scripts/setup-accents.sh), with the
+    /// training variants. Val and test never change.
+    #[arg(long, value_name = "DIR")]
+    pub accents: Option<PathBuf>,
     /// The folder to create.
     #[arg(long, short, value_name = "DIR")]
     pub out: PathBuf,
@@ -176,6 +183,20 @@ fn speech(args: SpeechArgs, out: &mut dyn Write) -> Result<()> {
             split.name()
         );
     }
+    if args.accents.is_some() && split != speech::Split::Train {
+        bail!(
+            "--accents adds training speakers: use it with --split train ({} keeps its voices)",
+            split.name()
+        );
+    }
+    let accents = match &args.accents {
+        Some(dir) => {
+            let accents = speech::voices::Accents::open(dir)?;
+            accents.check_known()?;
+            Some(accents)
+        }
+        None => None,
+    };
     let version = speech::voices::espeak_version()?;
     let started = Instant::now();
     let mut progress = Progress::new("utterances", args.count);
@@ -189,6 +210,7 @@ fn speech(args: SpeechArgs, out: &mut dyn Write) -> Result<()> {
         } else {
             speech::voices::Pool::Standard
         },
+        accents,
         workers: SPEECH_WORKERS,
     };
     let audio = speech::dataset::write_speech(&args.out, options, |i| progress.update(i))
@@ -197,11 +219,12 @@ fn speech(args: SpeechArgs, out: &mut dyn Write) -> Result<()> {
     let secs = started.elapsed().as_secs_f64();
     writeln!(
         out,
-        "wrote {} {} utterances ({audio:.0} s of 16 kHz audio{}{}) to {} in {secs:.1} s ({:.1} utterances/s; {version})",
+        "wrote {} {} utterances ({audio:.0} s of 16 kHz audio{}{}{}) to {} in {secs:.1} s ({:.1} utterances/s; {version})",
         args.count,
         split.name(),
         if args.noise { ", with noise" } else { "" },
         if args.more_voices { ", more voices" } else { "" },
+        if args.accents.is_some() { ", synthetic accents" } else { "" },
         args.out.display(),
         args.count as f64 / secs.max(1e-9)
     )?;

@@ -221,6 +221,122 @@ fn more_voices_adds_named_training_speakers_and_never_a_test_voice() {
     );
 }
 
+/// An accent folder like scripts/setup-accents.sh makes, in miniature: the system's espeak-ng
+/// data (linked) plus one voice `en-x-test` that speaks with the Scottish table.
+fn tiny_accent_folder(dir: &Path) {
+    let version = Command::new("espeak-ng").arg("--version").output().unwrap();
+    let version = String::from_utf8_lossy(&version.stdout).into_owned();
+    let system = Path::new(version.split("Data at:").nth(1).unwrap().trim());
+    let data = dir.join("espeak-ng-data");
+    std::fs::create_dir_all(data.join("lang/gmw")).unwrap();
+    for entry in std::fs::read_dir(system).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "lang" {
+            std::os::unix::fs::symlink(entry.path(), data.join(entry.file_name())).unwrap();
+        }
+    }
+    let voice = "name test accent\nlanguage en-x-test\nphonemes en-sc\n";
+    std::fs::write(data.join("lang/gmw/en-x-test"), voice).unwrap();
+    std::fs::write(dir.join("accents.txt"), "en-x-test\n").unwrap();
+}
+
+#[test]
+fn accents_speak_half_of_the_training_utterances_through_their_own_data() {
+    if !have_espeak() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let accents = tmp.path().join("accents");
+    tiny_accent_folder(&accents);
+    let acc = accents.to_str().unwrap();
+    let dir = tmp.path().join("train");
+    let report = generate(
+        "train",
+        "2",
+        "16",
+        &dir,
+        &["--more-voices", "--accents", acc],
+    );
+    assert!(report.contains("synthetic accents"), "{report}");
+    let test: HashSet<String> = voices::voices(Split::Test, voices::Pool::Extended)
+        .into_iter()
+        .collect();
+    let lines = transcripts(&dir);
+    let accented = lines
+        .iter()
+        .filter(|(_, voice, _)| voice.starts_with("en-x-test"))
+        .count();
+    assert!((3..=13).contains(&accented), "{lines:?}");
+    for (id, voice, _) in &lines {
+        assert!(!test.contains(voice), "{voice}");
+        let pcm = wav::read(&std::fs::read(dir.join(format!("wav/{id}.wav"))).unwrap()).unwrap();
+        assert!(pcm.samples.len() > 8000, "{id} {voice}");
+    }
+    // The generator passes the folder to espeak-ng: the accent speaks as espeak-ng does with
+    // --path, not as the default voice it would fall back to without it.
+    let speaker = |data: Option<&Path>| voices::Speaker {
+        voice: "en-x-test".into(),
+        speed: 160,
+        pitch: 50,
+        word_gap: 0,
+        data: data.map(Path::to_owned),
+    };
+    let text = "the water at the old bath house";
+    let accented = speaker(Some(&accents)).synthesise(text).unwrap();
+    let direct = Command::new("espeak-ng")
+        .arg(format!("--path={acc}"))
+        .args([
+            "-v",
+            "en-x-test",
+            "-s",
+            "160",
+            "-p",
+            "50",
+            "-g",
+            "0",
+            "--stdout",
+            text,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(accented, direct.stdout);
+    assert_ne!(accented, speaker(None).synthesise(text).unwrap());
+    // Refusals: not for val or test, and a folder without accents.txt.
+    let out = tmp.path().join("none");
+    let out = out.to_str().unwrap();
+    let unknown = tmp.path().join("unknown");
+    tiny_accent_folder(&unknown);
+    std::fs::write(unknown.join("accents.txt"), "en-x-test\nen-x-other\n").unwrap();
+    let voice_file = unknown.join("espeak-ng-data/lang/gmw/en-x-other");
+    std::fs::write(voice_file, "name typo\nlanguage en-x-otter\n").unwrap();
+    for (split, folder, message) in [
+        ("val", acc, "--accents adds training speakers"),
+        ("train", out, "accents.txt"),
+        (
+            "train",
+            unknown.to_str().unwrap(),
+            "does not know the accent en-x-other",
+        ),
+    ] {
+        assert_refused(
+            &edgetrim(&[
+                "datagen",
+                "speech",
+                "--split",
+                split,
+                "--count",
+                "1",
+                "--accents",
+                folder,
+                "--out",
+                out,
+            ]),
+            message,
+        );
+    }
+    assert!(!Path::new(out).exists());
+}
+
 #[test]
 fn refuses_bad_flags_and_a_missing_synthesiser_leaving_nothing_behind() {
     let tmp = tempfile::tempdir().unwrap();

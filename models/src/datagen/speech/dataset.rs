@@ -7,7 +7,7 @@
 //! built as a temporary sibling and renamed into place at the end: a failed or interrupted run
 //! leaves nothing a training run could mistake for a data set.
 
-use super::voices::Pool;
+use super::voices::{Accents, Pool};
 use super::{espeak_resampler, generate, wav, Split, SAMPLE_RATE};
 use crate::datagen::write::temp_sibling;
 use std::fs;
@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 /// What to generate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     /// Which sentences and voices.
     pub split: Split,
@@ -29,6 +29,8 @@ pub struct Options {
     pub noisy: bool,
     /// Which speakers training draws from.
     pub pool: Pool,
+    /// Synthetic accents half of the training utterances speak in.
+    pub accents: Option<Accents>,
     /// Worker threads (at least one is used).
     pub workers: usize,
 }
@@ -56,6 +58,7 @@ pub fn write_speech(
         let mut lines = vec![String::new(); options.count];
         let mut samples = 0usize;
         let (send, receive) = mpsc::channel();
+        let options = &options;
         std::thread::scope(|scope| {
             for _ in 0..options.workers.max(1) {
                 let send = send.clone();
@@ -71,6 +74,7 @@ pub fn write_speech(
                         i as u64,
                         options.noisy,
                         options.pool,
+                        options.accents.as_ref(),
                         resampler,
                     )
                     .and_then(|u| {

@@ -21,7 +21,7 @@ pub mod wav;
 use crate::datagen::rng::{combine, Rng};
 use resample::Resampler;
 use std::io;
-use voices::{Pool, Speaker};
+use voices::{Accents, Pool, Speaker};
 
 /// The data set's sample rate.
 pub const SAMPLE_RATE: u32 = 16000;
@@ -69,19 +69,20 @@ pub fn espeak_resampler() -> Resampler {
 }
 
 /// Generates utterance `index` of `split`: its sentence, its speaker, the synthesised and
-/// resampled speech and (with `noisy`) its noise and reverb; `pool` says which speakers
-/// training draws from. `resampler` is [`espeak_resampler`], built once by the caller.
+/// resampled speech and (with `noisy`) its noise and reverb; `pool` and `accents` say which
+/// speakers training draws from. `resampler` is [`espeak_resampler`], built once by the caller.
 pub fn generate(
     split: Split,
     seed: u64,
     index: u64,
     noisy: bool,
     pool: Pool,
+    accents: Option<&Accents>,
     resampler: &Resampler,
 ) -> io::Result<Utterance> {
     let mut rng = Rng::new(combine(&[0x5bee_c400 + split as u64, seed, index]));
     let text = corpus::sentence_for(split, &mut rng);
-    let speaker = Speaker::draw(split, pool, &mut rng);
+    let speaker = Speaker::draw(split, pool, accents, &mut rng);
     let pcm = wav::read(&speaker.synthesise(&text)?)?;
     if pcm.rate != ESPEAK_RATE {
         return Err(io::Error::other(format!(

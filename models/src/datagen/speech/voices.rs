@@ -12,6 +12,11 @@
 //! pitch range, breath and roughness). Validation and test never change, so their figures stay
 //! comparable across recipes, and the standard pool keeps older data sets reproducible.
 //!
+//! With [`Accents`] half of the training utterances speak in a synthetic accent: a phoneme table
+//! whose vowels `scripts/espeak-accents.py` re-drew from espeak-ng's vowel library. The
+//! held-out accents differ from the training ones in exactly that (which recorded vowel each
+//! phoneme sounds like), which no voice variant changes.
+//!
 //! espeak-ng 1.51 ignores a variant on `en-gb` (it resolves to the same output as plain
 //! `en-gb`), so the British base voice is written `en`, which is the same voice and honours
 //! variants. `+klatt6` is left out because it synthesises exactly what `+klatt` does.
@@ -19,6 +24,7 @@
 use super::Split;
 use crate::datagen::rng::Rng;
 use std::io;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The synthesiser's program name, looked up on `PATH`.
@@ -159,6 +165,103 @@ pub fn voices(split: Split, pool: Pool) -> Vec<String> {
     out
 }
 
+/// The voice variants training uses: [`VARIANTS`] without the held-out ones, and with
+/// [`Pool::Extended`] also [`TRAIN_ONLY_VARIANTS`].
+fn training_variants(pool: Pool) -> impl Iterator<Item = &'static str> {
+    let named: &[&str] = match pool {
+        Pool::Standard => &[],
+        Pool::Extended => &TRAIN_ONLY_VARIANTS,
+    };
+    VARIANTS
+        .iter()
+        .filter(|v| !TEST_VARIANTS.contains(v))
+        .chain(named)
+        .copied()
+}
+
+/// Synthetic English accents: a private espeak-ng data folder (`DIR/espeak-ng-data`, made by
+/// `scripts/espeak-accents.py`) whose extra phoneme tables re-draw the training accents'
+/// vowels, and the voice names it lists in `DIR/accents.txt`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accents {
+    dir: PathBuf,
+    names: Vec<String>,
+}
+
+impl Accents {
+    /// Reads the accent folder `dir`; an error names the file that is missing or wrong.
+    pub fn open(dir: &Path) -> io::Result<Accents> {
+        let list = dir.join("accents.txt");
+        let text = std::fs::read_to_string(&list).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot read {}: {e} (make the folder with scripts/setup-accents.sh)",
+                    list.display()
+                ),
+            )
+        })?;
+        let names: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+        if names.is_empty() {
+            return Err(io::Error::other(format!(
+                "{} lists no accent",
+                list.display()
+            )));
+        }
+        for name in &names {
+            let voice = dir.join("espeak-ng-data/lang/gmw").join(name);
+            if BASES.contains(&name.as_str()) || !voice.is_file() {
+                return Err(io::Error::other(format!(
+                    "{} names {name}, but {} is not a synthetic accent's voice file",
+                    list.display(),
+                    voice.display()
+                )));
+            }
+        }
+        Ok(Accents {
+            dir: dir.to_owned(),
+            names,
+        })
+    }
+
+    /// Checks with espeak-ng that it knows every accent through this folder. espeak-ng speaks
+    /// an unknown voice with its default one and exits 0, so a wrong folder would otherwise
+    /// make a data set of default voices labelled as accents.
+    pub fn check_known(&self) -> io::Result<()> {
+        let output = Command::new(ESPEAK)
+            .arg(format!("--path={}", self.dir.display()))
+            .arg("--voices")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(not_installed)?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        let listed: Vec<&str> = text
+            .lines()
+            .filter_map(|line| line.split_whitespace().nth(1))
+            .collect();
+        match self.names.iter().find(|n| !listed.contains(&n.as_str())) {
+            None => Ok(()),
+            Some(name) => Err(io::Error::other(format!(
+                "espeak-ng does not know the accent {name}: `{ESPEAK} --path={} --voices` does not list it",
+                self.dir.display()
+            ))),
+        }
+    }
+
+    /// The accents' voice names, as `accents.txt` lists them.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Every accent with every training variant of `pool`, in a fixed order.
+    pub fn voices(&self, pool: Pool) -> Vec<String> {
+        self.names
+            .iter()
+            .flat_map(|a| training_variants(pool).map(move |v| voice_name(a, v)))
+            .collect()
+    }
+}
+
 /// How one utterance is spoken.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Speaker {
@@ -170,12 +273,22 @@ pub struct Speaker {
     pub pitch: u32,
     /// Extra pause between words in units of 10 ms (`-g`); 0 most of the time.
     pub word_gap: u32,
+    /// The folder holding the espeak-ng data to speak with (`--path`), for a synthetic accent;
+    /// `None` is the system's.
+    pub data: Option<PathBuf>,
 }
 
 impl Speaker {
-    /// Draws a voice of `split` (from `pool`) and its prosody.
-    pub fn draw(split: Split, pool: Pool, rng: &mut Rng) -> Speaker {
-        let choices = voices(split, pool);
+    /// Draws a voice of `split` (from `pool`) and its prosody. With `accents` a training
+    /// utterance takes a synthetic accent half of the time; without, the draws are exactly
+    /// those of older data sets.
+    pub fn draw(split: Split, pool: Pool, accents: Option<&Accents>, rng: &mut Rng) -> Speaker {
+        let (choices, data) = match accents {
+            Some(a) if split == Split::Train && rng.chance(0.5) => {
+                (a.voices(pool), Some(a.dir.clone()))
+            }
+            _ => (voices(split, pool), None),
+        };
         let voice = choices[rng.below(choices.len())].clone();
         let speed = 130 + rng.below(71) as u32;
         let pitch = 30 + rng.below(41) as u32;
@@ -189,13 +302,18 @@ impl Speaker {
             speed,
             pitch,
             word_gap,
+            data,
         }
     }
 
     /// Synthesises `text` with espeak-ng and returns its WAV bytes (22,050 Hz mono 16-bit).
     /// A missing program is an error that says how to install it.
     pub fn synthesise(&self, text: &str) -> io::Result<Vec<u8>> {
-        let output = Command::new(ESPEAK)
+        let mut command = Command::new(ESPEAK);
+        if let Some(data) = &self.data {
+            command.arg(format!("--path={}", data.display()));
+        }
+        let output = command
             .args(["-v", &self.voice])
             .args(["-s", &self.speed.to_string()])
             .args(["-p", &self.pitch.to_string()])
@@ -289,11 +407,87 @@ mod tests {
         }
     }
 
+    /// An accent folder whose `accents.txt` lists `names`, with a voice file for `with_files`.
+    fn accent_folder(names: &[&str], with_files: &[&str]) -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        let gmw = tmp.path().join("espeak-ng-data/lang/gmw");
+        std::fs::create_dir_all(&gmw).unwrap();
+        for name in with_files {
+            std::fs::write(gmw.join(name), format!("language {name}\n")).unwrap();
+        }
+        std::fs::write(tmp.path().join("accents.txt"), names.join("\n")).unwrap();
+        tmp
+    }
+
+    #[test]
+    fn accents_speak_with_every_training_variant_and_no_test_one() {
+        let dir = accent_folder(&["en-x-a", "en-x-b"], &["en-x-a", "en-x-b"]);
+        let accents = Accents::open(dir.path()).unwrap();
+        assert_eq!(accents.names(), ["en-x-a", "en-x-b"]);
+        let test: HashSet<String> = voices(Split::Test, Pool::Standard).into_iter().collect();
+        for (pool, per_accent) in [(Pool::Standard, 15), (Pool::Extended, 78)] {
+            let all = accents.voices(pool);
+            assert_eq!(all.len(), 2 * per_accent);
+            assert!(all.contains(&"en-x-b".to_owned()) && all.contains(&"en-x-a+m1".to_owned()));
+            for voice in &all {
+                assert!(!test.contains(voice), "{voice}");
+                let variant = voice.split_once('+').map_or("", |(_, v)| v);
+                assert!(!TEST_VARIANTS.contains(&variant), "{voice}");
+            }
+        }
+        assert!(accents
+            .voices(Pool::Extended)
+            .contains(&"en-x-a+grandma".to_owned()));
+    }
+
+    #[test]
+    fn half_of_the_training_utterances_take_an_accent_and_only_in_training() {
+        let dir = accent_folder(&["en-x-a"], &["en-x-a"]);
+        let accents = Accents::open(dir.path()).unwrap();
+        let mut rng = Rng::new(9);
+        let draws: Vec<Speaker> = (0..400)
+            .map(|_| Speaker::draw(Split::Train, Pool::Extended, Some(&accents), &mut rng))
+            .collect();
+        let accented = draws.iter().filter(|s| s.data.is_some()).count();
+        assert!((150..=250).contains(&accented), "{accented} of 400");
+        for s in &draws {
+            assert_eq!(
+                s.data.as_deref() == Some(dir.path()),
+                s.voice.starts_with("en-x-a"),
+                "{s:?}"
+            );
+        }
+        for split in [Split::Val, Split::Test] {
+            for _ in 0..50 {
+                let s = Speaker::draw(split, Pool::Standard, Some(&accents), &mut rng);
+                assert!(s.data.is_none() && !s.voice.starts_with("en-x-a"), "{s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_accent_folder_is_refused_with_the_file_named() {
+        let err = |dir: &tempfile::TempDir| Accents::open(dir.path()).unwrap_err().to_string();
+        let missing = tempfile::tempdir().unwrap();
+        let msg = err(&missing);
+        assert!(
+            msg.contains("accents.txt") && msg.contains("setup-accents.sh"),
+            "{msg}"
+        );
+        let msg = err(&accent_folder(&[], &[]));
+        assert!(msg.contains("lists no accent"), "{msg}");
+        let msg = err(&accent_folder(&["en-x-a", "en-x-b"], &["en-x-a"]));
+        assert!(msg.contains("names en-x-b"), "{msg}");
+        // A standard base is not an accent: a test voice must never come in this way.
+        let msg = err(&accent_folder(&["en-us-nyc"], &["en-us-nyc"]));
+        assert!(msg.contains("names en-us-nyc"), "{msg}");
+    }
+
     #[test]
     fn prosody_stays_in_range() {
         let mut rng = Rng::new(5);
         for _ in 0..500 {
-            let s = Speaker::draw(Split::Train, Pool::Extended, &mut rng);
+            let s = Speaker::draw(Split::Train, Pool::Extended, None, &mut rng);
             assert!((130..=200).contains(&s.speed) && (30..=70).contains(&s.pitch));
             assert!(s.word_gap <= 5);
         }
