@@ -57,6 +57,7 @@ fn run() -> Result<(), Error> {
     let buffers = cortex_m::singleton!(: Buffers = Buffers::new()).expect("run() is called once");
     // The self-test borrows the arena before the session takes it.
     selftest::qgemm_kernels(&mut arena.0)?;
+    selftest::rounding()?;
     let model = Model::parse(&MODEL.0)?;
     let mut session = Session::with_kernels(&model, &[], &mut arena.0, kernels::<KERNEL_SET>())?;
     check_arena(&session, ARENA_BYTES)?;

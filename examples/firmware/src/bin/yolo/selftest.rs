@@ -1,4 +1,6 @@
-//! On-device test of the int8 GEMM kernels: every kernel compiled in for this core (the
+//! On-device tests of what the host cannot run.
+//!
+//! The int8 GEMM kernels: every kernel compiled in for this core (the
 //! portable ones and, on a core with the DSP extension, the `SMLAD` one) multiplies
 //! pseudo-random int8 matrices of awkward shapes (tails in every dimension, several K
 //! blocks, extreme zero points) and must give exactly the integer product, computed here
@@ -6,10 +8,15 @@
 //! code is tested directly; the detector run then checks it end to end against the host.
 //! It works in memory lent by the caller (the arena, before the session takes it), so it
 //! costs no RAM of its own.
+//!
+//! Quantization's rounding: here `round_to_grid` rounds with the VFP's `VCVTR`, which must
+//! equal the portable definition on every input, the rare ones (NaN, infinities, exact
+//! halves, values past the i32 range) included.
 
 use crate::pavement::Error;
 use edgetrim_firmware::say;
 use edgetrim_runtime::ops::qgemm::{row_sums, Epilogue, QGemmPlan, QKernel, QMatrix, Store};
+use edgetrim_runtime::ops::quant::{round_to_grid, round_to_grid_portable};
 use edgetrim_runtime::{Name, Target};
 
 /// `(m, n, k, zero point)` cases.
@@ -124,4 +131,81 @@ pub fn qgemm_kernels(mem: &mut [u8]) -> Result<(), Error> {
         CASES.len()
     );
     Ok(())
+}
+
+/// Zero points and ranges of int8, uint8, int16 and uint16 outputs.
+const GRIDS: [(i64, f32, f32); 8] = [
+    (0, -128.0, 127.0),
+    (-128, -128.0, 127.0),
+    (127, -128.0, 127.0),
+    (0, 0.0, 255.0),
+    (255, 0.0, 255.0),
+    (-32768, -32768.0, 32767.0),
+    (32767, -32768.0, 32767.0),
+    (65535, 0.0, 65535.0),
+];
+
+/// Special values: NaNs, infinities, zeros, the rounding trick's and i32's edges.
+const SPECIAL: [f32; 14] = [
+    f32::NAN,
+    f32::INFINITY,
+    f32::NEG_INFINITY,
+    0.0,
+    -0.0,
+    4_194_304.0,
+    4_194_305.0,
+    8_388_608.0,
+    2_147_483_520.0,
+    2_147_483_648.0,
+    -2_147_483_648.0,
+    -2_147_483_904.0,
+    f32::MAX,
+    f32::MIN_POSITIVE,
+];
+
+/// `round_to_grid` against its portable definition on the special values, every half from
+/// -70,000.5 to 70,000.5 (and the values just beside each) and 65,536 hashed bit patterns
+/// (every exponent, both signs, NaN payloads), for every grid of [`GRIDS`].
+pub fn rounding() -> Result<(), Error> {
+    let halves = (-70_000..=70_000).flat_map(|k| {
+        let half = k as f32 + 0.5;
+        [half, next_float(half, true), next_float(half, false)]
+    });
+    let hashed = (0..65_536u32).map(|i| f32::from_bits(i.wrapping_mul(2_654_435_761)));
+    let mut checked = 0u32;
+    for v in SPECIAL.into_iter().chain(halves).chain(hashed) {
+        for (zp, lo, hi) in GRIDS {
+            let (got, want) = (
+                round_to_grid(v, zp, lo, hi),
+                round_to_grid_portable(v, zp, lo, hi),
+            );
+            if got != want {
+                say!(
+                    "rounding self-test: {} (bits {:x}) with zero point {}: {} instead of {}",
+                    v,
+                    v.to_bits(),
+                    zp,
+                    got,
+                    want
+                );
+                return Err(Error::Runtime(edgetrim_runtime::Error::BadInput {
+                    input: Name::new("rounding self-test"),
+                    reason: "VCVTR rounding differs from the portable definition",
+                }));
+            }
+            checked += 1;
+        }
+    }
+    say!(
+        "rounding self-test: {} cases equal to the portable definition",
+        checked
+    );
+    Ok(())
+}
+
+/// The float next to `v` towards +inf (`up`) or -inf (finite, nonzero `v`).
+fn next_float(v: f32, up: bool) -> f32 {
+    let bits = v.to_bits();
+    let away = (v > 0.0) == up;
+    f32::from_bits(if away { bits + 1 } else { bits - 1 })
 }
