@@ -152,6 +152,11 @@ pub struct SpeechArgs {
     /// training variants. Val and test never change.
     #[arg(long, value_name = "DIR")]
     pub accents: Option<PathBuf>,
+    /// With --split train: a quarter of the utterances speak a fragment (two or more words)
+    /// of a training sentence, so that utterances start and end on every word, not only on
+    /// the few that begin and end whole sentences. Val and test never change.
+    #[arg(long)]
+    pub fragments: bool,
     /// The folder to create.
     #[arg(long, short, value_name = "DIR")]
     pub out: PathBuf,
@@ -189,6 +194,12 @@ fn speech(args: SpeechArgs, out: &mut dyn Write) -> Result<()> {
             split.name()
         );
     }
+    if args.fragments && split != speech::Split::Train {
+        bail!(
+            "--fragments adds training sentences: use it with --split train ({} keeps its sentences)",
+            split.name()
+        );
+    }
     let accents = match &args.accents {
         Some(dir) => {
             let accents = speech::voices::Accents::open(dir)?;
@@ -211,6 +222,7 @@ fn speech(args: SpeechArgs, out: &mut dyn Write) -> Result<()> {
             speech::voices::Pool::Standard
         },
         accents,
+        fragments: args.fragments,
         workers: SPEECH_WORKERS,
     };
     let audio = speech::dataset::write_speech(&args.out, options, |i| progress.update(i))
@@ -219,12 +231,13 @@ fn speech(args: SpeechArgs, out: &mut dyn Write) -> Result<()> {
     let secs = started.elapsed().as_secs_f64();
     writeln!(
         out,
-        "wrote {} {} utterances ({audio:.0} s of 16 kHz audio{}{}{}) to {} in {secs:.1} s ({:.1} utterances/s; {version})",
+        "wrote {} {} utterances ({audio:.0} s of 16 kHz audio{}{}{}{}) to {} in {secs:.1} s ({:.1} utterances/s; {version})",
         args.count,
         split.name(),
         if args.noise { ", with noise" } else { "" },
         if args.more_voices { ", more voices" } else { "" },
         if args.accents.is_some() { ", synthetic accents" } else { "" },
+        if args.fragments { ", sentence fragments" } else { "" },
         args.out.display(),
         args.count as f64 / secs.max(1e-9)
     )?;

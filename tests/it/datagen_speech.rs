@@ -338,6 +338,49 @@ fn accents_speak_half_of_the_training_utterances_through_their_own_data() {
 }
 
 #[test]
+fn fragments_start_training_utterances_on_more_words_and_stay_in_the_training_bucket() {
+    if !have_espeak() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (plain, mixed) = (tmp.path().join("plain"), tmp.path().join("mixed"));
+    generate("train", "4", "60", &plain, &[]);
+    let report = generate("train", "4", "60", &mixed, &["--fragments"]);
+    assert!(report.contains("sentence fragments"), "{report}");
+    let firsts = |dir: &Path| -> HashSet<String> {
+        transcripts(dir)
+            .iter()
+            .map(|(_, _, text)| text.split(' ').next().unwrap().to_owned())
+            .collect()
+    };
+    for (_, _, text) in transcripts(&mixed) {
+        assert_eq!(corpus::bucket(&text), Split::Train, "{text}");
+    }
+    // A quarter are fragments, which start on words whole sentences rarely start on.
+    let (plain_firsts, mixed_firsts) = (firsts(&plain), firsts(&mixed));
+    assert!(
+        mixed_firsts.difference(&plain_firsts).count() >= 3,
+        "{plain_firsts:?} {mixed_firsts:?}"
+    );
+    let out = tmp.path().join("val");
+    assert_refused(
+        &edgetrim(&[
+            "datagen",
+            "speech",
+            "--split",
+            "val",
+            "--count",
+            "1",
+            "--fragments",
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        "--fragments adds training sentences",
+    );
+    assert!(!out.exists());
+}
+
+#[test]
 fn refuses_bad_flags_and_a_missing_synthesiser_leaving_nothing_behind() {
     let tmp = tempfile::tempdir().unwrap();
     let fresh = tmp.path().join("fresh");

@@ -401,6 +401,28 @@ pub fn sentence_for(split: Split, rng: &mut Rng) -> String {
     }
 }
 
+/// A contiguous run of two or more words, but not all, of a training sentence, itself in
+/// the training bucket. Fixed phrases ("don't count that one") are one sentence, in one
+/// bucket: if that is val or test, training hears the phrase only after a lead word ("then
+/// don't count that one"), and a recogniser learns that no utterance starts that way (the
+/// RNN-T's predictor is a language model). Fragments start and end utterances on every
+/// word; one whose text is a val or test sentence is never drawn.
+pub fn training_fragment(rng: &mut Rng) -> String {
+    loop {
+        let sentence = sentence_for(Split::Train, rng);
+        let words: Vec<&str> = sentence.split(' ').collect();
+        if words.len() < 3 {
+            continue;
+        }
+        let len = 2 + rng.below(words.len() - 2);
+        let start = rng.below(words.len() - len + 1);
+        let fragment = words[start..start + len].join(" ");
+        if bucket(&fragment) == Split::Train {
+            return fragment;
+        }
+    }
+}
+
 /// Every word any template can produce, sorted: the closed vocabulary of the corpus.
 pub fn vocabulary() -> Vec<String> {
     let mut words: Vec<String> = SLOTS
@@ -454,6 +476,26 @@ mod tests {
                 assert!(vocab.contains(w), "{w} of {s:?} is not in the vocabulary");
             }
         }
+    }
+
+    #[test]
+    fn fragments_are_proper_training_spans_and_start_on_many_words() {
+        let mut rng = Rng::new(5);
+        let mut firsts = HashSet::new();
+        for _ in 0..3000 {
+            let f = training_fragment(&mut rng);
+            let words: Vec<&str> = f.split(' ').collect();
+            assert!(words.len() >= 2, "{f}");
+            assert_eq!(bucket(&f), Split::Train, "{f}");
+            firsts.insert(words[0].to_owned());
+        }
+        // Whole sentences start on a few dozen words (leads, damages, commands); fragments
+        // on most of the vocabulary.
+        assert!(firsts.len() > vocabulary().len() / 2, "{}", firsts.len());
+        assert!(
+            firsts.contains("don't") && firsts.contains("centimeters"),
+            "{firsts:?}"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! leaves nothing a training run could mistake for a data set.
 
 use super::voices::{Accents, Pool};
-use super::{espeak_resampler, generate, wav, Split, SAMPLE_RATE};
+use super::{espeak_resampler, generate, wav, Split, Variety, SAMPLE_RATE};
 use crate::datagen::write::temp_sibling;
 use std::fs;
 use std::io;
@@ -31,6 +31,8 @@ pub struct Options {
     pub pool: Pool,
     /// Synthetic accents half of the training utterances speak in.
     pub accents: Option<Accents>,
+    /// A quarter of the training utterances speak a fragment of a training sentence.
+    pub fragments: bool,
     /// Worker threads (at least one is used).
     pub workers: usize,
 }
@@ -72,9 +74,12 @@ pub fn write_speech(
                         options.split,
                         options.seed,
                         i as u64,
-                        options.noisy,
-                        options.pool,
-                        options.accents.as_ref(),
+                        Variety {
+                            noisy: options.noisy,
+                            pool: options.pool,
+                            accents: options.accents.as_ref(),
+                            fragments: options.fragments,
+                        },
                         resampler,
                     )
                     .and_then(|u| {

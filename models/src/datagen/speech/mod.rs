@@ -8,8 +8,9 @@
 //! a real generalisation test: train and val share voices, test uses base voices and variants
 //! training never heard, and no sentence is in more than one split.
 //!
-//! Utterance `i` is a pure function of `(split, seed, i, noisy)` and the installed espeak-ng:
-//! the same arguments give byte-identical WAV files, however many threads write them.
+//! Utterance `i` is a pure function of `(split, seed, i, variety)` and the installed
+//! espeak-ng: the same arguments give byte-identical WAV files, however many threads write
+//! them.
 
 pub mod augment;
 pub mod corpus;
@@ -50,6 +51,22 @@ impl Split {
     }
 }
 
+/// How utterances vary beyond their split: noise for any split, and for training which
+/// speakers ([`Pool`], synthetic [`Accents`]) and whether sentence fragments
+/// ([`corpus::training_fragment`], a quarter of the utterances). The default adds nothing,
+/// and each option leaves the draws of the others as they were without it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Variety<'a> {
+    /// Add noise and reverb.
+    pub noisy: bool,
+    /// Which speakers training draws from.
+    pub pool: Pool,
+    /// Synthetic accents half of the training utterances speak in.
+    pub accents: Option<&'a Accents>,
+    /// A quarter of the training utterances speak a fragment of a training sentence.
+    pub fragments: bool,
+}
+
 /// One generated utterance.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Utterance {
@@ -69,20 +86,22 @@ pub fn espeak_resampler() -> Resampler {
 }
 
 /// Generates utterance `index` of `split`: its sentence, its speaker, the synthesised and
-/// resampled speech and (with `noisy`) its noise and reverb; `pool` and `accents` say which
-/// speakers training draws from. `resampler` is [`espeak_resampler`], built once by the caller.
+/// resampled speech and what `variety` adds. `resampler` is [`espeak_resampler`], built once
+/// by the caller.
 pub fn generate(
     split: Split,
     seed: u64,
     index: u64,
-    noisy: bool,
-    pool: Pool,
-    accents: Option<&Accents>,
+    variety: Variety,
     resampler: &Resampler,
 ) -> io::Result<Utterance> {
     let mut rng = Rng::new(combine(&[0x5bee_c400 + split as u64, seed, index]));
-    let text = corpus::sentence_for(split, &mut rng);
-    let speaker = Speaker::draw(split, pool, accents, &mut rng);
+    let text = if variety.fragments && split == Split::Train && rng.chance(0.25) {
+        corpus::training_fragment(&mut rng)
+    } else {
+        corpus::sentence_for(split, &mut rng)
+    };
+    let speaker = Speaker::draw(split, variety.pool, variety.accents, &mut rng);
     let pcm = wav::read(&speaker.synthesise(&text)?)?;
     if pcm.rate != ESPEAK_RATE {
         return Err(io::Error::other(format!(
@@ -96,7 +115,7 @@ pub fn generate(
         .iter()
         .map(|&s| f32::from(s) / 32768.0)
         .collect();
-    let samples = augment::augment(&resampler.run(&speech), noisy, &mut rng);
+    let samples = augment::augment(&resampler.run(&speech), variety.noisy, &mut rng);
     Ok(Utterance {
         text,
         speaker,
