@@ -7,13 +7,16 @@
 #   examples/firmware/speech.s16le      one held-out test utterance: raw 16 kHz mono int16 LE
 #   examples/firmware/speech.tsv        its transcripts.tsv line: id, voice, reference text
 #
-#   bash scripts/gen-rnnt-firmware-assets.sh            # utterance 000125 of data/speech/test
+#   bash scripts/gen-rnnt-firmware-assets.sh            # utterance 000220 of data/speech/test
 #   UTTERANCE=000000 bash scripts/gen-rnnt-firmware-assets.sh
 #
 # Then it transcribes the utterance with the new slice on the host (`edgetrim asr`, the
 # runtime the firmware runs) and fails unless that equals the reference text: the firmware
 # check (scripts/firmware-check.sh) requires device == host == reference, so after a
-# retraining pick an utterance the slice gets right (a short one: the PCM is committed).
+# retraining pick an utterance the slice gets right (a short one: the PCM is committed) whose
+# per-chunk profile the check can read: S samples with S mod 2560 >= 240 (its last push
+# completes a chunk) and (S - 880) / 640 + 1 stacked vectors not a multiple of 4 (the finish
+# runs one more chunk).
 # `cargo run --example rnnt_firmware` then prints what the firmware must print.
 #
 # Environment: EDGETRIM (the CLI; default: `cargo run --release --quiet --bin edgetrim --`),
@@ -24,7 +27,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 data="${SPEECH_DATA:-data/speech}"
-id="${UTTERANCE:-000125}"
+id="${UTTERANCE:-000220}"
 out="examples/firmware"
 slice="$out/rnnt-d2w05-int8"
 if [[ -n "${EDGETRIM:-}" ]]; then
