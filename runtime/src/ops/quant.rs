@@ -191,7 +191,7 @@ pub fn round_to_grid_portable(v: f32, zero_point: i64, lo: f32, hi: f32) -> i32 
 /// [`round_to_grid`] on an Arm core with a VFP (Cortex-M4F/M7/M33): `VCVTR.S32.F32` rounds
 /// half to even (the FPSCR's default mode, which Rust never changes), saturates at the i32
 /// range and turns a NaN into 0, all in one instruction, where the portable code tests and
-/// clamps in floating point: 11 instead of 23 instructions per value on a Cortex-M4.
+/// clamps in floating point, which takes about twice the instructions on a Cortex-M4.
 /// Equal to [`round_to_grid_portable`] for every zero point a quantized ONNX type holds
 /// (|zp| < 2¹⁶, so that a saturated value stays saturated): the firmware's self-test
 /// checks NaNs, infinities, halves, the edges of the ranges and a sweep of bit patterns.

@@ -753,7 +753,7 @@ fn finish<K: QMicroKernel>(
 ) {
     if (rows, cols) == (K::MR, K::NR) {
         // A whole tile (nearly all of them): constant trip counts, so the loops unroll
-        // without a test per value (a quarter fewer instructions per Cortex-M4 tile).
+        // without a test per value (fewer instructions per Cortex-M4 tile).
         for i in 0..K::MR {
             let scale = epi.row(row0 + i);
             for j in 0..K::NR {
@@ -820,7 +820,7 @@ fn pack_b<K: QMicroKernel, B: QOperand>(
             let group = g * nr * width;
             // Whole panels of a wide B go straight into place a quad of columns at a time:
             // per panel, the generic loop's setup and zero fill cost a Cortex-M4 more than
-            // widening its four pairs does (5.5 % of YOLO9tr-n's instructions went there).
+            // widening its four pairs does.
             let whole = if K::WIDE_B && nr % 4 == 0 {
                 len / nr
             } else {
