@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The compressor's table for YOLO9tr-s at 224 px (issue 4's Done-when): f32, fp16, int8
 # (full-range weights; within ±64 with --reduce-range: the narrow-weight AVX2 kernel; and
-# "int8-fast", with --act-tables and --pow2-scales too: SiLU as int8 tables, requantizing
-# by multiplication), channel-pruned with and without least-squares reconstruction, and
-# pruned + int8 (also "fast") — each
+# "int8-fast", with --act-tables, --pow2-scales and --int8-joins too: SiLU as int8 tables,
+# requantizing by multiplication, Concat and Split on int8), channel-pruned with and without
+# least-squares reconstruction, and pruned + int8 (also "fast") — each
 # with its bytes, MACs, host arena (`edgetrim inspect --json`), test mAP50 on 500 generated
 # images (`edgetrim eval-detect`), and nano p50 latency against the f32 model in the same
 # run (`edgetrim bench X --vs f32.onnx`); tract's mAP50 on the int8 file last.
@@ -28,7 +28,7 @@ variants=(
   "fp16|--quantize fp16"
   "int8|--quantize int8 $calib"
   "int8-reduce-range|--quantize int8 --reduce-range $calib"
-  "int8-fast|--quantize int8 --reduce-range --act-tables --pow2-scales $calib"
+  "int8-fast|--quantize int8 --reduce-range --act-tables --pow2-scales --int8-joins $calib"
   "prune30-norecon|--prune channels=0.3,macs=0.34 --no-reconstruct $calib"
   "prune30|--prune channels=0.3,macs=0.34 $calib"
 )
@@ -40,7 +40,7 @@ done
 $bin compress "$dir/prune30.onnx" -o "$dir/prune30+int8.onnx" $shape --quantize int8 $calib >/dev/null
 # shellcheck disable=SC2086
 $bin compress "$dir/prune30.onnx" -o "$dir/prune30+int8-fast.onnx" $shape --quantize int8 \
-  --reduce-range --act-tables --pow2-scales $calib >/dev/null
+  --reduce-range --act-tables --pow2-scales --int8-joins $calib >/dev/null
 echo "| model | bytes | smaller | MACs | arena (host) | mAP50 | nano p50 | vs f32 |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 f32_bytes=$(stat -c %s "$dir/f32.onnx")

@@ -25,7 +25,9 @@
 //! ```
 //! (`--act-tables`: the convs feeding int8 convs compute their SiLU as a 256-entry table;
 //! `--pow2-scales`: activation scales are powers of two, so requantizing multiplies instead
-//! of divides. The firmware checks both against the host.)
+//! of divides. The firmware checks both against the host. Adding `--int8-joins` makes the
+//! firmware faster but its arena larger, since the planner's working tables grow with the
+//! QDQ nodes it adds: the README's Cortex-M4 row has both.)
 
 #[path = "../firmware/src/pavement.rs"]
 mod pavement;

@@ -166,6 +166,13 @@ pub struct Args {
     /// Cortex-M4), for activation grids up to twice as coarse: check the accuracy with --eval.
     #[arg(long = "pow2-scales")]
     pub pow2_scales: bool,
+    /// With --quantize int8: also quantize the Concat and Split nodes between int8 convs,
+    /// each on one grid for all its tensors (as TFLite requires), so the runtime moves int8
+    /// bytes through CSP/ELAN blocks instead of f32, and the SiLUs feeding them become
+    /// tables (with --act-tables). Less RAM and fewer instructions, for coarser grids on
+    /// the joined tensors: check the accuracy with --eval.
+    #[arg(long = "int8-joins")]
+    pub int8_joins: bool,
     /// Leave nodes whose name contains PATTERN (or matches it as a glob with * and ?) in
     /// float under int8; repeatable.
     #[arg(long = "keep-float", value_name = "PATTERN")]
@@ -222,6 +229,7 @@ pub(crate) fn pipeline(args: &Args) -> Result<Pipeline> {
             (args.reduce_range, "--reduce-range"),
             (args.act_tables, "--act-tables"),
             (args.pow2_scales, "--pow2-scales"),
+            (args.int8_joins, "--int8-joins"),
         ];
         if let Some((_, flag)) = int8_flag.iter().find(|(given, _)| *given) {
             bail!("{flag} only applies to --quantize int8");
@@ -481,6 +489,7 @@ pub(crate) fn int8_options(args: &Args) -> Result<int8::Options> {
         reduce_range: args.reduce_range,
         act_tables: args.act_tables,
         pow2_scales: args.pow2_scales,
+        int8_joins: args.int8_joins,
         ..int8::Options::default()
     })
 }

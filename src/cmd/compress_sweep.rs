@@ -229,9 +229,10 @@ fn check_flags(args: &Args, configs: &[Config]) -> Result<()> {
         || args.calib_method != "minmax"
         || args.reduce_range
         || args.act_tables
-        || args.pow2_scales;
+        || args.pow2_scales
+        || args.int8_joins;
     if !int8 && int8_flags {
-        bail!("--keep-float, --calib-method, --reduce-range, --act-tables and --pow2-scales need quantize=int8 in the --sweep grid");
+        bail!("--keep-float, --calib-method, --reduce-range, --act-tables, --pow2-scales and --int8-joins need quantize=int8 in the --sweep grid");
     }
     if args.output.is_some() && args.budget.is_none() {
         bail!("-o needs --budget with --sweep (the budget picks the configuration to write)");

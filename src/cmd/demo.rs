@@ -35,8 +35,9 @@ Steps: (1) generate --images held-out test images at the model's input size, --c
 validation images for calibration and a --frames road video (320x240, 30 fps) under
 --work, unless already there; (2) compress the model: clean + int8 (per-tensor or per-channel weights, activations
 calibrated by minmax on the validation images, SiLU as int8 tables, power-of-two activation
-scales, and on AVX2 CPUs without VNNI weights within ±64) + aligned layout, as
-`edgetrim compress MODEL --quantize int8 --act-tables --pow2-scales [--reduce-range]
+scales, Concat and Split on int8, and on AVX2 CPUs without VNNI weights within ±64) +
+aligned layout, as
+`edgetrim compress MODEL --quantize int8 --act-tables --pow2-scales --int8-joins [--reduce-range]
 --calib images:WORK/calib-...` does; (3) for the
 original and the int8 model: COCO mAP on the test images (eval-detect) and FPS with
 per-stage latency on the video (fps, --realtime 30). The int8 model's annotated video is
@@ -172,14 +173,15 @@ fn compress(args: &Args, size: usize, calib: &Path) -> Result<(PathBuf, Vec<Stri
     Ok((out, summaries))
 }
 
-/// The int8 options that pay on the CPU this runs on: activation tables and power-of-two
-/// scales everywhere, and weights within ±64 (`--reduce-range`) where the int8 kernel is
+/// The int8 options that pay on the CPU this runs on: activation tables, power-of-two
+/// scales and int8 joins everywhere, and weights within ±64 (`--reduce-range`) where the int8 kernel is
 /// plain AVX2, whose fastest multiply needs them (not on VNNI, Arm, or the portable kernel).
 fn fast_int8() -> int8::Options {
     int8::Options {
         reduce_range: QKernel::best() == QKernel::Avx2,
         act_tables: true,
         pow2_scales: true,
+        int8_joins: true,
         ..int8::Options::default()
     }
 }

@@ -449,6 +449,126 @@ fn act_tables_quantize_a_conv_output_before_its_activation() {
     assert!(ops.contains(&"QConv+SiLU"), "{ops:?}");
 }
 
+/// `--int8-joins` quantizes a CSP-style block's Split and Concat on one grid (with
+/// `--act-tables`, the SiLUs feeding them become tables), and the runtime then moves int8
+/// through the block: apart from the input's quantization, no QuantizeLinear or
+/// DequantizeLinear step is left, where without the flag the SiLUs run in f32 and the
+/// Concat quantizes.
+#[test]
+fn int8_joins_put_a_csp_block_on_one_grid_and_run_it_on_int8() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = ModelBuilder::new(13);
+    m.input("x", dt::FLOAT, &[1, 3, 8, 8]);
+    let w = |n: usize, seed: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * 37 + seed) % 19) as f32 * 0.05 - 0.45)
+            .collect()
+    };
+    m.init_f32("w1", &[4, 3, 3, 3], &w(108, 0));
+    m.init_f32("w2", &[2, 2, 1, 1], &w(4, 5));
+    m.init_f32("w3", &[4, 6, 1, 1], &w(24, 9));
+    let sizes: Vec<u8> = [2i64, 2].iter().flat_map(|v| v.to_le_bytes()).collect();
+    m.init(edgetrim_compress::build::tensor(
+        "sizes",
+        dt::INT64,
+        &[2],
+        sizes,
+    ));
+    let silu = |m: &mut ModelBuilder, c: &str, y: &str| {
+        let s = format!("{c}_sigmoid");
+        m.node("Sigmoid", &[c], &[&s], vec![]);
+        m.node("Mul", &[c, &s], &[y], vec![]);
+    };
+    m.node(
+        "Conv",
+        &["x", "w1"],
+        &["c1"],
+        vec![("pads", Attr::Ints(vec![1; 4]))],
+    );
+    silu(&mut m, "c1", "a1");
+    m.node(
+        "Split",
+        &["a1", "sizes"],
+        &["p0", "p1"],
+        vec![("axis", Attr::Int(1))],
+    );
+    m.node("Conv", &["p1", "w2"], &["c2"], vec![]);
+    silu(&mut m, "c2", "a2");
+    m.node(
+        "Concat",
+        &["p0", "p1", "a2"],
+        &["cat"],
+        vec![("axis", Attr::Int(1))],
+    );
+    m.node("Conv", &["cat", "w3"], &["y"], vec![]);
+    m.output("y", dt::FLOAT);
+    let input = write(dir.path(), "in.onnx", &m.build());
+    let npy = calibration_npy(dir.path(), 3, 3, 11);
+    let out = dir.path().join("out.onnx");
+    let out_s = out.to_str().unwrap();
+    let compress = |extra: &[&str]| -> (String, Vec<String>, tract_onnx::pb::GraphProto) {
+        let mut args = vec!["compress", &input, "-o", out_s, "--quantize", "int8"];
+        args.extend_from_slice(&["--calib", npy.to_str().unwrap(), "--act-tables"]);
+        args.extend_from_slice(extra);
+        let stdout = assert_ok(&edgetrim(&args));
+        let profile = assert_ok(&edgetrim(&[
+            "bench",
+            out_s,
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+            "--profile",
+            "--json",
+        ]));
+        let profile: serde_json::Value = serde_json::from_str(&profile).unwrap();
+        let ops = profile["profile"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["op"].as_str().unwrap().to_string())
+            .collect();
+        let m = edgetrim_compress::passes::decode(&std::fs::read(&out).unwrap()).unwrap();
+        (stdout, ops, m.graph.unwrap())
+    };
+    let (stdout, ops, _) = compress(&[]);
+    assert!(!stdout.contains("one int8 grid"), "{stdout}");
+    assert!(ops.iter().any(|o| o == "Concat+Q"), "{ops:?}");
+    assert!(ops.iter().any(|o| o == "QConv+SiLU"), "{ops:?}");
+
+    let (stdout, mut ops, g) = compress(&["--int8-joins"]);
+    assert!(
+        stdout.contains("2 Concat/Split on one int8 grid"),
+        "{stdout}"
+    );
+    // Every QuantizeLinear of a tensor the Split or the Concat touches names one grid.
+    let joined = ["a1", "p0", "p1", "a2", "cat"];
+    let grids: std::collections::BTreeSet<(String, String)> = g
+        .node
+        .iter()
+        .filter(|n| n.op_type == "QuantizeLinear" && joined.contains(&n.input[0].as_str()))
+        .map(|n| (n.input[1].clone(), n.input[2].clone()))
+        .collect();
+    let quantized = g
+        .node
+        .iter()
+        .filter(|n| n.op_type == "QuantizeLinear")
+        .count();
+    assert_eq!(grids.len(), 1, "{grids:?}");
+    // (and the input, and both conv outputs before their SiLU tables)
+    assert_eq!(quantized, 3 + joined.len());
+    ops.sort();
+    let want = [
+        "Concat",
+        "QConv",
+        "QConv+Q+Table+Q",
+        "QConv+Q+Table+Q",
+        "QuantizeLinear",
+        "Split",
+    ];
+    assert_eq!(ops, want);
+}
+
 /// `--pow2-scales` rounds every activation scale up to a power of two (the weights keep
 /// theirs); without it the calibrated scales are not.
 #[test]

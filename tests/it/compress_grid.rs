@@ -192,7 +192,7 @@ fn grid_and_metric_flags_are_refused_by_name() {
         ),
         (
             &["--sweep", "quantize=fp16", "--keep-float", "c"],
-            "--keep-float, --calib-method, --reduce-range, --act-tables and --pow2-scales need quantize=int8",
+            "--keep-float, --calib-method, --reduce-range, --act-tables, --pow2-scales and --int8-joins need quantize=int8",
         ),
         (
             &["-o", out, "--budget", "flash=lots"],

@@ -35,6 +35,10 @@
 //! With [`Options::pow2_scales`], activation scales are rounded up to powers of two, which
 //! the runtime divides by exactly with a multiplication.
 //!
+//! With [`Options::int8_joins`], the Concat and Split nodes between int8 nodes are
+//! quantized too, each on one grid for all its inputs and outputs ([`joins`]), which the
+//! runtime runs as byte moves (`runtime/src/plan/qdq/joins.rs`).
+//!
 //! LSTMs get int8 W and R with one scale per gate row and float activations ([`lstm`]).
 //!
 //! Deterministic: nodes are visited in graph order, new tensors get numbered names
@@ -53,7 +57,10 @@ use tract_onnx::pb::{
     attribute_proto::AttributeType, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto,
 };
 
+mod joins;
 mod lstm;
+
+use joins::{joins, share_ranges};
 
 /// What the int8 pass is told.
 #[derive(Clone, Debug)]
@@ -82,6 +89,12 @@ pub struct Options {
     /// multiplication by the exact reciprocal instead of a division (a Cortex-M4's `VDIV`
     /// takes 14 cycles, `VMUL` one), for grids up to twice as coarse.
     pub pow2_scales: bool,
+    /// Also quantize the Concat and Split nodes whose outputs only int8 nodes read, each
+    /// on one grid (the union of its tensors' ranges) for every input and output, as
+    /// TFLite's int8 Concatenation and Split require: the runtime then moves int8 bytes
+    /// through a CSP/ELAN block instead of dequantizing, copying f32 and quantizing again,
+    /// and the activations feeding them become int8 tables (with `act_tables`).
+    pub int8_joins: bool,
 }
 
 impl Options {
@@ -112,6 +125,7 @@ impl Default for Options {
             reduce_range: false,
             act_tables: false,
             pow2_scales: false,
+            int8_joins: false,
         }
     }
 }
@@ -142,6 +156,7 @@ struct Weight {
 }
 
 /// A node to quantize.
+#[derive(Clone)]
 struct Target {
     node: usize,
     /// Input slots holding activations.
@@ -173,7 +188,12 @@ pub fn run(model: &mut ModelProto, ctx: &Context) -> Result<String> {
     let per_axis = opset >= 13;
     let q_max = opts.weight_max();
     let g = model.graph.get_or_insert_with(Default::default);
-    let (targets, kept) = select(g, &opts.keep_float, per_axis);
+    let (mut targets, kept) = select(g, &opts.keep_float, per_axis);
+    let joined = match opts.int8_joins {
+        true => joins(g, &opts.keep_float, &targets),
+        false => Vec::new(),
+    };
+    targets.extend(joined.iter().cloned());
     let mut acts: Vec<String> = Vec::new();
     for t in &targets {
         for &slot in &t.acts {
@@ -197,13 +217,15 @@ pub fn run(model: &mut ModelProto, ctx: &Context) -> Result<String> {
     let g = model.graph.get_or_insert_with(Default::default);
     let mut taken = graph::names(g);
     let mut names = Names::default();
-    let act_params: HashMap<&str, (f32, i8)> = acts
+    let mut ranges: HashMap<&str, (f32, f32)> = acts
         .iter()
         .zip(&stats)
-        .filter_map(|(name, s)| {
-            let p = params(s.as_ref()?, opts.method, opts.pow2_scales);
-            Some((name.as_str(), p))
-        })
+        .filter_map(|(name, s)| Some((name.as_str(), s.as_ref()?.range(opts.method))))
+        .collect();
+    let joins_int8 = share_ranges(g, &joined, &mut ranges);
+    let act_params: HashMap<&str, (f32, i8)> = ranges
+        .iter()
+        .map(|(&name, &(lo, hi))| (name, params(lo, hi, opts.pow2_scales)))
         .collect();
 
     let mut new_inits: Vec<TensorProto> = Vec::new();
@@ -289,16 +311,26 @@ pub fn run(model: &mut ModelProto, ctx: &Context) -> Result<String> {
 
     // Activation pairs, right after their producers (graph inputs: first).
     let mut pairs: HashMap<String, Vec<NodeProto>> = HashMap::new();
+    // One scale and zero point initializer per grid, whichever pairs use it: a runtime
+    // plans a table entry for every initializer, and pairs share few grids (the joins'
+    // grids, powers of two).
+    let mut grids: HashMap<(u32, i8), (String, String)> = HashMap::new();
     for name in &acts {
         let Some((k, edge)) = act_edges.get(name) else {
             continue;
         };
         let (scale, zero) = act_params[name.as_str()];
-        let s = names.name(&mut taken, 's', *k);
-        let z = names.name(&mut taken, 'z', *k);
+        let (s, z) = grids
+            .entry((scale.to_bits(), zero))
+            .or_insert_with(|| {
+                let s = names.name(&mut taken, 's', *k);
+                let z = names.name(&mut taken, 'z', *k);
+                new_inits.push(crate::build::tensor_f32(&s, &[], &[scale]));
+                new_inits.push(tensor(&z, dt::INT8, &[], vec![zero as u8]));
+                (s, z)
+            })
+            .clone();
         let q = names.name(&mut taken, 'q', *k);
-        new_inits.push(crate::build::tensor_f32(&s, &[], &[scale]));
-        new_inits.push(tensor(&z, dt::INT8, &[], vec![zero as u8]));
         pairs.insert(
             name.clone(),
             vec![
@@ -350,6 +382,9 @@ pub fn run(model: &mut ModelProto, ctx: &Context) -> Result<String> {
     )];
     if tables > 0 {
         notes.push(format!("{tables} activations quantized for tables"));
+    }
+    if joins_int8 > 0 {
+        notes.push(format!("{joins_int8} Concat/Split on one int8 grid"));
     }
     if kept > 0 {
         notes.push(format!("{kept} kept float by --keep-float"));
@@ -592,9 +627,8 @@ fn calibrate(model: &ModelProto, ctx: &Context, acts: &[String]) -> Result<Vec<O
     Ok(stats)
 }
 
-/// Scale and int8 zero point mapping the calibrated range onto `[-128, 127]`.
-fn params(stats: &Stats, method: Method, pow2: bool) -> (f32, i8) {
-    let (lo, hi) = stats.range(method);
+/// Scale and int8 zero point mapping the calibrated range `[lo, hi]` onto `[-128, 127]`.
+fn params(lo: f32, hi: f32, pow2: bool) -> (f32, i8) {
     let scale = (hi - lo) / 255.0;
     if !(scale.is_finite() && scale > 0.0) {
         return (1.0, 0); // constant zero: any grid holds it
@@ -802,7 +836,11 @@ mod tests {
     fn activation_grid_holds_zero_and_both_ends() {
         let mut s = Stats::default();
         s.observe(&[-1.0, 3.0]);
-        let (scale, zero) = params(&s, Method::MinMax, false);
+        let params = |s: &Stats, pow2| {
+            let (lo, hi) = s.range(Method::MinMax);
+            params(lo, hi, pow2)
+        };
+        let (scale, zero) = params(&s, false);
         assert!((scale - 4.0 / 255.0).abs() < 1e-7);
         let q = |x: f32| quantize(x, scale, zero.into(), -128.0, 127.0);
         assert_eq!(q(-1.0), -128);
@@ -810,10 +848,10 @@ mod tests {
         assert_eq!((q(0.0) - i32::from(zero)), 0, "zero is exact");
         let mut relu = Stats::default();
         relu.observe(&[0.0, 6.0]);
-        assert_eq!(params(&relu, Method::MinMax, false).1, -128);
-        assert_eq!(params(&Stats::default(), Method::MinMax, false), (1.0, 0));
+        assert_eq!(params(&relu, false).1, -128);
+        assert_eq!(params(&Stats::default(), false), (1.0, 0));
         // Powers of two: 4/255 rounds up to 1/32, and both ends stay on the grid.
-        let (scale, zero) = params(&s, Method::MinMax, true);
+        let (scale, zero) = params(&s, true);
         assert_eq!(scale, 1.0 / 32.0);
         let q = |x: f32| quantize(x, scale, zero.into(), -128.0, 127.0);
         assert!(q(-1.0) >= -128 && q(3.0) < 127, "{zero}");

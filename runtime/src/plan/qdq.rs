@@ -29,6 +29,9 @@
 //! output joins the Concat the same way (the branches of a CSP/ELAN block are joined and
 //! quantized in one pass).
 //!
+//! Before that, a Concat or Split between int8 tensors of one grid is rewired to run on
+//! the int8 tensors themselves ([`joins`]): the bytes move, nothing is dequantized.
+//!
 //! When that int8 output is only dequantized into an activation whose output is quantized
 //! again (or read as float), the planner tabulates the chain instead ([`table`]): the conv
 //! stores `table[q]` and no activation runs.
@@ -37,6 +40,7 @@
 //! planner gives every Conv three input slots (an empty one when it has no bias), so the io
 //! table never grows.
 
+mod joins;
 mod lstm;
 mod table;
 
@@ -276,6 +280,7 @@ impl<'a> Tables<'_, 'a> {
                 self.tabulate(k, &t);
             }
         }
+        self.join_int8();
         for j in 0..self.steps.len() {
             let Op::Quant(q) = self.steps[j].op else {
                 continue;

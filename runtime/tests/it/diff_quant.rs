@@ -470,3 +470,91 @@ fn quantize_after_concat_fuses_bit_exactly() {
         assert!(planned(&fused) < planned(&unfused), "{what}: arena");
     }
 }
+
+/// `Split` then `Concat` between int8 tensors as the compressor's `--int8-joins` writes
+/// them: `a_q [1,4,3,5]` and `b_q [1,2,3,5]` dequantized, `a` split into 1 + 3 channels,
+/// each part quantized and dequantized, then `Concat(a1, b, a0)` quantized. Every grid is
+/// `grid` except the Concat's output, which is `out_grid`; with `expose`, the Split's and
+/// Concat's float outputs are graph outputs too (which keeps every step apart).
+fn split_concat_int8(grid: (f32, i8), out_grid: (f32, i8), expose: bool) -> ModelBuilder {
+    let mut m = ModelBuilder::new(13);
+    m.input("a_q", dt::INT8, &[1, 4, 3, 5]);
+    m.input("b_q", dt::INT8, &[1, 2, 3, 5]);
+    m.init_f32("s", &[], &[grid.0]);
+    m.init(tensor("z", dt::INT8, &[], vec![grid.1 as u8]));
+    m.init_f32("s_out", &[], &[out_grid.0]);
+    m.init(tensor("z_out", dt::INT8, &[], vec![out_grid.1 as u8]));
+    m.init(tensor(
+        "sizes",
+        dt::INT64,
+        &[2],
+        [1i64, 3].iter().flat_map(|v| v.to_le_bytes()).collect(),
+    ));
+    m.node("DequantizeLinear", &["a_q", "s", "z"], &["a"], vec![]);
+    m.node("DequantizeLinear", &["b_q", "s", "z"], &["b"], vec![]);
+    m.node(
+        "Split",
+        &["a", "sizes"],
+        &["a0", "a1"],
+        vec![("axis", Attr::Int(1))],
+    );
+    for part in ["a0", "a1"] {
+        let (q, d) = (format!("{part}_q"), format!("{part}_d"));
+        m.node("QuantizeLinear", &[part, "s", "z"], &[&q], vec![]);
+        m.node("DequantizeLinear", &[&q, "s", "z"], &[&d], vec![]);
+    }
+    m.node(
+        "Concat",
+        &["a1_d", "b", "a0_d"],
+        &["c"],
+        vec![("axis", Attr::Int(1))],
+    );
+    m.node("QuantizeLinear", &["c", "s_out", "z_out"], &["c_q"], vec![]);
+    m.output("c_q", dt::INT8);
+    if expose {
+        m.output("a0", dt::FLOAT);
+        m.output("c", dt::FLOAT);
+    }
+    m
+}
+
+/// On one grid, a Split and a Concat between int8 tensors run on the int8 bytes: no
+/// QuantizeLinear or DequantizeLinear step is left, and every byte equals what the float
+/// steps write one by one (on a scale that is no power of two, so `Q(DQ(q)) = q` is
+/// exercised on all 256 values) and what tract writes. A Concat whose output grid differs
+/// stays on the float path.
+#[test]
+fn split_and_concat_on_one_int8_grid_move_bytes() {
+    let all_bytes = |n: usize, seed: usize| {
+        let bytes: Vec<i64> = (0..n)
+            .map(|i| ((i * 97 + seed) % 256) as i64 - 128)
+            .collect();
+        bytes
+    };
+    let inputs = [
+        ints(DType::I8, &[1, 4, 3, 5], &all_bytes(60, 3)),
+        ints(DType::I8, &[1, 2, 3, 5], &all_bytes(30, 200)),
+    ];
+    let grid = (0.0371, -7);
+    let fused = split_concat_int8(grid, grid, false).build();
+    let (got, ops) = run_nano_with_ops(&fused, &inputs);
+    assert_eq!(ops, ["Split", "Concat"]);
+    let (want, ref_ops) = run_nano_with_ops(&split_concat_int8(grid, grid, true).build(), &inputs);
+    let steps = |op: &str| ref_ops.iter().filter(|o| *o == op).count();
+    assert_eq!(
+        (steps("QuantizeLinear"), steps("DequantizeLinear")),
+        (3, 4),
+        "{ref_ops:?}"
+    );
+    assert_eq!(got[0].bytes, want[0].bytes);
+    assert_eq!(got[0].bytes, run_tract(&fused, &inputs)[0].bytes, "tract");
+    // a1 then b then a0: the int8 bytes themselves.
+    let a = &inputs[0].bytes;
+    let expected: Vec<u8> = [&a[15..60], &inputs[1].bytes[..], &a[..15]].concat();
+    assert_eq!(got[0].bytes, expected);
+
+    let other = split_concat_int8(grid, (1.0 / 32.0, 3), false).build();
+    let (got, ops) = run_nano_with_ops(&other, &inputs);
+    assert!(ops.contains(&"Concat+Q".to_string()), "{ops:?}");
+    assert_eq!(got[0].bytes, run_tract(&other, &inputs)[0].bytes, "tract");
+}
