@@ -2,7 +2,7 @@
 # The compressor's table for YOLO9tr-s at 224 px (issue 4's Done-when): f32, fp16, int8
 # (full-range weights; within ±64 with --reduce-range: the narrow-weight AVX2 kernel; and
 # "int8-fast", with --act-tables, --pow2-scales and --int8-joins too: SiLU as int8 tables,
-# requantizing by multiplication, Concat and Split on int8), channel-pruned with and without
+# requantizing by multiplication, Concat/Split/MaxPool/Add on int8), channel-pruned with and without
 # least-squares reconstruction, and pruned + int8 (also "fast") — each
 # with its bytes, MACs, host arena (`edgetrim inspect --json`), test mAP50 on 500 generated
 # images (`edgetrim eval-detect`), and nano p50 latency against the f32 model in the same

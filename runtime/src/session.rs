@@ -306,6 +306,7 @@ impl<'a> Session<'a> {
                 Op::QConv(c) => Some(c.op_name()),
                 Op::Concat(c) => Some(c.op_name()),
                 Op::Lstm(l) if l.int8_weights() => Some("QLSTM"),
+                Op::QAdd(_) => Some("QAdd"),
                 _ => None,
             }
             .unwrap_or_else(|| node.map_or("?", |n| n.op_type())),

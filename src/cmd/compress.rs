@@ -36,6 +36,8 @@ Examples:
   edgetrim compress cls.onnx -o cls-clean.onnx --input-shape x=1x3x48x192 --report cost.json
   edgetrim compress yolo.onnx -o yolo-int8.onnx --quantize int8 --calib images:data/val
   edgetrim compress cls.onnx -o cls-int8.onnx --quantize int8 --calib samples/ --keep-float '*fc*'
+  edgetrim compress yolo.onnx -o yolo-int8-fast.onnx --quantize int8 --calib images:data/val \
+    --act-tables --pow2-scales --int8-joins      (SiLU tables, int8 from conv to conv)
   edgetrim compress yolo.onnx -o yolo-p30.onnx --prune channels=0.3 --quantize int8 --calib images:data/val
   edgetrim compress cls.onnx -o cls-sparse.onnx --prune weights=0.5,scope=global
 
@@ -166,11 +168,12 @@ pub struct Args {
     /// Cortex-M4), for activation grids up to twice as coarse: check the accuracy with --eval.
     #[arg(long = "pow2-scales")]
     pub pow2_scales: bool,
-    /// With --quantize int8: also quantize the Concat and Split nodes between int8 convs,
-    /// each on one grid for all its tensors (as TFLite requires), so the runtime moves int8
-    /// bytes through CSP/ELAN blocks instead of f32, and the SiLUs feeding them become
-    /// tables (with --act-tables). Less RAM and fewer instructions, for coarser grids on
-    /// the joined tensors: check the accuracy with --eval.
+    /// With --quantize int8: also quantize the Concat, Split, MaxPool and Add nodes between
+    /// int8 convs (the first three on one grid for all their tensors, as TFLite requires),
+    /// so the runtime moves int8 through CSP/ELAN blocks instead of f32, and the SiLUs
+    /// feeding them become tables (with --act-tables). Fewer instructions, for coarser grids
+    /// on the joined tensors (check the accuracy with --eval) and more QDQ nodes for a
+    /// microcontroller's planner to hold.
     #[arg(long = "int8-joins")]
     pub int8_joins: bool,
     /// Leave nodes whose name contains PATTERN (or matches it as a glob with * and ?) in

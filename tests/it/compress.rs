@@ -342,6 +342,34 @@ fn reduce_range_keeps_int8_weights_within_64() {
     assert_eq!(largest_weight(&["--reduce-range"]), 64);
 }
 
+/// Small deterministic conv weights (in ±0.45) for the int8 tests.
+fn weights(n: usize, seed: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((i * 37 + seed) % 19) as f32 * 0.05 - 0.45)
+        .collect()
+}
+
+/// The op of every step the nano runtime runs for `model`, in order (`bench --profile`).
+fn profiled_ops(model: &str) -> Vec<String> {
+    let args = [
+        "bench",
+        model,
+        "--runs",
+        "1",
+        "--warmup",
+        "0",
+        "--profile",
+        "--json",
+    ];
+    let profile: serde_json::Value = serde_json::from_str(&assert_ok(&edgetrim(&args))).unwrap();
+    profile["profile"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["op"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// `--act-tables` puts a Q/DQ pair between a conv and its SiLU (or hard-swish, as Paddle
 /// writes it) when only int8 convs read the activation's output, and the runtime then runs
 /// that chain as a table in the conv ("QConv+Q+Table+Q"); a SiLU whose output the graph
@@ -351,14 +379,9 @@ fn act_tables_quantize_a_conv_output_before_its_activation() {
     let dir = tempfile::tempdir().unwrap();
     let mut m = ModelBuilder::new(13);
     m.input("x", dt::FLOAT, &[1, 3, 8, 8]);
-    let w = |n: usize, seed: usize| -> Vec<f32> {
-        (0..n)
-            .map(|i| ((i * 37 + seed) % 19) as f32 * 0.05 - 0.45)
-            .collect()
-    };
-    m.init_f32("w1", &[4, 3, 3, 3], &w(108, 0));
-    m.init_f32("w2", &[4, 4, 1, 1], &w(16, 5));
-    m.init_f32("w3", &[4, 4, 1, 1], &w(16, 9));
+    m.init_f32("w1", &[4, 3, 3, 3], &weights(108, 0));
+    m.init_f32("w2", &[4, 4, 1, 1], &weights(16, 5));
+    m.init_f32("w3", &[4, 4, 1, 1], &weights(16, 9));
     for (name, v) in [("three", 3.0), ("zero", 0.0), ("six", 6.0)] {
         m.init_f32(name, &[], &[v]);
     }
@@ -427,46 +450,25 @@ fn act_tables_quantize_a_conv_output_before_its_activation() {
             "{first}"
         );
     }
-    let profile = assert_ok(&edgetrim(&[
-        "bench",
-        out_s,
-        "--runs",
-        "1",
-        "--warmup",
-        "0",
-        "--profile",
-        "--json",
-    ]));
-    let profile: serde_json::Value = serde_json::from_str(&profile).unwrap();
-    let ops: Vec<&str> = profile["profile"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["op"].as_str().unwrap())
-        .collect();
-    let tables = ops.iter().filter(|o| **o == "QConv+Q+Table+Q").count();
+    let ops = profiled_ops(out_s);
+    let tables = ops.iter().filter(|o| *o == "QConv+Q+Table+Q").count();
     assert_eq!(tables, 2, "{ops:?}");
-    assert!(ops.contains(&"QConv+SiLU"), "{ops:?}");
+    assert!(ops.iter().any(|o| o == "QConv+SiLU"), "{ops:?}");
 }
 
-/// `--int8-joins` quantizes a CSP-style block's Split and Concat on one grid (with
-/// `--act-tables`, the SiLUs feeding them become tables), and the runtime then moves int8
-/// through the block: apart from the input's quantization, no QuantizeLinear or
-/// DequantizeLinear step is left, where without the flag the SiLUs run in f32 and the
-/// Concat quantizes.
+/// `--int8-joins` quantizes a CSP-style block's Split and Concat on one grid and its
+/// residual Add (with `--act-tables`, the SiLUs feeding them become tables), and the
+/// runtime then moves int8 through the block: apart from the input's quantization, no
+/// QuantizeLinear or DequantizeLinear step is left, where without the flag the SiLUs run
+/// in f32 and the Concat quantizes.
 #[test]
 fn int8_joins_put_a_csp_block_on_one_grid_and_run_it_on_int8() {
     let dir = tempfile::tempdir().unwrap();
     let mut m = ModelBuilder::new(13);
     m.input("x", dt::FLOAT, &[1, 3, 8, 8]);
-    let w = |n: usize, seed: usize| -> Vec<f32> {
-        (0..n)
-            .map(|i| ((i * 37 + seed) % 19) as f32 * 0.05 - 0.45)
-            .collect()
-    };
-    m.init_f32("w1", &[4, 3, 3, 3], &w(108, 0));
-    m.init_f32("w2", &[2, 2, 1, 1], &w(4, 5));
-    m.init_f32("w3", &[4, 6, 1, 1], &w(24, 9));
+    m.init_f32("w1", &[4, 3, 3, 3], &weights(108, 0));
+    m.init_f32("w2", &[2, 2, 1, 1], &weights(4, 5));
+    m.init_f32("w3", &[4, 6, 1, 1], &weights(24, 9));
     let sizes: Vec<u8> = [2i64, 2].iter().flat_map(|v| v.to_le_bytes()).collect();
     m.init(edgetrim_compress::build::tensor(
         "sizes",
@@ -494,9 +496,10 @@ fn int8_joins_put_a_csp_block_on_one_grid_and_run_it_on_int8() {
     );
     m.node("Conv", &["p1", "w2"], &["c2"], vec![]);
     silu(&mut m, "c2", "a2");
+    m.node("Add", &["p1", "a2"], &["r"], vec![]);
     m.node(
         "Concat",
-        &["p0", "p1", "a2"],
+        &["p0", "r", "a2"],
         &["cat"],
         vec![("axis", Attr::Int(1))],
     );
@@ -511,23 +514,7 @@ fn int8_joins_put_a_csp_block_on_one_grid_and_run_it_on_int8() {
         args.extend_from_slice(&["--calib", npy.to_str().unwrap(), "--act-tables"]);
         args.extend_from_slice(extra);
         let stdout = assert_ok(&edgetrim(&args));
-        let profile = assert_ok(&edgetrim(&[
-            "bench",
-            out_s,
-            "--runs",
-            "1",
-            "--warmup",
-            "0",
-            "--profile",
-            "--json",
-        ]));
-        let profile: serde_json::Value = serde_json::from_str(&profile).unwrap();
-        let ops = profile["profile"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["op"].as_str().unwrap().to_string())
-            .collect();
+        let ops = profiled_ops(out_s);
         let m = edgetrim_compress::passes::decode(&std::fs::read(&out).unwrap()).unwrap();
         (stdout, ops, m.graph.unwrap())
     };
@@ -538,11 +525,11 @@ fn int8_joins_put_a_csp_block_on_one_grid_and_run_it_on_int8() {
 
     let (stdout, mut ops, g) = compress(&["--int8-joins"]);
     assert!(
-        stdout.contains("2 Concat/Split on one int8 grid"),
+        stdout.contains("2 Concat/Split/MaxPool on one int8 grid, 1 Add nodes on int8"),
         "{stdout}"
     );
     // Every QuantizeLinear of a tensor the Split or the Concat touches names one grid.
-    let joined = ["a1", "p0", "p1", "a2", "cat"];
+    let joined = ["a1", "p0", "p1", "a2", "r", "cat"];
     let grids: std::collections::BTreeSet<(String, String)> = g
         .node
         .iter()
@@ -560,6 +547,7 @@ fn int8_joins_put_a_csp_block_on_one_grid_and_run_it_on_int8() {
     ops.sort();
     let want = [
         "Concat",
+        "QAdd",
         "QConv",
         "QConv+Q+Table+Q",
         "QConv+Q+Table+Q",

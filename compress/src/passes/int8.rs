@@ -35,9 +35,9 @@
 //! With [`Options::pow2_scales`], activation scales are rounded up to powers of two, which
 //! the runtime divides by exactly with a multiplication.
 //!
-//! With [`Options::int8_joins`], the Concat and Split nodes between int8 nodes are
-//! quantized too, each on one grid for all its inputs and outputs ([`joins`]), which the
-//! runtime runs as byte moves (`runtime/src/plan/qdq/joins.rs`).
+//! With [`Options::int8_joins`], the Concat, Split, MaxPool and Add nodes between int8
+//! nodes are quantized too, the first three on one grid for all their inputs and outputs
+//! ([`joins`]), which the runtime runs on int8 (`runtime/src/plan/qdq/joins.rs`).
 //!
 //! LSTMs get int8 W and R with one scale per gate row and float activations ([`lstm`]).
 //!
@@ -89,11 +89,12 @@ pub struct Options {
     /// multiplication by the exact reciprocal instead of a division (a Cortex-M4's `VDIV`
     /// takes 14 cycles, `VMUL` one), for grids up to twice as coarse.
     pub pow2_scales: bool,
-    /// Also quantize the Concat and Split nodes whose outputs only int8 nodes read, each
-    /// on one grid (the union of its tensors' ranges) for every input and output, as
-    /// TFLite's int8 Concatenation and Split require: the runtime then moves int8 bytes
-    /// through a CSP/ELAN block instead of dequantizing, copying f32 and quantizing again,
-    /// and the activations feeding them become int8 tables (with `act_tables`).
+    /// Also quantize the Concat, Split, MaxPool and Add nodes whose outputs only int8
+    /// nodes read — the first three on one grid (the union of their tensors' ranges) for
+    /// every input and output, as TFLite's int8 kernels require: the runtime then moves
+    /// int8 through a CSP/ELAN block instead of dequantizing, computing in f32 and
+    /// quantizing again, and the activations feeding them become int8 tables (with
+    /// `act_tables`).
     pub int8_joins: bool,
 }
 
@@ -223,6 +224,11 @@ pub fn run(model: &mut ModelProto, ctx: &Context) -> Result<String> {
         .filter_map(|(name, s)| Some((name.as_str(), s.as_ref()?.range(opts.method))))
         .collect();
     let joins_int8 = share_ranges(g, &joined, &mut ranges);
+    let adds = joined
+        .iter()
+        .filter(|t| g.node[t.node].op_type == "Add")
+        .filter(|t| (t.acts.iter()).all(|&s| ranges.contains_key(g.node[t.node].input[s].as_str())))
+        .count();
     let act_params: HashMap<&str, (f32, i8)> = ranges
         .iter()
         .map(|(&name, &(lo, hi))| (name, params(lo, hi, opts.pow2_scales)))
@@ -384,7 +390,12 @@ pub fn run(model: &mut ModelProto, ctx: &Context) -> Result<String> {
         notes.push(format!("{tables} activations quantized for tables"));
     }
     if joins_int8 > 0 {
-        notes.push(format!("{joins_int8} Concat/Split on one int8 grid"));
+        notes.push(format!(
+            "{joins_int8} Concat/Split/MaxPool on one int8 grid"
+        ));
+    }
+    if adds > 0 {
+        notes.push(format!("{adds} Add nodes on int8"));
     }
     if kept > 0 {
         notes.push(format!("{kept} kept float by --keep-float"));

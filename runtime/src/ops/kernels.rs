@@ -19,7 +19,7 @@
 //! never meets an op it cannot run.
 
 use super::{
-    binary, cast, concat, conv, gather, generate, lookup_in, matmul, norm, pad, pool, quant,
+    binary, cast, concat, conv, gather, generate, lookup_in, matmul, norm, pad, pool, qadd, quant,
     reduce, resize, rnn, select, softmax, strided, unary, Io, Op, PrepareFn,
 };
 use crate::error::{Error, Name, Result};
@@ -81,6 +81,7 @@ families! {
     20 Gemm(g) => matmul::eval_gemm(g, io);
     21 Lstm(l) => rnn::eval_lstm(l, io);
     22 Quant(q) => quant::eval(q, io);
+    23 QAdd(q) => qadd::eval(q, io);
 }
 
 /// Every family.

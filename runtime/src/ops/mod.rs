@@ -31,6 +31,7 @@ pub mod matmul;
 pub mod norm;
 pub mod pad;
 pub mod pool;
+pub mod qadd;
 pub mod qgemm;
 pub mod quant;
 pub mod reduce;
@@ -104,6 +105,8 @@ pub enum Op {
     Lstm(rnn::Lstm),
     /// QuantizeLinear, DequantizeLinear (float reference of QDQ models).
     Quant(quant::Quant),
+    /// An int8 Add (fused by the planner from `DequantizeLinear → Add → QuantizeLinear`).
+    QAdd(qadd::QAdd),
 }
 
 /// What is known about a tensor at plan time.
@@ -444,7 +447,7 @@ registry! {
     "Identity" => identity::view, [];
     "Dropout" => identity::dropout, [];
     "Constant" => identity::constant, [];
-    "Add" => binary::add, [Binary];
+    "Add" => binary::add, [Binary, QAdd];
     "Sub" => binary::sub, [Binary];
     "Mul" => binary::mul, [Binary, Conv, QConv];
     "Div" => binary::div, [Binary];

@@ -72,6 +72,13 @@ pub struct Pool {
     w: Axis,
 }
 
+impl Pool {
+    /// Whether this is a max pool.
+    pub fn is_max(&self) -> bool {
+        self.kind == PoolKind::Max
+    }
+}
+
 fn prepare_windowed(p: &mut Prep, max: bool) -> Result<Op> {
     p.arity(1, 1)?;
     let x = p.input_of(0, DType::F32)?;
@@ -297,9 +304,47 @@ fn pool_plane(g: &Pool, x: &[f32], out: &mut [f32], rows: &mut [f32], inv_w: &[f
     }
 }
 
-/// Computes a windowed pooling.
+/// Max-pools one int8 plane: each output is the largest of its window's in-bounds taps,
+/// `i8::MIN` where there are none. (Window by window rather than in the f32 kernel's two
+/// passes: the int8 max pools of a QDQ model are few and small, and a second instance of
+/// those passes changes how LLVM inlines im2col's helpers, which costs the f32 convs more
+/// than this saves.)
+fn max_plane_i8(g: &Pool, x: &[i8], out: &mut [i8]) {
+    let (h, w) = (g.h, g.w);
+    let taps = |a: Axis, o: usize| {
+        (0..a.kernel)
+            .map(move |k| (o * a.stride + k * a.dilation).wrapping_sub(a.pad_begin))
+            .filter(move |&i| i < a.input)
+    };
+    for (oh, row) in out.chunks_exact_mut(w.output).enumerate() {
+        for (ow, y) in row.iter_mut().enumerate() {
+            *y = taps(h, oh)
+                .flat_map(|ih| taps(w, ow).map(move |iw| x[ih * w.input + iw]))
+                .fold(i8::MIN, i8::max);
+        }
+    }
+}
+
+/// Computes a windowed pooling. An int8 input (a max pool between int8 tensors of one
+/// grid, which the planner rewires: `plan/qdq/joins.rs`) is pooled as int8: the largest of
+/// the same taps, since quantization keeps order, and `i8::MIN` where a float window would
+/// hold only padding's `-inf` (which quantizes to it).
 pub fn eval(g: &Pool, io: &mut Io) {
     let x = io.input(0);
+    if x.dtype == DType::I8 {
+        let (in_plane, out_plane) = (g.h.input * g.w.input, g.h.output * g.w.output);
+        let x: &[i8] = bytemuck::cast_slice(x.bytes);
+        let out: &mut [i8] = bytemuck::cast_slice_mut(&mut *io.outputs[0].bytes);
+        if out_plane > 0 {
+            for (src, dst) in x
+                .chunks_exact(in_plane)
+                .zip(out.chunks_exact_mut(out_plane))
+            {
+                max_plane_i8(g, src, dst);
+            }
+        }
+        return;
+    }
     let out = io.outputs[0].f32_mut();
     if out.is_empty() {
         // No scratch was asked for, so there is nothing aligned to cast.

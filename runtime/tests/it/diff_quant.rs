@@ -558,3 +558,74 @@ fn split_and_concat_on_one_int8_grid_move_bytes() {
     assert!(ops.contains(&"Concat+Q".to_string()), "{ops:?}");
     assert_eq!(got[0].bytes, run_tract(&other, &inputs)[0].bytes, "tract");
 }
+
+/// `Add(DQ(a_q), DQ(b_q)) → Q` on three grids, and `MaxPool(DQ(a_q)) → Q` (3×3, stride 2,
+/// padded) on `a_q`'s grid, as `--int8-joins` writes them; with `expose`, the f32 outputs
+/// are graph outputs too, which keeps every step apart.
+fn add_and_max_pool_int8(expose: bool) -> ModelBuilder {
+    let mut m = ModelBuilder::new(13);
+    m.input("a_q", dt::INT8, &[1, 3, 7, 6]);
+    m.input("b_q", dt::INT8, &[1, 3, 7, 6]);
+    let grids: [(&str, f32, i8); 3] = [("a", 0.0371, -7), ("b", 0.0123, 40), ("y", 1.0 / 64.0, 5)];
+    for (name, scale, zero) in grids {
+        m.init_f32(&format!("s_{name}"), &[], &[scale]);
+        m.init(tensor(
+            &format!("z_{name}"),
+            dt::INT8,
+            &[],
+            vec![zero as u8],
+        ));
+    }
+    m.node("DequantizeLinear", &["a_q", "s_a", "z_a"], &["a"], vec![]);
+    m.node("DequantizeLinear", &["b_q", "s_b", "z_b"], &["b"], vec![]);
+    m.node("Add", &["a", "b"], &["sum"], vec![]);
+    m.node("QuantizeLinear", &["sum", "s_y", "z_y"], &["sum_q"], vec![]);
+    let pool = vec![
+        ("kernel_shape", Attr::Ints(vec![3, 3])),
+        ("strides", Attr::Ints(vec![2, 2])),
+        ("pads", Attr::Ints(vec![1, 1, 1, 1])),
+    ];
+    m.node("MaxPool", &["a"], &["max"], pool);
+    m.node("QuantizeLinear", &["max", "s_a", "z_a"], &["max_q"], vec![]);
+    m.output("sum_q", dt::INT8);
+    m.output("max_q", dt::INT8);
+    if expose {
+        m.output("sum", dt::FLOAT);
+        m.output("max", dt::FLOAT);
+    }
+    m
+}
+
+/// An Add between int8 tensors runs as a QAdd and a max pool on one grid as an int8 max
+/// pool: every byte equals what the float steps write one by one, on all 256 values of
+/// each input (saturating at both ends), and what tract writes.
+#[test]
+fn add_and_max_pool_between_int8_tensors_run_on_int8() {
+    let bytes = |seed: usize| -> Vec<i64> {
+        (0..126)
+            .map(|i| ((i * 89 + seed) % 256) as i64 - 128)
+            .collect()
+    };
+    let inputs = [
+        ints(DType::I8, &[1, 3, 7, 6], &bytes(1)),
+        ints(DType::I8, &[1, 3, 7, 6], &bytes(77)),
+    ];
+    let fused = add_and_max_pool_int8(false).build();
+    let (got, mut ops) = run_nano_with_ops(&fused, &inputs);
+    ops.sort();
+    assert_eq!(ops, ["MaxPool", "QAdd"]);
+    let (want, ref_ops) = run_nano_with_ops(&add_and_max_pool_int8(true).build(), &inputs);
+    assert!(
+        ref_ops.contains(&"QuantizeLinear".to_string()),
+        "{ref_ops:?}"
+    );
+    let tract = run_tract(&fused, &inputs);
+    for k in 0..2 {
+        assert_eq!(got[k].bytes, want[k].bytes, "output {k}");
+        assert_eq!(got[k].bytes, tract[k].bytes, "output {k}: tract");
+    }
+    assert!(
+        got[0].bytes.contains(&127) && got[0].bytes.contains(&128),
+        "saturates"
+    );
+}

@@ -1,22 +1,25 @@
-//! Int8 joins ([`super::Options::int8_joins`]): Concat and Split between int8 nodes,
-//! quantized on one grid.
+//! Int8 joins ([`super::Options::int8_joins`]): Concat, Split, MaxPool and Add between
+//! int8 nodes.
 //!
-//! Without this, a CSP/ELAN block's joins run in float: each conv feeding a Concat
-//! computes its SiLU in f32, the Concat copies four bytes a value, and a QuantizeLinear
-//! rounds the result for the next conv. A join whose every output only int8 nodes read
-//! (convs, or other such joins) becomes an int8 node too: its float inputs get pairs like
-//! any int8 node's, and so do its outputs, through their readers. All the tensors a join
-//! touches then share one grid — the union of their calibrated ranges, over every join
-//! they are linked through — as TFLite's int8 Concatenation and Split require, so that
-//! `Q(DQ(q)) = q` and a runtime moves the int8 bytes as they are (edgetrim's does:
-//! `runtime/src/plan/qdq/joins.rs`). onnxruntime and tract run the pairs as written.
+//! Without this, a CSP/ELAN block's joins run in float: each conv feeding a Concat or a
+//! residual Add computes its SiLU in f32, the Concat copies four bytes a value, and a
+//! QuantizeLinear rounds the result for the next conv. A join whose every output only int8
+//! nodes read (convs, or other such joins) becomes an int8 node too: its float inputs get
+//! pairs like any int8 node's, and so do its outputs, through their readers. The tensors a
+//! Concat, Split or MaxPool touches then share one grid — the union of their calibrated
+//! ranges, over every such join they are linked through — as TFLite's int8 kernels
+//! require, so that `Q(DQ(q)) = q` and a runtime moves (or compares) the int8 bytes as
+//! they are; an Add keeps a grid per tensor, since it computes new values anyway.
+//! edgetrim's runtime runs all four on int8 (`runtime/src/plan/qdq/joins.rs`);
+//! onnxruntime and tract run the pairs as written.
 
 use super::{name_matches, Target};
 use crate::graph::{self, Uses};
 use std::collections::HashMap;
 use tract_onnx::pb::GraphProto;
 
-/// The Concat and Split nodes of `g` (not named by `keep`) whose inputs are activations
+/// The Concat, Split, MaxPool and Add nodes of `g` (not named by `keep`) whose inputs are
+/// activations
 /// and whose every output is read, as an activation, only by nodes of `targets` or by
 /// other such joins — found as a fixed point, since a join may feed another.
 pub(super) fn joins(g: &GraphProto, keep: &[String], targets: &[Target]) -> Vec<Target> {
@@ -32,6 +35,9 @@ pub(super) fn joins(g: &GraphProto, keep: &[String], targets: &[Target]) -> Vec<
             let acts = match n.op_type.as_str() {
                 "Concat" if n.input.iter().all(is_act) => (0..n.input.len()).collect(),
                 "Split" if n.input.first().is_some_and(is_act) => vec![0],
+                // (Not with its optional Indices output, which is no activation.)
+                "MaxPool" if n.output.len() == 1 && is_act(&n.input[0]) => vec![0],
+                "Add" if n.input.len() == 2 && n.input.iter().all(is_act) => vec![0, 1],
                 _ => return None,
             };
             let kept = keep.iter().any(|p| name_matches(p, graph::label(n)));
@@ -69,10 +75,10 @@ pub(super) fn joins(g: &GraphProto, keep: &[String], targets: &[Target]) -> Vec<
     }
 }
 
-/// Gives every tensor a join of `joins` reads or writes the union of the calibrated
-/// `ranges` of all the tensors it is linked to through joins. Returns how many joins got
-/// one grid; one with a tensor of no range (not float32) is left alone, and the runtime
-/// keeps it float.
+/// Gives every tensor a Concat, Split or MaxPool of `joins` reads or writes the union of
+/// the calibrated `ranges` of all the tensors it is linked to through such joins. Returns
+/// how many joins got one grid; one with a tensor of no range (not float32) is left
+/// alone, and the runtime keeps it float.
 pub(super) fn share_ranges(
     g: &GraphProto,
     joins: &[Target],
@@ -83,6 +89,9 @@ pub(super) fn share_ranges(
     let mut shared = 0;
     for t in joins {
         let n = &g.node[t.node];
+        if n.op_type == "Add" {
+            continue;
+        }
         let members: Vec<&str> = t
             .acts
             .iter()
