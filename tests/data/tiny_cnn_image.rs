@@ -229,7 +229,7 @@ pub const MODEL_NAME: &str = "tiny_cnn";
 /// by `edgetrim pack` (total and persistent as on the packing host), its plan tables
 /// re-sized for this machine's type layouts.
 pub const ARENA_BYTES: usize = edgetrim_runtime::ArenaReport {
-    total: 37360, planned: 32992, lower_bound: 32992, persistent: 2688, constants: 0,
+    total: 37072, planned: 32992, lower_bound: 32992, persistent: 2400, constants: 0,
     tables: edgetrim_runtime::PlanTables { tensors: 14, bufs: 21, steps: 6, work_steps: 10, work_tensors: 17, nodes: 10, io: 27, inputs: 1, outputs: 1 },
 }
 .for_this_target();

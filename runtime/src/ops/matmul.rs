@@ -18,14 +18,20 @@ use crate::error::Result;
 use crate::tensor::{DType, F32Source, Shape, MAX_RANK};
 use crate::with_weights;
 
+/// Most batch dims: an operand's last two dims are its matrix. (Arrays of this length, not
+/// a [`Shape`] and rank-long strides: every plan step is as large as the largest op, and
+/// this was the second largest.)
+const MAX_BATCH: usize = MAX_RANK - 2;
+
 /// A prepared MatMul.
 #[derive(Clone, Copy, Debug)]
 pub struct MatMul {
-    /// Broadcast batch dims of the output (M folded in when `batches` is 1 and A's batch was
-    /// folded).
-    batch: Shape,
-    a_strides: [usize; MAX_RANK],
-    b_strides: [usize; MAX_RANK],
+    /// Broadcast batch dims of the output, the first `batch_rank` (none when M took the
+    /// batch: A's batch folded into its rows).
+    batch: [usize; MAX_BATCH],
+    batch_rank: u8,
+    a_strides: [usize; MAX_BATCH],
+    b_strides: [usize; MAX_BATCH],
     m: usize,
     n: usize,
     k: usize,
@@ -77,12 +83,15 @@ pub fn matmul(p: &mut Prep) -> Result<Op> {
     } else {
         (batch, m)
     };
+    // (At most MAX_BATCH: `matrix_dims` leaves rank - 2 dims at most.)
+    let first = |dims: &[usize]| core::array::from_fn(|d| dims.get(d).copied().unwrap_or(0));
     let gemm = GemmPlan::for_target(p.target(), m, n, k);
     p.scratch(4 * gemm.scratch_floats());
     Ok(Op::MatMul(MatMul {
-        batch,
-        a_strides,
-        b_strides,
+        batch: first(batch.dims()),
+        batch_rank: batch.rank() as u8,
+        a_strides: first(&a_strides),
+        b_strides: first(&b_strides),
         m,
         n,
         k,
@@ -100,7 +109,7 @@ pub fn eval_matmul(mm: &MatMul, io: &mut Io) {
     }
     let scratch: &mut [f32] = bytemuck::cast_slice_mut(io.scratch);
     let (m, n, k) = (mm.m, mm.n, mm.k);
-    let dims = mm.batch.dims();
+    let dims = &mm.batch[..mm.batch_rank as usize];
     // Compiled once: the operands resolve their representations per row run.
     let (a, b) = (a.f32(), b.weights());
     for (i, c) in out.chunks_exact_mut(m * n).enumerate() {

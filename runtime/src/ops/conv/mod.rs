@@ -258,36 +258,43 @@ enum Path {
     Depthwise,
 }
 
-/// A prepared Conv.
+/// What a prepared conv is, whichever arithmetic runs it: its geometry, grouping, path and
+/// fused activation. A float [`Conv`] adds its GEMM plan, an int8 [`QConv`] its own and
+/// the quantization — not both: every plan step is as large as the largest op, and the
+/// int8 conv is the largest (a Cortex-M plan holds one step per node of a QDQ graph).
 #[derive(Clone, Copy, Debug)]
-pub struct Conv {
+struct Core {
     geo: Geometry,
     batch: usize,
     group: usize,
     c_out: usize,
     path: Path,
-    gemm: GemmPlan,
     /// Applied to the output in place (fused by the planner).
     act: Option<Activation>,
+}
+
+/// A prepared Conv.
+#[derive(Clone, Copy, Debug)]
+pub struct Conv {
+    core: Core,
+    gemm: GemmPlan,
 }
 
 impl Conv {
     /// The fused activation, if any.
     pub fn activation(&self) -> Option<Activation> {
-        self.act
+        self.core.act
     }
 
     /// Output channels.
     pub fn channels(&self) -> usize {
-        self.c_out
+        self.core.c_out
     }
 
     /// This conv with `act` applied to its output.
-    pub fn with_activation(self, act: Activation) -> Conv {
-        Conv {
-            act: Some(act),
-            ..self
-        }
+    pub fn with_activation(mut self, act: Activation) -> Conv {
+        self.core.act = Some(act);
+        self
     }
 }
 
@@ -361,18 +368,21 @@ pub fn conv(p: &mut Prep) -> Result<Op> {
         },
     );
     Ok(Op::Conv(Conv {
-        geo,
-        batch,
-        group,
-        c_out,
-        path,
+        core: Core {
+            geo,
+            batch,
+            group,
+            c_out,
+            path,
+            act: None,
+        },
         gemm,
-        act: None,
     }))
 }
 
 /// Runs a prepared Conv.
-pub fn eval(c: &Conv, io: &mut Io) {
+pub fn eval(conv: &Conv, io: &mut Io) {
+    let (c, gemm) = (&conv.core, &conv.gemm);
     let (x, w) = (io.input(0), io.input(1));
     let bias = io.inputs.get(2).copied().flatten().map(|b| b.weights());
     let out = io.outputs[0].f32_mut();
@@ -392,16 +402,16 @@ pub fn eval(c: &Conv, io: &mut Io) {
             let a = Matrix::row_major(w, grp * m * k, k);
             match c.path {
                 Path::Depthwise => with_weights!(w, |w| {
-                    let (w_off, kernel) = (grp * m * k, c.gemm.kernel);
+                    let (w_off, kernel) = (grp * m * k, gemm.kernel);
                     depthwise::run(kernel, &g, x, x_off, w, w_off, m, dst, scratch, c.act)
                 }),
                 Path::Pointwise => {
                     let b = Matrix::row_major(x, x_off, plane);
-                    c.gemm.run_then(a, b, 1.0, dst, plane, scratch, c.act)
+                    gemm.run_then(a, b, 1.0, dst, plane, scratch, c.act)
                 }
                 Path::Im2col => {
                     let b = im2col::Im2col::new(x, x_off, g);
-                    c.gemm.run_then(a, b, 1.0, dst, plane, scratch, c.act)
+                    gemm.run_then(a, b, 1.0, dst, plane, scratch, c.act)
                 }
             }
         }

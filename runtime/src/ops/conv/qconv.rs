@@ -25,7 +25,7 @@
 //! (it subtracts `z_x` per tap, so it leaves `w_sum` unread).
 
 use super::im2col::QIm2col;
-use super::{qdepthwise, Conv, Path};
+use super::{qdepthwise, Conv, Core, Path};
 use crate::ops::qgemm::{Epilogue, QGemmPlan, QKernel, QMatrix, Requant, Store, MAX_K};
 use crate::ops::unary::Activation;
 use crate::ops::Io;
@@ -35,7 +35,7 @@ use crate::tensor::DType;
 /// A prepared int8 Conv.
 #[derive(Clone, Copy, Debug)]
 pub struct QConv {
-    conv: Conv,
+    core: Core,
     gemm: QGemmPlan,
     /// The activation's zero point.
     zero: i8,
@@ -50,17 +50,17 @@ impl Conv {
     /// `weights` are these int8 bytes (they pick the kernel, [`QKernel::for_weights`]),
     /// when its K fits the exact i32 accumulation.
     pub fn quantized(&self, target: Target, zero: i8, weights: &[u8]) -> Option<QConv> {
-        let g = &self.geo;
+        let (c, g) = (&self.core, &self.core.geo);
         let k = g.c_in * g.kh * g.kw;
         if k > MAX_K {
             return None;
         }
         Some(QConv {
-            conv: *self,
+            core: self.core,
             gemm: QGemmPlan::with_kernel(
                 target,
                 QKernel::for_weights(target, weights),
-                self.c_out / self.group,
+                c.c_out / c.group,
                 g.oh * g.ow,
                 k,
             ),
@@ -74,19 +74,19 @@ impl Conv {
 impl QConv {
     /// Output channels (the bias and sum entries of the table).
     pub fn channels(&self) -> usize {
-        self.conv.c_out
+        self.core.c_out
     }
 
     /// Weights per output channel (the dot-product length).
     pub fn depth(&self) -> usize {
-        let g = &self.conv.geo;
+        let g = &self.core.geo;
         g.c_in * g.kh * g.kw
     }
 
     /// Scratch bytes eval needs: the GEMM's, or one output row of i32 sums (depthwise).
     pub fn scratch_bytes(&self) -> usize {
-        match self.conv.path {
-            Path::Depthwise => 4 * self.conv.geo.ow,
+        match self.core.path {
+            Path::Depthwise => 4 * self.core.geo.ow,
             _ => self.gemm.scratch_bytes(self.int8_out()),
         }
     }
@@ -141,7 +141,7 @@ impl QConv {
             Some(_) => return "QConv+Q+Table+Q",
             None => {}
         }
-        match (self.conv.act, self.requant.is_some()) {
+        match (self.core.act, self.requant.is_some()) {
             (None, false) => "QConv",
             (None, true) => "QConv+Q",
             (Some(Silu), false) => "QConv+SiLU",
@@ -159,13 +159,16 @@ impl QConv {
 
     /// The fused activation, if any.
     pub fn activation(&self) -> Option<Activation> {
-        self.conv.act
+        self.core.act
     }
 
     /// This conv with `act` applied to its output.
     pub fn with_activation(self, act: Activation) -> QConv {
         QConv {
-            conv: self.conv.with_activation(act),
+            core: Core {
+                act: Some(act),
+                ..self.core
+            },
             ..self
         }
     }
@@ -177,9 +180,9 @@ pub fn eval(q: &QConv, io: &mut Io) {
     // The planner builds the table in the arena's tail, aligned.
     let table = io.input(2).bytes;
     let (table, activation) = table.split_at(table.len() - q.table_bytes());
-    let (floats, sums) = table.split_at(table.len() - 4 * q.conv.c_out);
+    let (floats, sums) = table.split_at(table.len() - 4 * q.core.c_out);
     let floats: &[f32] = bytemuck::cast_slice(floats);
-    let (mul, bias) = floats.split_at(floats.len() - q.conv.c_out);
+    let (mul, bias) = floats.split_at(floats.len() - q.core.c_out);
     let w_sum: &[i32] = bytemuck::cast_slice(sums);
     let out = &mut *io.outputs[0].bytes;
     let scratch = &mut *io.scratch;
@@ -196,7 +199,7 @@ pub fn eval(q: &QConv, io: &mut Io) {
     };
     // Bytes per output value.
     let width = store.width();
-    let (c, g) = (&q.conv, q.conv.geo);
+    let (c, g) = (&q.core, q.core.geo);
     let plane = g.oh * g.ow;
     let m = c.c_out / c.group;
     let k = g.c_in * g.kh * g.kw;
