@@ -168,8 +168,8 @@ pub struct Args {
     /// Cortex-M4), for activation grids up to twice as coarse: check the accuracy with --eval.
     #[arg(long = "pow2-scales")]
     pub pow2_scales: bool,
-    /// With --quantize int8: also quantize the Concat, Split, MaxPool and Add nodes between
-    /// int8 convs (the first three on one grid for all their tensors, as TFLite requires),
+    /// With --quantize int8: also quantize the Concat, Split, MaxPool, AveragePool and Add
+    /// nodes between int8 convs (the first three on one grid for all their tensors, as TFLite requires),
     /// so the runtime moves int8 through CSP/ELAN blocks instead of f32, and the SiLUs
     /// feeding them become tables (with --act-tables). Fewer instructions, for coarser grids
     /// on the joined tensors (check the accuracy with --eval) and more QDQ nodes for a

@@ -525,7 +525,7 @@ fn int8_joins_put_a_csp_block_on_one_grid_and_run_it_on_int8() {
 
     let (stdout, mut ops, g) = compress(&["--int8-joins"]);
     assert!(
-        stdout.contains("2 Concat/Split/MaxPool on one int8 grid, 1 Add nodes on int8"),
+        stdout.contains("2 Concat/Split/MaxPool on one int8 grid, 1 Add/AveragePool nodes on int8"),
         "{stdout}"
     );
     // Every QuantizeLinear of a tensor the Split or the Concat touches names one grid.

@@ -35,8 +35,8 @@
 //! With [`Options::pow2_scales`], activation scales are rounded up to powers of two, which
 //! the runtime divides by exactly with a multiplication.
 //!
-//! With [`Options::int8_joins`], the Concat, Split, MaxPool and Add nodes between int8
-//! nodes are quantized too, the first three on one grid for all their inputs and outputs
+//! With [`Options::int8_joins`], the Concat, Split, MaxPool, AveragePool and Add nodes
+//! between int8 nodes are quantized too, the first three on one grid for all their inputs and outputs
 //! ([`joins`]), which the runtime runs on int8 (`runtime/src/plan/qdq/joins.rs`).
 //!
 //! LSTMs get int8 W and R with one scale per gate row and float activations ([`lstm`]).
@@ -60,7 +60,7 @@ use tract_onnx::pb::{
 mod joins;
 mod lstm;
 
-use joins::{joins, share_ranges};
+use joins::{joins, own_grids, share_ranges};
 
 /// What the int8 pass is told.
 #[derive(Clone, Debug)]
@@ -89,8 +89,8 @@ pub struct Options {
     /// multiplication by the exact reciprocal instead of a division (a Cortex-M4's `VDIV`
     /// takes 14 cycles, `VMUL` one), for grids up to twice as coarse.
     pub pow2_scales: bool,
-    /// Also quantize the Concat, Split, MaxPool and Add nodes whose outputs only int8
-    /// nodes read — the first three on one grid (the union of their tensors' ranges) for
+    /// Also quantize the Concat, Split, MaxPool, AveragePool and Add nodes whose outputs
+    /// only int8 nodes read — the first three on one grid (the union of their tensors' ranges) for
     /// every input and output, as TFLite's int8 kernels require: the runtime then moves
     /// int8 through a CSP/ELAN block instead of dequantizing, computing in f32 and
     /// quantizing again, and the activations feeding them become int8 tables (with
@@ -226,7 +226,7 @@ pub fn run(model: &mut ModelProto, ctx: &Context) -> Result<String> {
     let joins_int8 = share_ranges(g, &joined, &mut ranges);
     let adds = joined
         .iter()
-        .filter(|t| g.node[t.node].op_type == "Add")
+        .filter(|t| own_grids(&g.node[t.node].op_type))
         .filter(|t| (t.acts.iter()).all(|&s| ranges.contains_key(g.node[t.node].input[s].as_str())))
         .count();
     let act_params: HashMap<&str, (f32, i8)> = ranges
@@ -395,7 +395,7 @@ pub fn run(model: &mut ModelProto, ctx: &Context) -> Result<String> {
         ));
     }
     if adds > 0 {
-        notes.push(format!("{adds} Add nodes on int8"));
+        notes.push(format!("{adds} Add/AveragePool nodes on int8"));
     }
     if kept > 0 {
         notes.push(format!("{kept} kept float by --keep-float"));

@@ -9,6 +9,8 @@
 //! SPPELAN (MaxPool 5×5 s1 p2, three times) and AConv (AveragePool 2×2 s1) take 2·k adds
 //! per output instead of k².
 
+use super::qgemm::Requant;
+use super::quant::Grid;
 use super::{Io, Op, Prep};
 use crate::error::Result;
 use crate::tensor::{DType, F32Source};
@@ -70,12 +72,36 @@ pub struct Pool {
     kind: PoolKind,
     h: Axis,
     w: Axis,
+    /// An average pool between int8 tensors: the input's grid and the output's
+    /// quantization (set by the planner, `plan/qdq/joins.rs`).
+    int8: Option<(Grid, Requant)>,
 }
 
 impl Pool {
     /// Whether this is a max pool.
     pub fn is_max(&self) -> bool {
         self.kind == PoolKind::Max
+    }
+
+    /// This average pool reading int8 on grid `x` and writing int8 by `y`: each plane is
+    /// dequantized into scratch, pooled by the f32 kernel and quantized, which is what the
+    /// `DequantizeLinear → AveragePool → QuantizeLinear` steps compute, bit for bit,
+    /// without their f32 tensors.
+    pub fn with_int8(self, x: Grid, y: Requant) -> Pool {
+        Pool {
+            int8: Some((x, y)),
+            ..self
+        }
+    }
+
+    /// Scratch bytes: the f32 kernel's, and for an int8 average pool one f32 input and
+    /// output plane besides.
+    pub fn scratch_bytes(&self) -> usize {
+        let planes = match self.int8 {
+            Some(_) => self.h.input * self.w.input + self.h.output * self.w.output,
+            None => 0,
+        };
+        (self.h.input * self.w.output + self.w.output + planes) * 4
     }
 }
 
@@ -198,8 +224,14 @@ fn prepare_windowed(p: &mut Prep, max: bool) -> Result<Op> {
     p.output(0, DType::F32, out)?;
     p.macs((out.volume() * h.kernel * w.kernel) as u64);
     // Per channel: the W pass for every input row, then 1/count per output column.
-    p.scratch((h.input * w.output + w.output) * 4);
-    Ok(Op::Pool(Pool { kind, h, w }))
+    let pool = Pool {
+        kind,
+        h,
+        w,
+        int8: None,
+    };
+    p.scratch(pool.scratch_bytes());
+    Ok(Op::Pool(pool))
 }
 
 /// MaxPool (the optional Indices output is refused by the planner).
@@ -246,11 +278,19 @@ pub fn global_average_pool(p: &mut Prep) -> Result<Op> {
     prepare_global(p, false)
 }
 
-/// Pools one `h.input × w.input` plane into `h.output × w.output`.
-fn pool_plane(g: &Pool, x: &[f32], out: &mut [f32], rows: &mut [f32], inv_w: &[f32]) {
+/// The separable passes over one `h.input × w.input` plane into `h.output × w.output`:
+/// every output starts at `init` and `tap` folds each in-bounds input into it. Shared by
+/// the f32 pools and the int8 max pool.
+fn fold_plane<T: Copy>(
+    g: &Pool,
+    x: &[T],
+    out: &mut [T],
+    rows: &mut [T],
+    init: T,
+    tap: impl Fn(&mut T, T) + Copy,
+) {
     let (h, w) = (&g.h, &g.w);
-    let max = g.kind == PoolKind::Max;
-    let init = if max { f32::NEG_INFINITY } else { 0.0 };
+    let fold = |dst: &mut [T], src: &[T]| dst.iter_mut().zip(src).for_each(|(d, &s)| tap(d, s));
     // Pass 1: along W, every input row into `rows` (taps outermost, so each tap's valid
     // range is worked out once per plane).
     rows.fill(init);
@@ -263,19 +303,10 @@ fn pool_plane(g: &Pool, x: &[f32], out: &mut [f32], rows: &mut [f32], inv_w: &[f
         for (row_in, row_out) in x.chunks_exact(w.input).zip(rows.chunks_exact_mut(w.output)) {
             let dst = &mut row_out[lo..hi];
             if w.stride == 1 {
-                let src = &row_in[start..start + dst.len()];
-                if max {
-                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d = d.max(s));
-                } else {
-                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d += s);
-                }
+                fold(dst, &row_in[start..start + dst.len()]);
             } else {
                 let src = row_in[start..].iter().step_by(w.stride);
-                if max {
-                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d = d.max(s));
-                } else {
-                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d += s);
-                }
+                dst.iter_mut().zip(src).for_each(|(d, &s)| tap(d, s));
             }
         }
     }
@@ -285,43 +316,26 @@ fn pool_plane(g: &Pool, x: &[f32], out: &mut [f32], rows: &mut [f32], inv_w: &[f
         let (lo, hi) = h.valid_outputs(k);
         for oh in lo..hi {
             let ih = oh * h.stride + k * h.dilation - h.pad_begin;
-            let src = &rows[ih * w.output..(ih + 1) * w.output];
-            let dst = &mut out[oh * w.output..(oh + 1) * w.output];
-            if max {
-                dst.iter_mut().zip(src).for_each(|(d, &s)| *d = d.max(s));
-            } else {
-                dst.iter_mut().zip(src).for_each(|(d, &s)| *d += s);
-            }
-        }
-    }
-    if !max {
-        for (oh, row) in out.chunks_exact_mut(w.output).enumerate() {
-            let inv_h = 1.0 / h.count(oh, g.kind) as f32;
-            row.iter_mut()
-                .zip(inv_w)
-                .for_each(|(v, &iw)| *v *= inv_h * iw);
+            fold(
+                &mut out[oh * w.output..(oh + 1) * w.output],
+                &rows[ih * w.output..(ih + 1) * w.output],
+            );
         }
     }
 }
 
-/// Max-pools one int8 plane: each output is the largest of its window's in-bounds taps,
-/// `i8::MIN` where there are none. (Window by window rather than in the f32 kernel's two
-/// passes: the int8 max pools of a QDQ model are few and small, and a second instance of
-/// those passes changes how LLVM inlines im2col's helpers, which costs the f32 convs more
-/// than this saves.)
-fn max_plane_i8(g: &Pool, x: &[i8], out: &mut [i8]) {
-    let (h, w) = (g.h, g.w);
-    let taps = |a: Axis, o: usize| {
-        (0..a.kernel)
-            .map(move |k| (o * a.stride + k * a.dilation).wrapping_sub(a.pad_begin))
-            .filter(move |&i| i < a.input)
-    };
-    for (oh, row) in out.chunks_exact_mut(w.output).enumerate() {
-        for (ow, y) in row.iter_mut().enumerate() {
-            *y = taps(h, oh)
-                .flat_map(|ih| taps(w, ow).map(move |iw| x[ih * w.input + iw]))
-                .fold(i8::MIN, i8::max);
-        }
+/// Pools one f32 plane.
+fn pool_plane(g: &Pool, x: &[f32], out: &mut [f32], rows: &mut [f32], inv_w: &[f32]) {
+    if g.kind == PoolKind::Max {
+        fold_plane(g, x, out, rows, f32::NEG_INFINITY, |d, s| *d = d.max(s));
+        return;
+    }
+    fold_plane(g, x, out, rows, 0.0, |d, s| *d += s);
+    for (oh, row) in out.chunks_exact_mut(g.w.output).enumerate() {
+        let inv_h = 1.0 / g.h.count(oh, g.kind) as f32;
+        row.iter_mut()
+            .zip(inv_w)
+            .for_each(|(v, &iw)| *v *= inv_h * iw);
     }
 }
 
@@ -331,16 +345,21 @@ fn max_plane_i8(g: &Pool, x: &[i8], out: &mut [i8]) {
 /// hold only padding's `-inf` (which quantizes to it).
 pub fn eval(g: &Pool, io: &mut Io) {
     let x = io.input(0);
+    if let (DType::I8, Some((grid, requant))) = (x.dtype, g.int8) {
+        return eval_int8_average(g, grid, requant, io);
+    }
     if x.dtype == DType::I8 {
         let (in_plane, out_plane) = (g.h.input * g.w.input, g.h.output * g.w.output);
         let x: &[i8] = bytemuck::cast_slice(x.bytes);
         let out: &mut [i8] = bytemuck::cast_slice_mut(&mut *io.outputs[0].bytes);
         if out_plane > 0 {
+            let rows: &mut [i8] =
+                bytemuck::cast_slice_mut(&mut io.scratch[..g.h.input * g.w.output]);
             for (src, dst) in x
                 .chunks_exact(in_plane)
                 .zip(out.chunks_exact_mut(out_plane))
             {
-                max_plane_i8(g, src, dst);
+                fold_plane(g, src, dst, rows, i8::MIN, |d, s| *d = (*d).max(s));
             }
         }
         return;
@@ -364,6 +383,36 @@ pub fn eval(g: &Pool, io: &mut Io) {
         .zip(out.chunks_exact_mut(out_plane))
     {
         pool_plane(g, src, dst, rows, inv_w);
+    }
+}
+
+/// An int8 average pool ([`Pool::with_int8`]).
+fn eval_int8_average(g: &Pool, grid: Grid, requant: Requant, io: &mut Io) {
+    let x = io.input(0).bytes;
+    let out = &mut *io.outputs[0].bytes;
+    let (in_plane, out_plane) = (g.h.input * g.w.input, g.h.output * g.w.output);
+    if out.is_empty() {
+        return;
+    }
+    let scratch: &mut [f32] = bytemuck::cast_slice_mut(io.scratch);
+    let (rows, rest) = scratch.split_at_mut(g.h.input * g.w.output);
+    let (inv_w, rest) = rest.split_at_mut(g.w.output);
+    let (xs, rest) = rest.split_at_mut(in_plane);
+    let ys = &mut rest[..out_plane];
+    for (o, v) in inv_w.iter_mut().enumerate() {
+        *v = 1.0 / g.w.count(o, g.kind) as f32;
+    }
+    for (src, dst) in x
+        .chunks_exact(in_plane)
+        .zip(out.chunks_exact_mut(out_plane))
+    {
+        for (v, &q) in xs.iter_mut().zip(src) {
+            *v = grid.value(q);
+        }
+        pool_plane(g, xs, ys, rows, inv_w);
+        for (d, &y) in dst.iter_mut().zip(ys.iter()) {
+            *d = requant.quantize(y);
+        }
     }
 }
 

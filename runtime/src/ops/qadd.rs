@@ -9,26 +9,8 @@
 //! different function, and the float reference is what tract and onnxruntime run.)
 
 use super::qgemm::Requant;
+use super::quant::Grid;
 use super::Io;
-
-/// One int8 input's per-tensor grid.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Grid {
-    /// Scale.
-    pub scale: f32,
-    /// Zero point.
-    pub zero: i8,
-}
-
-impl Grid {
-    /// The value of int8 byte `q` on this grid: [`dequantize`](super::quant::dequantize)'s
-    /// `(q − z) · s`, with the difference (at most 255 in magnitude) converted from i32
-    /// rather than i64 — the same float, without a 64-bit conversion on 32-bit cores.
-    #[inline(always)]
-    pub fn value(self, q: u8) -> f32 {
-        (i32::from(q as i8) - i32::from(self.zero)) as f32 * self.scale
-    }
-}
 
 /// A prepared int8 Add of two same-shape tensors.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -47,24 +29,5 @@ pub fn eval(q: &QAdd, io: &mut Io) {
     let out = &mut *io.outputs[0].bytes;
     for ((y, &a), &b) in out.iter_mut().zip(a).zip(b) {
         *y = q.out.quantize(q.a.value(a) + q.b.value(b));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ops::quant::dequantize;
-
-    #[test]
-    fn values_are_dequantize_bit_for_bit() {
-        for zero in [i8::MIN, -7, 0, 3, i8::MAX] {
-            for scale in [1.0 / 64.0, 0.0371, 3.0e-5, 1.7e3] {
-                let grid = Grid { scale, zero };
-                for q in 0..=255u8 {
-                    let want = dequantize(i64::from(q as i8), scale, i64::from(zero));
-                    assert_eq!(grid.value(q).to_bits(), want.to_bits(), "{q} {grid:?}");
-                }
-            }
-        }
     }
 }

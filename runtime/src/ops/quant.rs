@@ -229,6 +229,26 @@ pub fn dequantize(x: i64, scale: f32, zero_point: i64) -> f32 {
     (x - zero_point) as f32 * scale
 }
 
+/// A per-tensor int8 grid: what an int8 kernel reading a dequantized tensor needs of its
+/// DequantizeLinear.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Grid {
+    /// Scale.
+    pub scale: f32,
+    /// Zero point.
+    pub zero: i8,
+}
+
+impl Grid {
+    /// The value of int8 byte `q` on this grid: [`dequantize`]'s
+    /// `(q − z) · s`, with the difference (at most 255 in magnitude) converted from i32
+    /// rather than i64 — the same float, without a 64-bit conversion on 32-bit cores.
+    #[inline(always)]
+    pub fn value(self, q: u8) -> f32 {
+        (i32::from(q as i8) - i32::from(self.zero)) as f32 * self.scale
+    }
+}
+
 /// Quantizes `xs` into `out` with one scale and zero point.
 #[inline(always)]
 fn quantize_all(xs: &[f32], out: &mut [u8], scale: f32, zero_point: i64, lo: f32, hi: f32) {
@@ -329,6 +349,19 @@ pub fn eval(q: &Quant, io: &mut Io) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grid_values_are_dequantize_bit_for_bit() {
+        for zero in [i8::MIN, -7, 0, 3, i8::MAX] {
+            for scale in [1.0 / 64.0, 0.0371, 3.0e-5, 1.7e3] {
+                let grid = Grid { scale, zero };
+                for q in 0..=255u8 {
+                    let want = dequantize(i64::from(q as i8), scale, i64::from(zero));
+                    assert_eq!(grid.value(q).to_bits(), want.to_bits(), "{q} {grid:?}");
+                }
+            }
+        }
+    }
 
     /// A power-of-two scale quantizes by multiplication exactly as by division: normal,
     /// subnormal, huge, halfway, signed-zero and NaN inputs alike; other scales (and ones

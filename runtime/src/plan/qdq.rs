@@ -29,8 +29,8 @@
 //! output joins the Concat the same way (the branches of a CSP/ELAN block are joined and
 //! quantized in one pass).
 //!
-//! Before that, a Concat, Split or MaxPool between int8 tensors of one grid, and an Add
-//! between int8 tensors, are rewired to run on the int8 tensors themselves ([`joins`]):
+//! Before that, a Concat, Split or MaxPool between int8 tensors of one grid, and an Add or
+//! AveragePool between int8 tensors, are rewired to run on the int8 tensors themselves ([`joins`]):
 //! nothing is dequantized.
 //!
 //! When that int8 output is only dequantized into an activation whose output is quantized

@@ -559,9 +559,10 @@ fn split_and_concat_on_one_int8_grid_move_bytes() {
     assert_eq!(got[0].bytes, run_tract(&other, &inputs)[0].bytes, "tract");
 }
 
-/// `Add(DQ(a_q), DQ(b_q)) → Q` on three grids, and `MaxPool(DQ(a_q)) → Q` (3×3, stride 2,
-/// padded) on `a_q`'s grid, as `--int8-joins` writes them; with `expose`, the f32 outputs
-/// are graph outputs too, which keeps every step apart.
+/// `Add(DQ(a_q), DQ(b_q)) → Q` on three grids, `MaxPool(DQ(a_q)) → Q` (3×3, stride 2,
+/// padded) on `a_q`'s grid and `AveragePool(DQ(b_q)) → Q` (the same window, padding not
+/// counted) onto the Add's output grid, as `--int8-joins` writes them; with `expose`, the
+/// f32 outputs are graph outputs too, which keeps every step apart.
 fn add_and_max_pool_int8(expose: bool) -> ModelBuilder {
     let mut m = ModelBuilder::new(13);
     m.input("a_q", dt::INT8, &[1, 3, 7, 6]);
@@ -585,22 +586,26 @@ fn add_and_max_pool_int8(expose: bool) -> ModelBuilder {
         ("strides", Attr::Ints(vec![2, 2])),
         ("pads", Attr::Ints(vec![1, 1, 1, 1])),
     ];
-    m.node("MaxPool", &["a"], &["max"], pool);
+    m.node("MaxPool", &["a"], &["max"], pool.clone());
     m.node("QuantizeLinear", &["max", "s_a", "z_a"], &["max_q"], vec![]);
-    m.output("sum_q", dt::INT8);
-    m.output("max_q", dt::INT8);
+    m.node("AveragePool", &["b"], &["avg"], pool);
+    m.node("QuantizeLinear", &["avg", "s_y", "z_y"], &["avg_q"], vec![]);
+    for y in ["sum", "max", "avg"] {
+        m.output(&format!("{y}_q"), dt::INT8);
+    }
     if expose {
-        m.output("sum", dt::FLOAT);
-        m.output("max", dt::FLOAT);
+        for y in ["sum", "max", "avg"] {
+            m.output(y, dt::FLOAT);
+        }
     }
     m
 }
 
-/// An Add between int8 tensors runs as a QAdd and a max pool on one grid as an int8 max
-/// pool: every byte equals what the float steps write one by one, on all 256 values of
+/// An Add between int8 tensors runs as a QAdd, a max pool on one grid as an int8 max pool
+/// and an average pool as an int8 one: every byte equals what the float steps write one by one, on all 256 values of
 /// each input (saturating at both ends), and what tract writes.
 #[test]
-fn add_and_max_pool_between_int8_tensors_run_on_int8() {
+fn add_and_pools_between_int8_tensors_run_on_int8() {
     let bytes = |seed: usize| -> Vec<i64> {
         (0..126)
             .map(|i| ((i * 89 + seed) % 256) as i64 - 128)
@@ -613,14 +618,14 @@ fn add_and_max_pool_between_int8_tensors_run_on_int8() {
     let fused = add_and_max_pool_int8(false).build();
     let (got, mut ops) = run_nano_with_ops(&fused, &inputs);
     ops.sort();
-    assert_eq!(ops, ["MaxPool", "QAdd"]);
+    assert_eq!(ops, ["AveragePool", "MaxPool", "QAdd"]);
     let (want, ref_ops) = run_nano_with_ops(&add_and_max_pool_int8(true).build(), &inputs);
     assert!(
         ref_ops.contains(&"QuantizeLinear".to_string()),
         "{ref_ops:?}"
     );
     let tract = run_tract(&fused, &inputs);
-    for k in 0..2 {
+    for k in 0..3 {
         assert_eq!(got[k].bytes, want[k].bytes, "output {k}");
         assert_eq!(got[k].bytes, tract[k].bytes, "output {k}: tract");
     }

@@ -1,5 +1,5 @@
-//! Int8 joins ([`super::Options::int8_joins`]): Concat, Split, MaxPool and Add between
-//! int8 nodes.
+//! Int8 joins ([`super::Options::int8_joins`]): Concat, Split, MaxPool, AveragePool and
+//! Add between int8 nodes.
 //!
 //! Without this, a CSP/ELAN block's joins run in float: each conv feeding a Concat or a
 //! residual Add computes its SiLU in f32, the Concat copies four bytes a value, and a
@@ -9,8 +9,8 @@
 //! Concat, Split or MaxPool touches then share one grid — the union of their calibrated
 //! ranges, over every such join they are linked through — as TFLite's int8 kernels
 //! require, so that `Q(DQ(q)) = q` and a runtime moves (or compares) the int8 bytes as
-//! they are; an Add keeps a grid per tensor, since it computes new values anyway.
-//! edgetrim's runtime runs all four on int8 (`runtime/src/plan/qdq/joins.rs`);
+//! they are; an Add or AveragePool keeps a grid per tensor, since it computes new values
+//! anyway ([`own_grids`]). edgetrim's runtime runs all five on int8 (`runtime/src/plan/qdq/joins.rs`);
 //! onnxruntime and tract run the pairs as written.
 
 use super::{name_matches, Target};
@@ -18,8 +18,8 @@ use crate::graph::{self, Uses};
 use std::collections::HashMap;
 use tract_onnx::pb::GraphProto;
 
-/// The Concat, Split, MaxPool and Add nodes of `g` (not named by `keep`) whose inputs are
-/// activations
+/// The Concat, Split, MaxPool, AveragePool and Add nodes of `g` (not named by `keep`) whose
+/// inputs are activations
 /// and whose every output is read, as an activation, only by nodes of `targets` or by
 /// other such joins — found as a fixed point, since a join may feed another.
 pub(super) fn joins(g: &GraphProto, keep: &[String], targets: &[Target]) -> Vec<Target> {
@@ -37,6 +37,7 @@ pub(super) fn joins(g: &GraphProto, keep: &[String], targets: &[Target]) -> Vec<
                 "Split" if n.input.first().is_some_and(is_act) => vec![0],
                 // (Not with its optional Indices output, which is no activation.)
                 "MaxPool" if n.output.len() == 1 && is_act(&n.input[0]) => vec![0],
+                "AveragePool" if is_act(&n.input[0]) => vec![0],
                 "Add" if n.input.len() == 2 && n.input.iter().all(is_act) => vec![0, 1],
                 _ => return None,
             };
@@ -75,6 +76,12 @@ pub(super) fn joins(g: &GraphProto, keep: &[String], targets: &[Target]) -> Vec<
     }
 }
 
+/// Whether a join of this op computes new values (Add, AveragePool), so its tensors keep
+/// their own grids.
+pub(super) fn own_grids(op: &str) -> bool {
+    matches!(op, "Add" | "AveragePool")
+}
+
 /// Gives every tensor a Concat, Split or MaxPool of `joins` reads or writes the union of
 /// the calibrated `ranges` of all the tensors it is linked to through such joins. Returns
 /// how many joins got one grid; one with a tensor of no range (not float32) is left
@@ -89,7 +96,7 @@ pub(super) fn share_ranges(
     let mut shared = 0;
     for t in joins {
         let n = &g.node[t.node];
-        if n.op_type == "Add" {
+        if own_grids(&n.op_type) {
             continue;
         }
         let members: Vec<&str> = t

@@ -1,11 +1,11 @@
-//! Int8 joins: the Concat, Split, Add and MaxPool steps between int8 tensors run on them.
+//! Int8 joins: the Concat, Split, Add and pooling steps between int8 tensors run on them.
 //!
 //! The compressor's `--int8-joins` quantizes the tensors a CSP/ELAN block joins, cuts and
 //! pools as well as the convs' inputs. In standard QDQ form:
 //!
 //! ```text
 //! x_i = DequantizeLinear(x_q_i, s_i, z_i)     every data input, per tensor, int8
-//! y.. = Concat(x_0, x_1, ..) / Split(x_0) / MaxPool(x_0) / Add(x_0, x_1)
+//! y.. = Concat(x_0, x_1, ..) / Split(x_0) / MaxPool(x_0) / AveragePool(x_0) / Add(x_0, x_1)
 //! y_q = QuantizeLinear(y, s, z)               the only reader of each output
 //! ```
 //!
@@ -18,7 +18,8 @@
 //!   quantization per value. Concat and Split are byte moves of any element type; the
 //!   pool has an int8 path ([`crate::ops::pool`]).
 //! - **Add** of two same-shape tensors on any grids becomes a [`QAdd`], which computes the
-//!   three steps' arithmetic per element without the f32 tensors.
+//!   three steps' arithmetic per element without the f32 tensors; an **AveragePool** on any
+//!   grids dequantizes, pools and requantizes plane by plane in its scratch.
 //!
 //! The QuantizeLinear steps vanish, as do the DequantizeLinear ones that nobody else reads
 //! ([`Tables::quantize`]'s cleanup). Grids that differ where one is needed, per-axis or
@@ -28,8 +29,10 @@
 use super::super::fuse::{inputs, Tables};
 use super::NONE;
 use crate::ops::binary::BinOp;
-use crate::ops::qadd::{Grid, QAdd};
+use crate::ops::pool::Pool;
+use crate::ops::qadd::QAdd;
 use crate::ops::qgemm::Requant;
+use crate::ops::quant::Grid;
 use crate::ops::{Op, MAX_INPUTS, MAX_OUTPUTS};
 use crate::tensor::{DType, F32Source};
 
@@ -81,6 +84,7 @@ impl Tables<'_, '_> {
                 Op::Split(_) => self.move_int8(k, 1),
                 Op::Concat(c) if c.requant().is_none() => self.move_int8(k, n_in),
                 Op::Pool(p) if p.is_max() => self.move_int8(k, 1),
+                Op::Pool(p) => self.average_int8(k, p),
                 Op::Binary(b) if b.op == BinOp::Add => self.add_int8(k),
                 _ => {}
             }
@@ -158,6 +162,26 @@ impl Tables<'_, '_> {
             b: b.grid,
             out: out.requant,
         });
+    }
+
+    /// AveragePool between int8 tensors on any grids: the pool dequantizes and requantizes
+    /// itself ([`Pool::with_int8`]), with two f32 planes of scratch instead of two f32
+    /// tensors.
+    fn average_int8(&mut self, k: usize, pool: Pool) {
+        let (Some(ins), Some(outs)) = (self.int8_inputs(k, 1), self.int8_outputs(k)) else {
+            return;
+        };
+        let (&[x], &[y]) = (ins.as_slice(), outs.as_slice()) else {
+            return;
+        };
+        let scratch = self.steps[k].scratch;
+        if scratch == NONE {
+            return;
+        }
+        self.rewire(k, &ins, &outs);
+        let pool = pool.with_int8(x.grid, y.requant);
+        self.bufs[scratch as usize].size = crate::arena::align_up(pool.scratch_bytes());
+        self.steps[k].op = Op::Pool(pool);
     }
 
     /// Step `k` now reads the int8 sources `ins` and writes the QuantizeLinear outputs of
