@@ -35,7 +35,7 @@ Steps: (1) generate --images held-out test images at the model's input size, --c
 validation images for calibration and a --frames road video (320x240, 30 fps) under
 --work, unless already there; (2) compress the model: clean + int8 (per-tensor or per-channel weights, activations
 calibrated by minmax on the validation images, SiLU as int8 tables, power-of-two activation
-scales, Concat/Split/MaxPool/Add on int8, and on AVX2 CPUs without VNNI weights within ±64) +
+scales, Concat/Split/pools/Add on int8, and on AVX2 CPUs without VNNI weights within ±64) +
 aligned layout, as
 `edgetrim compress MODEL --quantize int8 --act-tables --pow2-scales --int8-joins [--reduce-range]
 --calib images:WORK/calib-...` does; (3) for the
