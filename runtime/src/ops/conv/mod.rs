@@ -117,9 +117,8 @@ fn output_shape(batch: usize, c_out: usize, spatial: &[usize]) -> Result<Shape> 
 
 /// Output positions `lo..hi` (of `outputs`) whose tap lands inside `0..input`, for taps at
 /// `o * stride + offset`. Always inlined: im2col calls it once per image row of every tap,
-/// and LLVM's heuristics drop an `#[inline]` hint here as the crate grows (1.3 M more
-/// instructions per f32 YOLO9tr-n frame on a Cortex-M4 when they did,
-/// `scripts/firmware-check.sh`).
+/// and LLVM's heuristics dropped a plain `#[inline]` hint here as the crate grew (the f32
+/// firmware's instruction count in `scripts/firmware-check.sh` shows it when they do).
 #[inline(always)]
 pub(crate) fn valid_range(
     offset: isize,
