@@ -15,11 +15,19 @@ espeak-ng's vowel library (`vowel/ii` -> `vowel/ii_4`, `vdiph/ai` -> `vwl_en_us/
 third of the time any sequence of the same vowel letter, `vowel/a` -> `vowel/aa_5`) and a length
 scaled by 0.8-1.25.
 
+With --consonants R, each accent also gets on average R consonant rules in its voice file, the
+way espeak-ng's own accents change consonants (`replace 00 D d` in en-029, `replace 03 N n` in
+en-GB-x-gbclan): a random English consonant becomes, with one of espeak-ng's `replace` flags
+(anywhere, word-final only, unstressed only, or both), either nothing (a quarter of the rules) or
+a consonant that differs from it in exactly one of place, manner and voicing (T -> t, T -> f,
+s -> z). Every consonant is equally likely: the rules are not drawn from any accent's.
+
 Nothing of the held-out accents is used: never their tables or voice files, never the
 `vwl_en_us_nyc/` sequences, and never a sequence that, among the English tables, only the
 held-out ones use.
 
-    python3 scripts/espeak-accents.py PHSOURCE OUT [--accents 80] [--change 0.8] [--seed 1]
+    python3 scripts/espeak-accents.py PHSOURCE OUT [--accents 80] [--change 0.8] [--consonants 0]
+        [--seed 1]
 
 PHSOURCE is the `phsource/` folder of the espeak-ng source (scripts/setup-accents.sh fetches
 it). OUT gets a private copy of the system's espeak-ng-data, cut down to English, with the new
@@ -55,6 +63,23 @@ OWN_DIRS = ("vowelr", "vnasal")
 WIDE = 0.35  # chance that a plain vowel draws from its whole vowel letter, not its family
 CHECK = "don't count the pothole near the old bridge, where you heard my voice, at the curb " \
         "by the water tower: a loose manhole, severity three, nine or five."
+
+# English consonants as espeak-ng names them, with (place, manner, voiced).
+CONSONANTS = {
+    "p": ("labial", "plosive", 0), "b": ("labial", "plosive", 1),
+    "t": ("alveolar", "plosive", 0), "d": ("alveolar", "plosive", 1),
+    "k": ("velar", "plosive", 0), "g": ("velar", "plosive", 1),
+    "f": ("labiodental", "fricative", 0), "v": ("labiodental", "fricative", 1),
+    "T": ("dental", "fricative", 0), "D": ("dental", "fricative", 1),
+    "s": ("alveolar", "fricative", 0), "z": ("alveolar", "fricative", 1),
+    "S": ("postalveolar", "fricative", 0), "Z": ("postalveolar", "fricative", 1),
+    "tS": ("postalveolar", "affricate", 0), "dZ": ("postalveolar", "affricate", 1),
+    "h": ("glottal", "fricative", 0),
+    "m": ("labial", "nasal", 1), "n": ("alveolar", "nasal", 1), "N": ("velar", "nasal", 1),
+    "l": ("alveolar", "lateral", 1), "r": ("alveolar", "approximant", 1),
+    "w": ("labial", "approximant", 1), "j": ("palatal", "approximant", 1),
+}
+DROP = 0.25  # chance that a consonant rule deletes the consonant
 
 FMT = re.compile(r"FMT\(([^/),\s]+)/([^),\s]+)")
 LENGTH = re.compile(r"^(\s*length\s+)(\d+)", re.M)
@@ -124,6 +149,22 @@ def perturb(block, lib, rng, change):
     return LENGTH.sub(lambda m: m.group(1) + str(max(40, round(int(m.group(2)) * scale))), new)
 
 
+def neighbours(c):
+    """The consonants that differ from `c` in exactly one feature."""
+    return [o for o, f in sorted(CONSONANTS.items())
+            if sum(a != b for a, b in zip(f, CONSONANTS[c])) == 1]
+
+
+def consonant_rules(rng, mean):
+    """About `mean` random `replace` lines for a voice file, one consonant at most once."""
+    count = sum(rng.random() < mean / 4 for _ in range(4)) if mean > 0 else 0
+    out = []
+    for c in rng.sample(sorted(CONSONANTS), count):
+        to = "NULL" if rng.random() < DROP else rng.choice(neighbours(c))
+        out.append(f"replace {rng.choice(['00', '01', '02', '03'])} {c} {to}")
+    return out
+
+
 def english_only(master):
     """The master `phonemes` file with only the tables English voices need: espeak-ng holds at
     most 150 tables and ships 133, so there is no room for new ones beside all of them."""
@@ -151,6 +192,8 @@ def main():
     ap.add_argument("out", type=Path, help="folder to write (replaced)")
     ap.add_argument("--accents", type=int, default=80, help="how many accents (at most 130)")
     ap.add_argument("--change", type=float, default=0.8, help="chance that a vowel is re-drawn")
+    ap.add_argument("--consonants", type=float, default=0.0,
+                    help="mean number of random consonant rules per accent (0 to 4)")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     ph = args.phsource
@@ -158,6 +201,8 @@ def main():
         sys.exit(f"{ph} is not an espeak-ng phsource folder (no phonemes / ph_english)")
     if not 1 <= args.accents <= 130:
         sys.exit("--accents must be 1 to 130 (espeak-ng holds at most 150 phoneme tables)")
+    if not 0 <= args.consonants <= 4:
+        sys.exit("--consonants must be 0 to 4")
 
     training = set().union(*(fmts(ph / src) for src, _ in TRAINING.values()))
     held_out = set().union(*(fmts(ph / src) for src in HELD_OUT_TABLES))
@@ -192,12 +237,14 @@ def main():
         voice = (system / "lang" / "gmw" / TRAINING[parent][1]).read_text().splitlines()
         settings = [ln for ln in voice if not ln.startswith(("name ", "language ", "phonemes ",
                                                             "maintainer ", "status "))]
+        rules = consonant_rules(rng, args.consonants)
         name = f"en-x-synth{k:02d}"
         (data / "lang" / "gmw" / name).write_text(
             f"name English (synthetic accent {k:02d}, from {parent})\nlanguage {name}\n"
-            f"phonemes en-synth{k:02d}\n" + "\n".join(settings) + "\n")
+            f"phonemes en-synth{k:02d}\n" + "\n".join(settings + rules) + "\n")
         names.append(name)
-        print(f"{name}: from {parent}, {len(changed)} vowels re-drawn", flush=True)
+        said = "".join(f", {r[8:]}" for r in rules)
+        print(f"{name}: from {parent}, {len(changed)} vowels re-drawn{said}", flush=True)
     (src / "phonemes").write_text(english_only((src / "phonemes").read_text()) + "".join(tables))
     res = subprocess.run(["espeak-ng", f"--path={work}", f"--compile-phonemes={src}"],
                          capture_output=True, text=True)

@@ -3,13 +3,15 @@
 # (idempotent): fetches espeak-ng's phoneme sources (Debian's source tarball; the binary
 # package ships only the compiled tables) and runs scripts/espeak-accents.py on them.
 #
-#   scripts/setup-accents.sh [DIR]        # default data/accents
+#   scripts/setup-accents.sh [DIR [OPTIONS...]]   # default data/accents; OPTIONS go to
+#                                                 # espeak-accents.py (e.g. --consonants 1.5)
 #
 # The 1.52 sources compile with the installed 1.51 espeak-ng into tables that speak the
 # standard voices byte for byte as the system's own data does (checked by espeak-accents.py).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="$(realpath -m "${1:-$root/data/accents}")"
+shift || true
 if [ -f "$out/accents.txt" ]; then
     echo "synthetic accents already in $out ($(wc -l <"$out/accents.txt") voices)"
     exit 0
@@ -31,4 +33,4 @@ fi
 src="$(mktemp -d)"
 trap 'rm -rf "$src"' EXIT
 tar xzf "$tarball" -C "$src" --wildcards '*/phsource/*'
-python3 "$root/scripts/espeak-accents.py" "$src"/espeak-ng-*/phsource "$out"
+python3 "$root/scripts/espeak-accents.py" "$src"/espeak-ng-*/phsource "$out" "$@"

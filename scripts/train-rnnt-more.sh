@@ -3,55 +3,66 @@
 # ONNX weights (training checkpoints are not committed), on training data with more speakers
 # and synthetic accents.
 #
-#   scripts/train-rnnt-more.sh [HOURS]      # default 1.5 h of training, then export + checks
+#   scripts/train-rnnt-more.sh [HOURS]      # default 1.6 h of training, then export + checks
 #
 # 1. `python3 -m rnnt import models/zoo/rnnt-todm` turns the committed graphs back into a
 #    checkpoint ($RUN/init.pt; every weight round-trips bit for bit).
-# 2. Data under $SPEECH_DATA (default data/speech-accents): 24,000 training utterances (seed 23,
+# 2. Data under $SPEECH_DATA (default data/speech-c): 40,000 training utterances (seed 27,
 #    `--more-voices`: espeak-ng's named variants too, `TRAIN_ONLY_VARIANTS` in
-#    models/src/datagen/speech/voices.rs; `--accents data/accents`: half of them in one of 80
-#    synthetic accents, made by scripts/setup-accents.sh), the usual val (seed 2) and test
-#    (seed 3) splits. Stage 5 of the model card used this; stage 4 used seed 21 without
-#    accents (ACCENTS= SPEECH_DATA=data/speech).
+#    models/src/datagen/speech/voices.rs; `--accents data/accents-c`: half of them in one of 80
+#    synthetic accents with re-drawn vowels and on average 1.5 random consonant rules, made by
+#    scripts/setup-accents.sh; `--fragments`: a quarter of them runs of words of training
+#    sentences), the usual val (seed 2) and test (seed 3) splits. Stage 6 of the model card
+#    used this. Stage 5 used SPEECH_DATA=data/speech-accents ACCENTS=data/accents CONSONANTS=0
+#    SEED=23 COUNT=24000 FRAGMENTS= WARP=0 (1.6 h); stage 4 SPEECH_DATA=data/speech ACCENTS=
+#    SEED=21 COUNT=24000 FRAGMENTS= WARP=0 (1.5 h).
 # 3. The TODM sandwich recipe of models/train/rnnt, warm-started (`--init`): AdamW 1.5e-3, 100
-#    warm-up steps, cosine decay over the time box (`--hours`, `--anneal-in-time`), batch 16.
+#    warm-up steps, cosine decay over the time box (`--hours`, `--anneal-in-time`), batch 16,
+#    vocal tract length perturbation up to +-10 % (`--warp`, WARP).
 #    Resumable: rerun the same command and it continues from $RUN/last.pt, inside an epoch and
 #    inside the same time box (the decay goes on where it stopped); once the box is used up a
 #    rerun trains nothing and only repeats step 4. Another HOURS starts a new box.
 # 4. When the time box has run out: export the best checkpoint (by validation WER) to
 #    models/zoo/rnnt-todm, check the ONNX graphs against PyTorch, evaluate slices on test.
 #
-# Environment: RUN (default runs/rnnt-acc), SPEECH_DATA, ACCENTS (default data/accents;
-# empty: none), EDGETRIM (default target/release/edgetrim, built if missing).
+# Environment: RUN (default runs/rnnt-c), SPEECH_DATA, ACCENTS (default data/accents-c; empty:
+# none), CONSONANTS (default 1.5), SEED (27), COUNT (40000), FRAGMENTS (default 1; empty:
+# none), WARP (0.1), EDGETRIM (default target/release/edgetrim, built if missing).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-hours="${1:-1.5}"
-data="$(realpath -m "${SPEECH_DATA:-data/speech-accents}")"
-run="$(realpath -m "${RUN:-runs/rnnt-acc}")"
-accents="${ACCENTS-data/accents}"
+hours="${1:-1.6}"
+data="$(realpath -m "${SPEECH_DATA:-data/speech-c}")"
+run="$(realpath -m "${RUN:-runs/rnnt-c}")"
+accents="${ACCENTS-data/accents-c}"
+consonants="${CONSONANTS:-1.5}"
+seed="${SEED:-27}"
+count="${COUNT:-40000}"
+fragments="${FRAGMENTS-1}"
+warp="${WARP:-0.1}"
 edgetrim="${EDGETRIM:-$root/target/release/edgetrim}"
 bash scripts/setup-train.sh
 bash scripts/setup-speech.sh
 [ -x "$edgetrim" ] || cargo build --release --quiet --bin edgetrim
-train=(--seed 21 --more-voices)
+train=(--seed "$seed" --more-voices)
 if [ -n "$accents" ]; then
-  bash scripts/setup-accents.sh "$accents"
-  train=(--seed 23 --more-voices --accents "$accents")
+  bash scripts/setup-accents.sh "$accents" --consonants "$consonants"
+  train+=(--accents "$accents")
 fi
-[ -f "$data/train/transcripts.tsv" ] || "$edgetrim" datagen speech --split train --count 24000 \
+[ -z "$fragments" ] || train+=(--fragments)
+[ -f "$data/train/transcripts.tsv" ] || "$edgetrim" datagen speech --split train --count "$count" \
   "${train[@]}" --out "$data/train"
 for spec in val:2 test:3; do
-  IFS=: read -r split seed <<<"$spec"
+  IFS=: read -r split split_seed <<<"$spec"
   [ -f "$data/$split/transcripts.tsv" ] || "$edgetrim" datagen speech --split "$split" \
-    --seed "$seed" --count 600 --out "$data/$split"
+    --seed "$split_seed" --count 600 --out "$data/$split"
 done
 mkdir -p "$run"
 cd models/train
 [ -f "$run/init.pt" ] || python3 -m rnnt import ../zoo/rnnt-todm -o "$run/init.pt"
 python3 -m rnnt features --data "$data"
 python3 -m rnnt train --data "$data" --out "$run" --init "$run/init.pt" --lr 1.5e-3 --warmup 100 \
-  --epochs 12 --hours "$hours" --anneal-in-time 2>&1 | tee -a "$run/train.log"
+  --epochs 12 --hours "$hours" --anneal-in-time --warp "$warp" 2>&1 | tee -a "$run/train.log"
 python3 -m rnnt export --ckpt "$run/best.pt" -o ../zoo/rnnt-todm
 python3 -m rnnt check ../zoo/rnnt-todm --data "$data/test" --limit 100 --ckpt "$run/best.pt"
 python3 -m rnnt eval --ckpt "$run/best.pt" --data "$data/test" \

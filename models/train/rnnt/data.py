@@ -7,6 +7,10 @@ frames, exactly what features.py gives, the character ids and the voices), keyed
 transcripts.tsv so a regenerated folder is re-analysed. Frames are stacked (features.stack) only when a batch is built, after the
 training-time augmentations that act on the 10 ms frames:
 - light speed perturbation (linear interpolation of the frame sequence, factor 0.9-1.1);
+- with `warp` > 0, vocal tract length perturbation (Jaitly & Hinton 2013) on the mel axis:
+  half of the utterances have their bins resampled at k * a, a in [1 - warp, 1 + warp], which
+  moves every formant by the same factor, as a longer or shorter vocal tract would. espeak-ng's
+  voices vary pitch more than formants, and a new accent is mostly new formant targets;
 - SpecAugment: frequency and time masks filled with the per-bin training mean (which is zero
   after the normalisation the encoder applies).
 """
@@ -99,14 +103,17 @@ class SpeechSet:
             return [chunks[j] for j in torch.randperm(len(chunks), generator=generator).tolist()]
         return [order[s:s + batch] for s in range(0, len(order), batch)]
 
-    def collate(self, idx, augment=None, generator=None):
+    def collate(self, idx, augment=None, generator=None, warp=0.0):
         """-> features [B, T, 160], frames [B], targets [B, U], labels [B]. `augment` is the
-        per-bin log-mel mean used as the SpecAugment fill value (None: no augmentation)."""
+        per-bin log-mel mean used as the SpecAugment fill value (None: no augmentation);
+        `warp` the largest mel-axis warp (0: none)."""
         mels, ys = [], []
         for i in idx:
             m, y = self.utterance(i)
             if augment is not None:
                 m = _speed(m, generator)
+                if warp > 0:
+                    m = _warp(m, generator, warp)
             mels.append(m)
             ys.append(y)
         frames = torch.tensor([m.shape[0] // fe.STACK for m in mels])
@@ -132,6 +139,23 @@ def _speed(m, generator, low=0.9, high=1.1):
         return m
     n = max(fe.STACK, round(m.shape[0] / (low + (high - low) * r[1])))
     return F.interpolate(m.T[None], size=n, mode="linear", align_corners=True)[0].T
+
+
+def _warp(m, generator, warp):
+    """Half of the utterances get their mel axis warped by a factor in [1 - warp, 1 + warp]."""
+    r = torch.rand(2, generator=generator).tolist()
+    return m if r[0] < 0.5 else warp_bins(m, 1 - warp + 2 * warp * r[1])
+
+
+def warp_bins(m, a):
+    """Frames [T, bins] resampled at bin k * a, linearly (the top bin repeats where k * a runs
+    past it): a spectral peak at bin k moves to k / a."""
+    nm = m.shape[1]
+    pos = (torch.arange(nm, dtype=m.dtype) * a).clamp(max=nm - 1)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp(max=nm - 1)
+    w = pos - lo
+    return m[:, lo] * (1 - w) + m[:, hi] * w
 
 
 def _spec_augment(x, lengths, fill, generator, freq_masks=2, freq_width=8, time_masks=2, time_width=20):

@@ -8,6 +8,7 @@ import unittest
 import numpy as np
 import torch
 
+from .data import warp_bins
 from .decode import error_rates, greedy
 from .loss import alpha_divergence, lattice_mask, rnnt_nll
 from .model import RNNT, Dims, Slice, param_count, width_units
@@ -138,6 +139,19 @@ def write_noise_set(folder, n, seed):
             w.writeframes((rng.standard_normal(8000 + 800 * i) * 3000).astype("<i2").tobytes())
         rows.append(f"{i:06d}\ten-us\t" + " ".join(["left", "lane", "crack", "three"][j % 4] for j in range(i % 3 + 1)))
     (Path(folder) / "transcripts.tsv").write_text("\n".join(rows) + "\n")
+
+
+class AugmentTest(unittest.TestCase):
+    def test_vocal_tract_warp_moves_a_formant_by_the_factor(self):
+        m = torch.zeros(3, 40)
+        m[:, 18] = 1.0  # a formant at bin 18
+        self.assertTrue(torch.equal(warp_bins(m, 1.0), m))
+        for a, peak in [(0.9, 20), (1.125, 16), (0.85, 21)]:  # 18 / a, rounded
+            w = warp_bins(m, a)
+            self.assertEqual(w.shape, m.shape)
+            self.assertEqual(int(w[0].argmax()), peak, a)
+        self.assertTrue(torch.equal(warp_bins(torch.arange(40.0)[None], 2.0)[0, 20:],
+                                    torch.full((20,), 39.0)))  # past the top: the top bin
 
 
 class ResumeTest(unittest.TestCase):

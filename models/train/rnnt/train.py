@@ -96,7 +96,7 @@ def train(args):
     full = Dims(args.layers, args.hidden, args.pred_hidden, args.embed, args.joint)
     config = {"dims": asdict(full), "supernet": args.slice is None, "widths": sorted(args.widths),
               "min_depth": args.min_depth, "random": args.random, "dropout": args.dropout,
-              "kd_weight": args.kd_weight, "slice": args.slice}
+              "kd_weight": args.kd_weight, "slice": args.slice, "warp": args.warp}
     own = Slice.parse(args.slice) if args.slice else None
     model = RNNT(full.sliced(own) if own else full)
     model.mean, model.inv_std = train_set.stats()
@@ -163,7 +163,7 @@ def train(args):
             lr = args.lr * min(1.0, (step + 1) / args.warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
             for g in opt.param_groups:
                 g["lr"] = lr
-            x, frames, targets, labels = (t.to(device) for t in train_set.collate(idx, augment=fill, generator=gen))
+            x, frames, targets, labels = (t.to(device) for t in train_set.collate(idx, augment=fill, generator=gen, warp=args.warp))
             opt.zero_grad(set_to_none=True)
             teacher = None
             for j, s in enumerate(sample_slices(config, rng) if own is None else [model.full()]):
