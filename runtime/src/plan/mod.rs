@@ -60,6 +60,10 @@ pub(crate) enum Storage<'a> {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TensorInfo<'a> {
     pub name: &'a str,
+    /// [`name_hash`] of `name`: planning finds a tensor by name in a table of every tensor
+    /// (ONNX names nodes' inputs), and comparing hashes first skips the string compares of
+    /// all but the one entry. It fills padding after `dtype`, so the table is no larger.
+    pub hash: u16,
     pub dtype: DType,
     pub shape: Shape,
     pub storage: Storage<'a>,
@@ -68,6 +72,7 @@ pub(crate) struct TensorInfo<'a> {
 impl TensorInfo<'_> {
     const UNDEFINED: TensorInfo<'static> = TensorInfo {
         name: "",
+        hash: name_hash(""),
         dtype: DType::F32,
         shape: Shape::SCALAR,
         storage: Storage::Undefined,
@@ -284,6 +289,18 @@ pub(crate) fn load_tensor<'a>(
     Ok((dtype, shape, bytes))
 }
 
+/// A 16-bit FNV-1a of a tensor name (the 32-bit hash folded), for [`TensorInfo::hash`].
+const fn name_hash(name: &str) -> u16 {
+    let bytes = name.as_bytes();
+    let mut h: u32 = 0x811c_9dc5;
+    let mut i = 0;
+    while i < bytes.len() {
+        h = (h ^ bytes[i] as u32).wrapping_mul(0x0100_0193);
+        i += 1;
+    }
+    (h ^ (h >> 16)) as u16
+}
+
 /// Mutable planning state.
 struct Planner<'p, 'a> {
     tensors: &'p mut [TensorInfo<'a>],
@@ -294,9 +311,10 @@ struct Planner<'p, 'a> {
 
 impl<'a> Planner<'_, 'a> {
     fn find(&self, name: &str) -> Option<u32> {
+        let hash = name_hash(name);
         self.tensors[..self.n_tensors]
             .iter()
-            .rposition(|t| t.name == name)
+            .rposition(|t| t.hash == hash && t.name == name)
             .map(|i| i as u32)
     }
 
@@ -320,6 +338,7 @@ impl<'a> Planner<'_, 'a> {
         })?;
         *slot = TensorInfo {
             name,
+            hash: name_hash(name),
             dtype,
             shape,
             storage,

@@ -253,12 +253,12 @@ impl<'a> Tables<'_, 'a> {
             let y = only_output(self.io, &self.steps[k]).unwrap_or(NONE);
             self.drop_tensor(m.w_f);
             self.tensors[m.w_f as usize] = TensorInfo {
-                name: self.tensors[m.w_f as usize].name,
                 dtype: DType::F32,
                 // f32 multipliers and biases, i32 sums, then any activation table: eval
                 // reads it by parts.
                 shape: Shape::new(&[table.len() / 4])?,
                 storage: Storage::Const(table),
+                ..self.tensors[m.w_f as usize]
             };
             self.tombstone(m.dq_w);
             // x_q is now read at the conv's time (step k runs at time k + 1).
