@@ -210,6 +210,10 @@ run_qemu "$bins/yolo" bench_start bench_end "$logs/yolo-text.log" "$logs/yolo-in
 "$host/yolo_firmware" compare "$logs/yolo-text.log" | sed 's/^/text fallback: /'
 run_qemu "$bins/yolo" layer_start layer_end "$logs/yolo-layers.log" "$logs/yolo-layers.txt"
 "$host/yolo_firmware" layers "$logs/yolo-layers.txt"
+run_qemu "$bins/yolo" plan_start plan_end "$logs/yolo-plan.log" "$logs/yolo-plan.txt"
+awk '/^insncount: regions/ {n = $NF == "instructions" ? $(NF-1) : $NF}
+  END {printf "yolo: start-up (Model::parse + Session::with_kernels: planning, folding, fusion): %d instructions, %.0f ms at 64 MHz and 1 instruction/cycle (an estimate)\n", n, n / 64e3}' \
+  "$logs/yolo-plan.txt"
 
 echo "== (d, e, f) the same detector from its float32 original (feature f32-model): what int8 saves here"
 # The same code, frame, output (defmt) and arena planning; only the model differs. Built

@@ -13,10 +13,7 @@
 # Then it transcribes the utterance with the new slice on the host (`edgetrim asr`, the
 # runtime the firmware runs) and fails unless that equals the reference text: the firmware
 # check (scripts/firmware-check.sh) requires device == host == reference, so after a
-# retraining pick an utterance the slice gets right (a short one: the PCM is committed) whose
-# per-chunk profile the check can read: S samples with S mod 2560 >= 240 (its last push
-# completes a chunk) and (S - 880) / 640 + 1 stacked vectors not a multiple of 4 (the finish
-# runs one more chunk).
+# retraining pick an utterance the slice gets right (a short one: the PCM is committed).
 # `cargo run --example rnnt_firmware` then prints what the firmware must print.
 #
 # Environment: EDGETRIM (the CLI; default: `cargo run --release --quiet --bin edgetrim --`),

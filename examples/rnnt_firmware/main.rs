@@ -186,11 +186,11 @@ fn cost(bench: &str, chunks: &str) -> Result<()> {
         bail!("{bench}: expected one region (bench_start .. bench_end)");
     };
     let blocks = regions(chunks)?;
-    if blocks.len() != t.regions {
+    if blocks.len() != t.ran_chunk.len() {
         bail!(
-            "{chunks} has {} regions, the host pushed {}",
+            "{chunks} has {} regions, the host marked {}",
             blocks.len(),
-            t.regions
+            t.ran_chunk.len()
         );
     }
     let seconds = run.samples as f64 / 16000.0;
@@ -219,16 +219,20 @@ fn cost(bench: &str, chunks: &str) -> Result<()> {
         t.frames,
         total as f64 / macs as f64
     );
-    // The first block completes C - 1 stacked vectors (the first needs 880 samples, each
-    // later one 640), so no chunk; every later push, and the finish, runs exactly one.
-    if blocks.len() != t.digest.runs + 1 {
+    // The regions that ran an encoder chunk (every push but the first, and the last push
+    // and the finish when the utterance's length makes them complete one).
+    let mut per_chunk: Vec<u64> = blocks
+        .iter()
+        .zip(&t.ran_chunk)
+        .filter_map(|(&n, &ran)| ran.then_some(n))
+        .collect();
+    if per_chunk.len() != t.digest.runs || per_chunk.is_empty() {
         bail!(
-            "{} regions for {} encoder chunks: not one chunk per push after the first",
-            blocks.len(),
+            "{} regions ran a chunk, the encoder ran {} times",
+            per_chunk.len(),
             t.digest.runs
         );
     }
-    let mut per_chunk = blocks[1..].to_vec();
     per_chunk.sort_unstable();
     let mean = per_chunk.iter().sum::<u64>() as f64 / per_chunk.len() as f64;
     let (p50, max) = (

@@ -5,7 +5,8 @@
 //! QEMU models no cycles, so cost is counted in executed instructions by the insncount
 //! plugin between the entries of two marker functions (`run-qemu.sh --region A B`):
 //! [`bench_start`]/[`bench_end`] bracket each inference, [`layer_start`]/[`layer_end`] each
-//! step of it (see [`Bench::infer`]), so one binary serves both profiles. On a board the
+//! step of it (see [`Bench::infer`]), so one binary serves both profiles; [`plan_start`]/
+//! [`plan_end`] bracket a firmware's start-up (parsing and planning). On a board the
 //! same loop reports FPS and latency percentiles from the cycle counter.
 #![no_std]
 
@@ -165,6 +166,20 @@ pub extern "C" fn bench_start() {
 #[inline(never)]
 pub extern "C" fn bench_end() {
     core::hint::black_box(0x0E4D_u32);
+}
+
+/// Entry marks the start of start-up: parsing the model and planning its session.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn plan_start() {
+    core::hint::black_box(0x91A5_u32);
+}
+
+/// Entry marks the end of start-up.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn plan_end() {
+    core::hint::black_box(0x91AE_u32);
 }
 
 /// Entry marks the start of one step (the next step's start follows each end).

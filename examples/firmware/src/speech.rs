@@ -25,6 +25,10 @@ pub const TOKENS: usize = 256;
 /// Bytes of the rendered transcript.
 pub const TEXT_BYTES: usize = 256;
 
+/// Marked regions a transcript records (pushed blocks and the finish): 20 s of audio at 160 ms
+/// a block.
+pub const REGIONS: usize = 128;
+
 /// Samples converted from the PCM bytes per [`NanoRecogniser::push`] (stack buffer).
 const PIECE: usize = 512;
 
@@ -94,9 +98,13 @@ pub struct Transcript {
     pub digest: EncoderDigest,
     /// Encoder frames decoded (40 ms each).
     pub frames: usize,
-    /// Marked regions: the pushed blocks ([`block_samples`] each, the last one shorter)
-    /// and the finish (which runs the zero-padded last chunk, if any).
-    pub regions: usize,
+    /// Per marked region, whether it ran an encoder chunk. The regions are the pushed blocks
+    /// ([`block_samples`] each, the last one shorter) and the finish (which runs the
+    /// zero-padded last chunk, if any). The first block never completes a chunk (the first
+    /// stacked vector needs the analysis window's extra samples), and whether the last block
+    /// and the finish do depends on the utterance's length: this says which did, so that
+    /// the instructions counted around those regions are read as chunk latencies.
+    pub ran_chunk: heapless::Vec<bool, REGIONS>,
     /// The rendered tokens.
     pub text: heapless::String<TEXT_BYTES>,
 }
@@ -130,32 +138,28 @@ pub fn transcribe<const T: usize>(
         return Err(Error::Invalid("int16 PCM has an odd number of bytes"));
     }
     rec.reset()?;
-    let mut digest = EncoderDigest::new();
-    let block = block_samples(rec) * 2;
-    let mut regions = 1;
-    for bytes in pcm.chunks(block) {
-        let frames = rec.frames();
-        block_start();
-        for piece in bytes.chunks(PIECE * 2) {
-            let mut samples = [0i16; PIECE];
-            for (s, b) in samples.iter_mut().zip(piece.chunks_exact(2)) {
-                *s = i16::from_le_bytes([b[0], b[1]]);
+    let mut marks = Marks {
+        digest: EncoderDigest::new(),
+        ran_chunk: heapless::Vec::new(),
+        block_start,
+        block_end,
+    };
+    for bytes in pcm.chunks(block_samples(rec) * 2) {
+        marks.region(rec, |rec| {
+            for piece in bytes.chunks(PIECE * 2) {
+                let mut samples = [0i16; PIECE];
+                for (s, b) in samples.iter_mut().zip(piece.chunks_exact(2)) {
+                    *s = i16::from_le_bytes([b[0], b[1]]);
+                }
+                feed.push(rec, &samples[..piece.len() / 2])?;
             }
-            feed.push(rec, &samples[..piece.len() / 2])?;
-        }
-        block_end();
-        regions += 1;
-        if rec.frames() != frames {
-            digest.add(rec);
-        }
+            Ok(())
+        })?;
     }
-    let frames = rec.frames();
-    block_start();
-    feed.finish(rec)?;
-    block_end();
-    if rec.frames() != frames {
-        digest.add(rec);
-    }
+    marks.region(rec, |rec| feed.finish(rec))?;
+    let Marks {
+        digest, ran_chunk, ..
+    } = marks;
     let mut text = heapless::String::new();
     vocab
         .write(rec.tokens(), &mut text)
@@ -166,9 +170,39 @@ pub fn transcribe<const T: usize>(
     Ok(Transcript {
         digest,
         frames: rec.frames(),
-        regions,
+        ran_chunk,
         text,
     })
+}
+
+/// The marked regions of one utterance and what they ran.
+struct Marks {
+    digest: EncoderDigest,
+    ran_chunk: heapless::Vec<bool, REGIONS>,
+    block_start: extern "C" fn(),
+    block_end: extern "C" fn(),
+}
+
+impl Marks {
+    /// Runs `work` between the markers and digests the encoder's output if it ran.
+    fn region<const T: usize>(
+        &mut self,
+        rec: &mut NanoRecogniser<'_, T>,
+        work: impl FnOnce(&mut NanoRecogniser<'_, T>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let frames = rec.frames();
+        (self.block_start)();
+        work(rec)?;
+        (self.block_end)();
+        let ran = rec.frames() != frames;
+        if ran {
+            self.digest.add(rec);
+        }
+        self.ran_chunk.push(ran).map_err(|_| Error::Capacity {
+            what: "marked regions (pushed blocks and the finish)",
+            limit: REGIONS,
+        })
+    }
 }
 
 /// The compared result lines, in order: the encoder digest, the frames, the transcript.

@@ -102,7 +102,7 @@ fn run() -> Result<(), Error> {
     let transcript = speech::transcribe(&mut rec, &mut feed, &vocab, PCM, layer_start, layer_end);
     bench_end();
     let transcript = transcript?;
-    say!("regions: {}", transcript.regions);
+    say!("regions: {}", transcript.ran_chunk.len());
     say!("tokens: {}", rec.tokens().len());
     for line in speech::result_lines(&transcript) {
         say!("{}", line);

@@ -13,8 +13,9 @@
 //! Runs `FRAMES` frames (letterbox, infer, decode) timed by the device clock, then prints
 //! the arena, the self-test, a digest of the head output, the detections and the FPS and
 //! latency figures — as defmt frames or semihosting text (`out.rs` in the library).
-//! `bench_start`/`bench_end` bracket each inference and `layer_start`/`layer_end` each step
-//! for the instruction counter (lib.rs).
+//! `bench_start`/`bench_end` bracket each inference, `layer_start`/`layer_end` each step
+//! and `plan_start`/`plan_end` the start-up (parsing and planning) for the instruction
+//! counter (lib.rs).
 #![no_std]
 #![no_main]
 
@@ -24,7 +25,9 @@ mod selftest;
 
 use cortex_m_rt::entry;
 use edgetrim_firmware::clock::DeviceClock;
-use edgetrim_firmware::{check_arena, exit, kernels, say, Aligned, Bench, FRAMES};
+use edgetrim_firmware::{
+    check_arena, exit, kernels, plan_end, plan_start, say, Aligned, Bench, FRAMES,
+};
 use edgetrim_runtime::{Arena, Model, Session};
 use pavement::{Buffers, Error, Head, OutputDigest, FRAME_SIZE};
 
@@ -58,8 +61,11 @@ fn run() -> Result<(), Error> {
     // The self-test borrows the arena before the session takes it.
     selftest::qgemm_kernels(&mut arena.0)?;
     selftest::rounding()?;
+    plan_start();
     let model = Model::parse(&MODEL.0)?;
-    let mut session = Session::with_kernels(&model, &[], &mut arena.0, kernels::<KERNEL_SET>())?;
+    let session = Session::with_kernels(&model, &[], &mut arena.0, kernels::<KERNEL_SET>());
+    plan_end();
+    let mut session = session?;
     check_arena(&session, ARENA_BYTES)?;
     let head = Head::new(&model, &session)?;
     let mut bench = Bench::new(clock);
