@@ -29,7 +29,7 @@ mod qdq;
 
 use crate::arena::{align_up, typed, Bump};
 use crate::error::{Error, Name, Result};
-use crate::onnx::{Dim, Model, TensorData, TensorProto};
+use crate::onnx::{Dim, Model, Node, TensorData, TensorProto};
 use crate::ops::kernels::{self, Kernels};
 use crate::ops::{self, Fact, Io, Op, Prep, MAX_INPUTS, MAX_OUTPUTS};
 use crate::session::{ArenaReport, Session};
@@ -301,6 +301,29 @@ const fn name_hash(name: &str) -> u16 {
     (h ^ (h >> 16)) as u16
 }
 
+/// The tensor ids of `node`'s inputs (`NONE` for an omitted optional one), or `None` while
+/// one of them is not defined yet.
+fn resolve_inputs(
+    p: &Planner<'_, '_>,
+    node: &Node<'_>,
+) -> Result<Option<heapless::Vec<u32, MAX_INPUTS>>> {
+    let mut ids = heapless::Vec::new();
+    for name in node.inputs() {
+        let id = match name {
+            "" => NONE,
+            _ => match p.find(name) {
+                Some(id) => id,
+                None => return Ok(None),
+            },
+        };
+        ids.push(id).map_err(|_| Error::Capacity {
+            what: "node inputs",
+            limit: MAX_INPUTS,
+        })?;
+    }
+    Ok(Some(ids))
+}
+
 /// Mutable planning state.
 struct Planner<'p, 'a> {
     tensors: &'p mut [TensorInfo<'a>],
@@ -331,6 +354,17 @@ impl<'a> Planner<'_, 'a> {
                 name: Name::new(name),
             });
         }
+        self.append(name, dtype, shape, storage)
+    }
+
+    /// [`Planner::define`] for a name known to be new.
+    fn append(
+        &mut self,
+        name: &'a str,
+        dtype: DType,
+        shape: Shape,
+        storage: Storage<'a>,
+    ) -> Result<u32> {
         let i = self.n_tensors;
         let slot = self.tensors.get_mut(i).ok_or(Error::Invalid {
             what: "too many tensors",
@@ -522,8 +556,9 @@ pub(crate) fn build<'a>(
     }
     for t in model.initializers() {
         let (dtype, shape, bytes) = load_tensor(&mut bump, t)?;
+        // (An initializer named like a graph input is that input's default: the input wins.)
         if p.find(t.name()).is_none() {
-            p.define(t.name(), dtype, shape, Storage::Const(bytes))?;
+            p.append(t.name(), dtype, shape, Storage::Const(bytes))?;
         }
     }
 
@@ -534,9 +569,13 @@ pub(crate) fn build<'a>(
     while remaining > 0 {
         let mut progress = false;
         for node in model.nodes() {
-            if done[node.index()] || node.inputs().any(|n| !n.is_empty() && p.find(n).is_none()) {
+            if done[node.index()] {
                 continue;
             }
+            // A node runs once all its inputs are defined: resolved here once, then used.
+            let Some(mut in_ids) = resolve_inputs(&p, &node)? else {
+                continue;
+            };
             done[node.index()] = true;
             remaining -= 1;
             progress = true;
@@ -544,13 +583,7 @@ pub(crate) fn build<'a>(
             let node_name = Name::new(node.display_name());
 
             let mut facts: heapless::Vec<Option<Fact<'a>>, MAX_INPUTS> = heapless::Vec::new();
-            let mut in_ids: heapless::Vec<u32, MAX_INPUTS> = heapless::Vec::new();
-            for name in node.inputs() {
-                let id = if name.is_empty() {
-                    NONE
-                } else {
-                    p.find(name).unwrap_or(NONE)
-                };
+            for &id in &in_ids {
                 let fact = (id != NONE).then(|| {
                     let t = &p.tensors[id as usize];
                     let value = match t.storage {
@@ -563,11 +596,7 @@ pub(crate) fn build<'a>(
                         value,
                     }
                 });
-                facts.push(fact).map_err(|_| Error::Capacity {
-                    what: "node inputs",
-                    limit: MAX_INPUTS,
-                })?;
-                let _ = in_ids.push(id);
+                let _ = facts.push(fact);
             }
             let n_out = node.outputs().count();
             if n_out > MAX_OUTPUTS {
