@@ -69,7 +69,17 @@ pub(crate) struct TensorInfo<'a> {
     pub storage: Storage<'a>,
 }
 
-impl TensorInfo<'_> {
+impl<'a> TensorInfo<'a> {
+    fn new(name: &'a str, dtype: DType, shape: Shape, storage: Storage<'a>) -> TensorInfo<'a> {
+        TensorInfo {
+            name,
+            hash: name_hash(name),
+            dtype,
+            shape,
+            storage,
+        }
+    }
+
     const UNDEFINED: TensorInfo<'static> = TensorInfo {
         name: "",
         hash: name_hash(""),
@@ -354,29 +364,17 @@ impl<'a> Planner<'_, 'a> {
                 name: Name::new(name),
             });
         }
-        self.append(name, dtype, shape, storage)
+        self.append(TensorInfo::new(name, dtype, shape, storage))
     }
 
-    /// [`Planner::define`] for a name known to be new.
-    fn append(
-        &mut self,
-        name: &'a str,
-        dtype: DType,
-        shape: Shape,
-        storage: Storage<'a>,
-    ) -> Result<u32> {
+    /// Adds `t`, whose name is known to be new ([`Planner::define`] checks).
+    fn append(&mut self, t: TensorInfo<'a>) -> Result<u32> {
         let i = self.n_tensors;
         let slot = self.tensors.get_mut(i).ok_or(Error::Invalid {
             what: "too many tensors",
-            name: Name::new(name),
+            name: Name::new(t.name),
         })?;
-        *slot = TensorInfo {
-            name,
-            hash: name_hash(name),
-            dtype,
-            shape,
-            storage,
-        };
+        *slot = t;
         self.n_tensors += 1;
         Ok(i as u32)
     }
@@ -558,7 +556,12 @@ pub(crate) fn build<'a>(
         let (dtype, shape, bytes) = load_tensor(&mut bump, t)?;
         // (An initializer named like a graph input is that input's default: the input wins.)
         if p.find(t.name()).is_none() {
-            p.append(t.name(), dtype, shape, Storage::Const(bytes))?;
+            p.append(TensorInfo::new(
+                t.name(),
+                dtype,
+                shape,
+                Storage::Const(bytes),
+            ))?;
         }
     }
 
