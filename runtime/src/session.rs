@@ -306,6 +306,8 @@ impl<'a> Session<'a> {
                 Op::QConv(c) => Some(c.op_name()),
                 Op::Concat(c) => Some(c.op_name()),
                 Op::Lstm(l) if l.int8_weights() => Some("QLSTM"),
+                Op::MatMul(m) if m.int8_weights() => Some("QMatMul"),
+                Op::Gemm(g) if g.int8_weights() => Some("QGemm"),
                 Op::QAdd(_) => Some("QAdd"),
                 _ => None,
             }

@@ -326,6 +326,38 @@ impl F32Source for LeF16<'_> {
     }
 }
 
+/// Symmetric int8 weights read as f32 through their `DequantizeLinear` scales, in place:
+/// element `i` is `q[i] · scale[(i / inner) % channels]`, computed as
+/// [`crate::ops::quant::dequantize`] does with zero point 0, so a kernel reading this view
+/// sees bit for bit the f32 tensor the DequantizeLinear would have written into the arena
+/// (the compressor's int8 MatMul/Gemm weights, see `plan/qdq/matmul.rs`).
+#[derive(Clone, Copy, Debug)]
+pub struct ScaledI8<'t> {
+    /// The int8 values.
+    pub q: &'t [u8],
+    /// Little-endian f32 scales (any alignment): one, or one per index of the quantized
+    /// axis.
+    pub scales: &'t [u8],
+    /// Number of scales.
+    pub channels: usize,
+    /// Elements between two consecutive indices of the quantized axis.
+    pub inner: usize,
+}
+
+impl F32Source for ScaledI8<'_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.q.len()
+    }
+    #[inline(always)]
+    fn at(&self, i: usize) -> f32 {
+        let c = (i / self.inner) % self.channels;
+        let b = &self.scales[4 * c..4 * c + 4];
+        let scale = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        crate::ops::quant::dequantize(i64::from(self.q[i] as i8), scale, 0)
+    }
+}
+
 /// A weight operand: f32 as [`F32View`], or the float16 constants of an fp16 model, read
 /// in place. Only inputs whose prepare accepts float16 constants (see
 /// [`crate::ops::Prep::weight_input`]) are read through this view.

@@ -26,7 +26,8 @@
 //! what the integer kernel does. edgetrim's runtime recognises `Q → DQ → Conv(DQ(W_i8),
 //! DQ(B_i32)) [→ SiLU/Relu/Clip]` at plan time (`runtime/src/plan/qdq.rs`) and runs it as one
 //! int8 GEMM reading the weights in place (depthwise convs on a direct int8 kernel); Gemm
-//! and MatMul still run the pairs as float.
+//! and MatMul run the activation pairs as float but read their int8 weights in place too
+//! (`runtime/src/plan/qdq/matmul.rs`), so no f32 copy of a weight sits in the arena.
 //!
 //! With [`Options::act_tables`], a conv output that only feeds SiLU, HardSwish or
 //! HardSigmoid gets a pair too, between the conv and the activation, which the runtime

@@ -9,13 +9,17 @@
 //! packing A, and `beta · C` is written into Y before the product accumulates onto it.
 //!
 //! B (and Gemm's C) may be float16 constants (an fp16 model's weights), widened as B is
-//! packed.
+//! packed. B may also be an int8 constant read through the scales of the DequantizeLinear
+//! that planning removed (`plan/qdq/matmul.rs`, [`MatMul::with_int8_weights`]): dequantized
+//! as it is packed, so the product is bit for bit that of the f32 weights, which never sit
+//! in the arena.
 
 use super::binary::{broadcast, broadcast_strides};
-use super::gemm::{GemmPlan, Matrix};
+use super::gemm::{GemmPlan, GemmWeights, Matrix};
+use super::quant::Quant;
 use super::{Io, Op, Prep};
 use crate::error::Result;
-use crate::tensor::{DType, F32Source, Shape, MAX_RANK};
+use crate::tensor::{DType, F32Source, ScaledI8, Shape, MAX_RANK};
 use crate::with_weights;
 
 /// Most batch dims: an operand's last two dims are its matrix. (Arrays of this length, not
@@ -36,6 +40,28 @@ pub struct MatMul {
     n: usize,
     k: usize,
     gemm: GemmPlan,
+    /// How B is dequantized when it is read as int8 (scales in [`MATMUL_SCALES`]).
+    int8: Option<Quant>,
+}
+
+/// The io slot of an int8 MatMul weight's scales (the planner gives every MatMul step it).
+pub const MATMUL_SCALES: usize = 2;
+
+/// The io slot of an int8 Gemm weight's scales (the planner gives every Gemm step it).
+pub const GEMM_SCALES: usize = 3;
+
+/// B of a MatMul or Gemm: the stored f32/float16 constant or arena tensor, or the int8
+/// constant in slot 1 with its scales in `scales_slot`.
+fn weights<'t>(io: &Io<'t>, int8: Option<Quant>, scales_slot: usize) -> GemmWeights<'t> {
+    match int8 {
+        Some(q) => GemmWeights::Int8(ScaledI8 {
+            q: io.input(1).bytes,
+            scales: io.input(scales_slot).bytes,
+            channels: q.channels,
+            inner: q.inner,
+        }),
+        None => GemmWeights::View(io.input(1).weights()),
+    }
 }
 
 /// Splits a MatMul operand into (batch dims, rows, cols), promoting 1-D.
@@ -96,12 +122,28 @@ pub fn matmul(p: &mut Prep) -> Result<Op> {
         n,
         k,
         gemm,
+        int8: None,
     }))
+}
+
+impl MatMul {
+    /// This MatMul reading B as int8 dequantized by `q` (see the module doc).
+    pub(crate) fn with_int8_weights(self, q: Quant) -> MatMul {
+        MatMul {
+            int8: Some(q),
+            ..self
+        }
+    }
+
+    /// Whether B is read as int8.
+    pub fn int8_weights(&self) -> bool {
+        self.int8.is_some()
+    }
 }
 
 /// Runs a prepared MatMul.
 pub fn eval_matmul(mm: &MatMul, io: &mut Io) {
-    let (a, b) = (io.input(0), io.input(1));
+    let (a, b) = (io.input(0), weights(io, mm.int8, MATMUL_SCALES));
     let out = io.outputs[0].f32_mut();
     out.fill(0.0);
     if out.is_empty() {
@@ -111,7 +153,7 @@ pub fn eval_matmul(mm: &MatMul, io: &mut Io) {
     let (m, n, k) = (mm.m, mm.n, mm.k);
     let dims = &mm.batch[..mm.batch_rank as usize];
     // Compiled once: the operands resolve their representations per row run.
-    let (a, b) = (a.f32(), b.weights());
+    let a = a.f32();
     for (i, c) in out.chunks_exact_mut(m * n).enumerate() {
         // Offsets of batch i: its multi-index (last dim fastest) against the strides.
         let (mut rest, mut a_off, mut b_off) = (i, 0, 0);
@@ -143,6 +185,8 @@ pub struct Gemm {
     n: usize,
     k: usize,
     gemm: GemmPlan,
+    /// How B is dequantized when it is read as int8 (scales in [`GEMM_SCALES`]).
+    int8: Option<Quant>,
 }
 
 /// Gemm: `Y = alpha · A' · B' + beta · C`.
@@ -193,12 +237,28 @@ pub fn gemm(p: &mut Prep) -> Result<Op> {
         n,
         k,
         gemm,
+        int8: None,
     }))
+}
+
+impl Gemm {
+    /// This Gemm reading B as int8 dequantized by `q` (see the module doc).
+    pub(crate) fn with_int8_weights(self, q: Quant) -> Gemm {
+        Gemm {
+            int8: Some(q),
+            ..self
+        }
+    }
+
+    /// Whether B is read as int8.
+    pub fn int8_weights(&self) -> bool {
+        self.int8.is_some()
+    }
 }
 
 /// Runs a prepared Gemm.
 pub fn eval_gemm(g: &Gemm, io: &mut Io) {
-    let (a, b) = (io.input(0), io.input(1));
+    let (a, b) = (io.input(0), weights(io, g.int8, GEMM_SCALES));
     let c = io.inputs.get(2).copied().flatten();
     let out = io.outputs[0].f32_mut();
     let (m, n, k) = (g.m, g.n, g.k);
@@ -216,7 +276,7 @@ pub fn eval_gemm(g: &Gemm, io: &mut Io) {
         _ => out.fill(0.0),
     }
     let scratch: &mut [f32] = bytemuck::cast_slice_mut(io.scratch);
-    let (a, b) = (a.f32(), b.weights());
+    let a = a.f32();
     let am = if g.trans_a {
         Matrix::transposed(a, 0, m)
     } else {

@@ -401,12 +401,15 @@ impl<'a> Planner<'_, 'a> {
 
 /// Io slots the inputs of an `op_type` step take: the node's own, or an LSTM's
 /// [`ops::rnn::lstm::SLOTS`], whose last two receive int8 weight scales when planning reads
-/// its weights as int8 ([`qdq`]), or a Conv's three (a missing bias is an empty slot) so
-/// that an int8 Conv always has room for `[x_q, W_i8, table]` (a bias-free Conv with a
-/// two-input weight DequantizeLinear, e.g. squeeze-excitation's, would have none).
+/// its weights as int8 ([`qdq`]), or a MatMul's or Gemm's own plus its int8 weight scales
+/// slot, or a Conv's three (a missing bias is an empty slot) so that an int8 Conv always
+/// has room for `[x_q, W_i8, table]` (a bias-free Conv with a two-input weight
+/// DequantizeLinear, e.g. squeeze-excitation's, would have none).
 fn input_slots(op_type: &str, inputs: usize) -> usize {
     match op_type {
         "LSTM" => inputs.max(ops::rnn::lstm::SLOTS),
+        "MatMul" => inputs.max(ops::matmul::MATMUL_SCALES + 1),
+        "Gemm" => inputs.max(ops::matmul::GEMM_SCALES + 1),
         "Conv" => inputs.max(3),
         _ => inputs,
     }
@@ -783,6 +786,7 @@ pub(crate) fn build<'a>(
         outputs: output_ids,
     };
     tables_view.quantize_lstms();
+    tables_view.quantize_matmuls();
     tables_view.quantize(&mut bump, target, kernels, &mut used)?;
     let n_steps = tables_view.fuse();
     for step in &steps[..n_steps] {

@@ -43,6 +43,7 @@
 
 mod joins;
 mod lstm;
+mod matmul;
 mod table;
 
 use super::fuse::{inputs, only_output, Tables};

@@ -20,6 +20,7 @@ mod diff_pad;
 mod diff_pool;
 mod diff_qconv;
 mod diff_qlstm;
+mod diff_qmatmul;
 mod diff_quant;
 mod diff_reduce;
 mod diff_resize;

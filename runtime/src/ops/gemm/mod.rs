@@ -6,8 +6,8 @@
 //! panels, both in kernel scratch, so the micro-kernel streams two small contiguous panels
 //! and keeps an `MR × NR` tile of C in registers. Packing is where operands differ, so
 //! operands are a trait ([`Operand`]) that copies a run of one row: strided matrices over
-//! aligned arena data or unaligned weights in place, f32 or float16 widened as it is packed
-//! ([`Matrix`]), transposed views (swap the strides) and the implicit im2col of convolution
+//! aligned arena data or unaligned weights in place, f32, float16 widened or int8
+//! dequantized as it is packed ([`Matrix`], [`GemmWeights`]), transposed views (swap the strides) and the implicit im2col of convolution
 //! all share the packers, monomorphised. Which representation an operand has (aligned or
 //! not, float16) is known only at run time; the `F32View`/`WeightView` operands resolve it
 //! once per row run, so the blocked loop and packers are compiled once per kernel and
@@ -24,7 +24,7 @@ pub mod portable;
 
 use super::unary::Activation;
 use crate::target::Target;
-use crate::tensor::{F32Source, F32View, LeF16, LeF32, WeightView};
+use crate::tensor::{F32Source, F32View, LeF16, LeF32, ScaledI8, WeightView};
 
 /// Block sizes for one [`Target`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,6 +113,17 @@ impl Run for LeF16<'_> {
     #[inline(always)]
     fn copy_run(&self, start: usize, out: &mut [f32]) {
         crate::widen::widen(&self.0[2 * start..2 * (start + out.len())], out);
+    }
+}
+
+/// int8 weights are dequantized here, one packed row at a time, like float16 ones: no f32
+/// copy of an int8 MatMul/Gemm weight sits in the arena.
+impl Run for ScaledI8<'_> {
+    #[inline(always)]
+    fn copy_run(&self, start: usize, out: &mut [f32]) {
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = self.at(start + j);
+        }
     }
 }
 
@@ -212,6 +223,27 @@ impl Operand for Matrix<WeightView<'_>> {
             WeightView::F32(F32View::Slice(s)) => self.over(s).read_row(r, c0, out),
             WeightView::F32(F32View::Bytes(b)) => self.over(b).read_row(r, c0, out),
             WeightView::Half(h) => self.over(h).read_row(r, c0, out),
+        }
+    }
+}
+
+/// The weight operand of MatMul and Gemm: as the model stores it, or int8 read through the
+/// scales of the DequantizeLinear that planning removed (`plan/qdq/matmul.rs`). One type
+/// for both, so each op's blocked loop is compiled once.
+#[derive(Clone, Copy, Debug)]
+pub enum GemmWeights<'t> {
+    /// f32 or float16 data.
+    View(WeightView<'t>),
+    /// int8 with its scales.
+    Int8(ScaledI8<'t>),
+}
+
+impl Operand for Matrix<GemmWeights<'_>> {
+    #[inline]
+    fn read_row(&self, r: usize, c0: usize, out: &mut [f32]) {
+        match self.data {
+            GemmWeights::View(v) => self.over(v).read_row(r, c0, out),
+            GemmWeights::Int8(q) => self.over(q).read_row(r, c0, out),
         }
     }
 }
@@ -636,6 +668,51 @@ mod tests {
             &mut scratch,
         );
         assert_eq!(c1, c2);
+    }
+
+    /// int8 weights read through their scales give bit for bit the product of the f32
+    /// tensor DequantizeLinear writes, for one scale per column (MatMul's axis 1), per row
+    /// of a transposed B (Gemm transB's axis 0) and per tensor, with unaligned scales.
+    #[test]
+    fn int8_weights_pack_like_their_dequantized_f32() {
+        let (m, k, n) = (7, 19, 11);
+        let a = data(m * k, 6);
+        let q: std::vec::Vec<u8> = (0..k * n).map(|i| (i * 37 % 256) as u8).collect();
+        let plan = GemmPlan::for_target(Target::Host, m, n, k);
+        let mut scratch = std::vec![0.0; plan.scratch_floats()];
+        // (B transposed, scales, elements per scale index)
+        for (transposed, channels, inner) in [(false, n, 1), (true, n, k), (false, 1, 1)] {
+            let scales = data(channels, 7);
+            let mut bytes = std::vec![0u8; 1];
+            bytes.extend(scales.iter().flat_map(|s| s.to_le_bytes()));
+            let w = ScaledI8 {
+                q: &q,
+                scales: &bytes[1..],
+                channels,
+                inner,
+            };
+            let f: std::vec::Vec<f32> = (0..k * n)
+                .map(|i| (q[i] as i8) as f32 * scales[(i / inner) % channels])
+                .collect();
+            let view = |t| match transposed {
+                true => Matrix::transposed(t, 0, k),
+                false => Matrix::row_major(t, 0, n),
+            };
+            let (mut c1, mut c2) = (std::vec![0.0; m * n], std::vec![0.0; m * n]);
+            let am = Matrix::row_major(&a[..], 0, k);
+            plan.run(
+                am,
+                view(GemmWeights::Int8(w)),
+                1.0,
+                &mut c1,
+                n,
+                &mut scratch,
+            );
+            let fv = GemmWeights::View(WeightView::F32(F32View::Slice(&f)));
+            plan.run(am, view(fv), 1.0, &mut c2, n, &mut scratch);
+            assert_eq!(c1, c2, "transposed {transposed}, {channels} scales");
+            assert!(c1.iter().any(|&v| v != 0.0));
+        }
     }
 
     proptest! {
