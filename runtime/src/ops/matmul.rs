@@ -16,7 +16,6 @@
 
 use super::binary::{broadcast, broadcast_strides};
 use super::gemm::{GemmPlan, GemmWeights, Matrix};
-use super::quant::Quant;
 use super::{Io, Op, Prep};
 use crate::error::Result;
 use crate::tensor::{DType, F32Source, ScaledI8, Shape, MAX_RANK};
@@ -40,8 +39,8 @@ pub struct MatMul {
     n: usize,
     k: usize,
     gemm: GemmPlan,
-    /// How B is dequantized when it is read as int8 (scales in [`MATMUL_SCALES`]).
-    int8: Option<Quant>,
+    /// B's quantized axis when it is read as int8 (scales in [`MATMUL_SCALES`]).
+    int8: Option<u8>,
 }
 
 /// The io slot of an int8 MatMul weight's scales (the planner gives every MatMul step it).
@@ -51,16 +50,22 @@ pub const MATMUL_SCALES: usize = 2;
 pub const GEMM_SCALES: usize = 3;
 
 /// B of a MatMul or Gemm: the stored f32/float16 constant or arena tensor, or the int8
-/// constant in slot 1 with its scales in `scales_slot`.
-fn weights<'t>(io: &Io<'t>, int8: Option<Quant>, scales_slot: usize) -> GemmWeights<'t> {
-    match int8 {
-        Some(q) => GemmWeights::Int8(ScaledI8 {
-            q: io.input(1).bytes,
-            scales: io.input(scales_slot).bytes,
-            channels: q.channels,
-            inner: q.inner,
-        }),
-        None => GemmWeights::View(io.input(1).weights()),
+/// constant in slot 1 with its scales in `scales_slot`, one per index of B's `axis` (or one
+/// for the whole tensor). Only the axis is kept in the op, the rest follows from the
+/// tensors: every plan step is as large as the largest op.
+fn weights<'t>(io: &Io<'t>, int8_axis: Option<u8>, scales_slot: usize) -> GemmWeights<'t> {
+    let b = io.input(1);
+    match int8_axis {
+        Some(axis) => {
+            let scales = io.input(scales_slot);
+            GemmWeights::Int8(ScaledI8 {
+                q: b.bytes,
+                scales: scales.bytes,
+                channels: scales.shape.volume(),
+                inner: b.shape.dims()[usize::from(axis) + 1..].iter().product(),
+            })
+        }
+        None => GemmWeights::View(b.weights()),
     }
 }
 
@@ -127,10 +132,11 @@ pub fn matmul(p: &mut Prep) -> Result<Op> {
 }
 
 impl MatMul {
-    /// This MatMul reading B as int8 dequantized by `q` (see the module doc).
-    pub(crate) fn with_int8_weights(self, q: Quant) -> MatMul {
+    /// This MatMul reading B as int8 with one scale per index of `axis`, or per tensor
+    /// (see the module doc).
+    pub(crate) fn with_int8_weights(self, axis: u8) -> MatMul {
         MatMul {
-            int8: Some(q),
+            int8: Some(axis),
             ..self
         }
     }
@@ -185,8 +191,8 @@ pub struct Gemm {
     n: usize,
     k: usize,
     gemm: GemmPlan,
-    /// How B is dequantized when it is read as int8 (scales in [`GEMM_SCALES`]).
-    int8: Option<Quant>,
+    /// B's quantized axis when it is read as int8 (scales in [`GEMM_SCALES`]).
+    int8: Option<u8>,
 }
 
 /// Gemm: `Y = alpha · A' · B' + beta · C`.
@@ -242,10 +248,11 @@ pub fn gemm(p: &mut Prep) -> Result<Op> {
 }
 
 impl Gemm {
-    /// This Gemm reading B as int8 dequantized by `q` (see the module doc).
-    pub(crate) fn with_int8_weights(self, q: Quant) -> Gemm {
+    /// This Gemm reading B as int8 with one scale per index of `axis`, or per tensor
+    /// (see the module doc).
+    pub(crate) fn with_int8_weights(self, axis: u8) -> Gemm {
         Gemm {
-            int8: Some(q),
+            int8: Some(axis),
             ..self
         }
     }

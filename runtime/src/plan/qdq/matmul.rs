@@ -56,17 +56,25 @@ impl Tables<'_, '_> {
                     .buf_of(w_f)
                     .and_then(|b| self.sole_readers::<0>(b, k))
                     .is_some();
-            if !int8 {
+            // The quantized axis of W: the one `quant`'s layout describes (any one for a
+            // single scale).
+            let dims = w.shape.dims();
+            let axis = (0..dims.len()).find(|&a| {
+                quant.channels == 1
+                    || (dims[a] == quant.channels
+                        && dims[a + 1..].iter().product::<usize>() == quant.inner)
+            });
+            let Some(axis) = axis.filter(|_| int8) else {
                 continue;
-            }
+            };
             let start = self.steps[k].io_start as usize;
             self.io[start + 1] = w_q;
             self.io[start + scales_slot] = scales;
             self.drop_tensor(w_f);
             self.tombstone(dq);
             self.steps[k].op = match self.steps[k].op {
-                Op::MatMul(m) => Op::MatMul(m.with_int8_weights(quant)),
-                Op::Gemm(g) => Op::Gemm(g.with_int8_weights(quant)),
+                Op::MatMul(m) => Op::MatMul(m.with_int8_weights(axis as u8)),
+                Op::Gemm(g) => Op::Gemm(g.with_int8_weights(axis as u8)),
                 op => op,
             };
         }
