@@ -18,8 +18,8 @@ scaled by 0.8-1.25.
 With --consonants R, each accent also gets on average R consonant rules in its voice file, the
 way espeak-ng's own accents change consonants (`replace 00 D d` in en-029, `replace 03 N n` in
 en-GB-x-gbclan): a random English consonant becomes, with one of espeak-ng's `replace` flags
-(anywhere, word-final only, unstressed only, or both), either nothing (a quarter of the rules) or
-a consonant that differs from it in exactly one of place, manner and voicing (T -> t, T -> f,
+(anywhere, word-final only, unstressed only, or both), either nothing (with probability --drop,
+by default a quarter of the rules) or a consonant that differs from it in exactly one of place, manner and voicing (T -> t, T -> f,
 s -> z). Every consonant is equally likely: the rules are not drawn from any accent's.
 
 Nothing of the held-out accents is used: never their tables or voice files, never the
@@ -27,7 +27,7 @@ Nothing of the held-out accents is used: never their tables or voice files, neve
 held-out ones use.
 
     python3 scripts/espeak-accents.py PHSOURCE OUT [--accents 80] [--change 0.8] [--consonants 0]
-        [--seed 1]
+        [--drop 0.25] [--seed 1]
 
 PHSOURCE is the `phsource/` folder of the espeak-ng source (scripts/setup-accents.sh fetches
 it). OUT gets a private copy of the system's espeak-ng-data, cut down to English, with the new
@@ -79,7 +79,6 @@ CONSONANTS = {
     "l": ("alveolar", "lateral", 1), "r": ("alveolar", "approximant", 1),
     "w": ("labial", "approximant", 1), "j": ("palatal", "approximant", 1),
 }
-DROP = 0.25  # chance that a consonant rule deletes the consonant
 
 FMT = re.compile(r"FMT\(([^/),\s]+)/([^),\s]+)")
 LENGTH = re.compile(r"^(\s*length\s+)(\d+)", re.M)
@@ -155,12 +154,13 @@ def neighbours(c):
             if sum(a != b for a, b in zip(f, CONSONANTS[c])) == 1]
 
 
-def consonant_rules(rng, mean):
-    """About `mean` random `replace` lines for a voice file, one consonant at most once."""
+def consonant_rules(rng, mean, drop):
+    """About `mean` random `replace` lines for a voice file, one consonant at most once; each
+    deletes its consonant with probability `drop`."""
     count = sum(rng.random() < mean / 4 for _ in range(4)) if mean > 0 else 0
     out = []
     for c in rng.sample(sorted(CONSONANTS), count):
-        to = "NULL" if rng.random() < DROP else rng.choice(neighbours(c))
+        to = "NULL" if rng.random() < drop else rng.choice(neighbours(c))
         out.append(f"replace {rng.choice(['00', '01', '02', '03'])} {c} {to}")
     return out
 
@@ -194,6 +194,8 @@ def main():
     ap.add_argument("--change", type=float, default=0.8, help="chance that a vowel is re-drawn")
     ap.add_argument("--consonants", type=float, default=0.0,
                     help="mean number of random consonant rules per accent (0 to 4)")
+    ap.add_argument("--drop", type=float, default=0.25,
+                    help="chance that a consonant rule deletes its consonant (0 to 1)")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     ph = args.phsource
@@ -203,6 +205,8 @@ def main():
         sys.exit("--accents must be 1 to 130 (espeak-ng holds at most 150 phoneme tables)")
     if not 0 <= args.consonants <= 4:
         sys.exit("--consonants must be 0 to 4")
+    if not 0 <= args.drop <= 1:
+        sys.exit("--drop must be 0 to 1")
 
     training = set().union(*(fmts(ph / src) for src, _ in TRAINING.values()))
     held_out = set().union(*(fmts(ph / src) for src in HELD_OUT_TABLES))
@@ -237,7 +241,7 @@ def main():
         voice = (system / "lang" / "gmw" / TRAINING[parent][1]).read_text().splitlines()
         settings = [ln for ln in voice if not ln.startswith(("name ", "language ", "phonemes ",
                                                             "maintainer ", "status "))]
-        rules = consonant_rules(rng, args.consonants)
+        rules = consonant_rules(rng, args.consonants, args.drop)
         name = f"en-x-synth{k:02d}"
         (data / "lang" / "gmw" / name).write_text(
             f"name English (synthetic accent {k:02d}, from {parent})\nlanguage {name}\n"

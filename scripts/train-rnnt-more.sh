@@ -7,13 +7,15 @@
 #
 # 1. `python3 -m rnnt import models/zoo/rnnt-todm` turns the committed graphs back into a
 #    checkpoint ($RUN/init.pt; every weight round-trips bit for bit).
-# 2. Data under $SPEECH_DATA (default data/speech-c): 40,000 training utterances (seed 27,
+# 2. Data under $SPEECH_DATA (default data/speech-d): 40,000 training utterances (seed 29,
 #    `--more-voices`: espeak-ng's named variants too, `TRAIN_ONLY_VARIANTS` in
-#    models/src/datagen/speech/voices.rs; `--accents data/accents-c`: half of them in one of 80
-#    synthetic accents with re-drawn vowels and on average 1.5 random consonant rules, made by
-#    scripts/setup-accents.sh; `--fragments`: a quarter of them runs of words of training
-#    sentences), the usual val (seed 2) and test (seed 3) splits. Stage 6 of the model card
-#    used this. Stage 5 used SPEECH_DATA=data/speech-accents ACCENTS=data/accents CONSONANTS=0
+#    models/src/datagen/speech/voices.rs; `--accents data/accents-d`: half of them in one of
+#    130 synthetic accents with re-drawn vowels and on average 3 random consonant rules, 40 %
+#    of which delete their consonant, made by scripts/setup-accents.sh with ACCENT_OPTIONS;
+#    `--fragments`: a quarter of them runs of words of training sentences), the usual val
+#    (seed 2) and test (seed 3) splits. Stage 7 of the model card used this. Stage 6 used
+#    SPEECH_DATA=data/speech-c ACCENTS=data/accents-c ACCENT_OPTIONS="--consonants 1.5"
+#    SEED=27; stage 5 SPEECH_DATA=data/speech-accents ACCENTS=data/accents ACCENT_OPTIONS=
 #    SEED=23 COUNT=24000 FRAGMENTS= WARP=0 (1.6 h); stage 4 SPEECH_DATA=data/speech ACCENTS=
 #    SEED=21 COUNT=24000 FRAGMENTS= WARP=0 (1.5 h).
 # 3. The TODM sandwich recipe of models/train/rnnt, warm-started (`--init`): AdamW 1.5e-3, 100
@@ -25,18 +27,19 @@
 # 4. When the time box has run out: export the best checkpoint (by validation WER) to
 #    models/zoo/rnnt-todm, check the ONNX graphs against PyTorch, evaluate slices on test.
 #
-# Environment: RUN (default runs/rnnt-c), SPEECH_DATA, ACCENTS (default data/accents-c; empty:
-# none), CONSONANTS (default 1.5), SEED (27), COUNT (40000), FRAGMENTS (default 1; empty:
-# none), WARP (0.1), EDGETRIM (default target/release/edgetrim, built if missing).
+# Environment: RUN (default runs/rnnt-d), SPEECH_DATA, ACCENTS (default data/accents-d; empty:
+# none), ACCENT_OPTIONS (default "--accents 130 --consonants 3 --drop 0.4 --seed 2", for
+# scripts/espeak-accents.py), SEED (29), COUNT (40000), FRAGMENTS (default 1; empty: none),
+# WARP (0.1), EDGETRIM (default target/release/edgetrim, built if missing).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 hours="${1:-1.6}"
-data="$(realpath -m "${SPEECH_DATA:-data/speech-c}")"
-run="$(realpath -m "${RUN:-runs/rnnt-c}")"
-accents="${ACCENTS-data/accents-c}"
-consonants="${CONSONANTS:-1.5}"
-seed="${SEED:-27}"
+data="$(realpath -m "${SPEECH_DATA:-data/speech-d}")"
+run="$(realpath -m "${RUN:-runs/rnnt-d}")"
+accents="${ACCENTS-data/accents-d}"
+accent_options="${ACCENT_OPTIONS---accents 130 --consonants 3 --drop 0.4 --seed 2}"
+seed="${SEED:-29}"
 count="${COUNT:-40000}"
 fragments="${FRAGMENTS-1}"
 warp="${WARP:-0.1}"
@@ -46,7 +49,8 @@ bash scripts/setup-speech.sh
 [ -x "$edgetrim" ] || cargo build --release --quiet --bin edgetrim
 train=(--seed "$seed" --more-voices)
 if [ -n "$accents" ]; then
-  bash scripts/setup-accents.sh "$accents" --consonants "$consonants"
+  # shellcheck disable=SC2086 # options, split on purpose
+  bash scripts/setup-accents.sh "$accents" $accent_options
   train+=(--accents "$accents")
 fi
 [ -z "$fragments" ] || train+=(--fragments)
