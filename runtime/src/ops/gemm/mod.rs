@@ -7,12 +7,12 @@
 //! and keeps an `MR × NR` tile of C in registers. Packing is where operands differ, so
 //! operands are a trait ([`Operand`]) that copies a run of one row: strided matrices over
 //! aligned arena data or unaligned weights in place, f32, float16 widened or int8
-//! dequantized as it is packed ([`Matrix`], [`GemmWeights`]), transposed views (swap the strides) and the implicit im2col of convolution
-//! all share the packers, monomorphised. Which representation an operand has (aligned or
-//! not, float16) is known only at run time; the `F32View`/`WeightView` operands resolve it
-//! once per row run, so the blocked loop and packers are compiled once per kernel and
-//! operand kind, not once per combination of representations (on a Cortex-M that was
-//! most of a firmware's flash).
+//! dequantized as it is packed ([`Matrix`], [`GemmWeights`]), transposed views (swap the
+//! strides) and the implicit im2col of convolution all share the packers, monomorphised.
+//! Which representation an operand has (aligned or not, float16) is known only at run
+//! time; the `F32View`/`WeightView` operands resolve it once per row run, so the blocked
+//! loop and packers are compiled once per kernel and operand kind, not once per
+//! combination of representations (on a Cortex-M that was most of a firmware's flash).
 //!
 //! Kernels: [`portable`] (the reference, plain Rust that LLVM vectorises; the Cortex-M path)
 //! and, on x86_64, an AVX2+FMA one. [`Kernel::best`] picks once at plan time and the choice
