@@ -27,6 +27,7 @@ pub mod gemm;
 pub mod generate;
 mod identity;
 pub mod kernels;
+pub mod lookup;
 pub mod matmul;
 pub mod norm;
 pub mod pad;

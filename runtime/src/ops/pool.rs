@@ -280,7 +280,8 @@ pub fn global_average_pool(p: &mut Prep) -> Result<Op> {
 
 /// The separable passes over one `h.input × w.input` plane into `h.output × w.output`:
 /// every output starts at `init` and `tap` folds each in-bounds input into it. Shared by
-/// the f32 pools and the int8 max pool.
+/// the f32 pools and the int8 ones.
+#[inline(always)]
 fn fold_plane<T: Copy>(
     g: &Pool,
     x: &[T],
@@ -324,18 +325,21 @@ fn fold_plane<T: Copy>(
     }
 }
 
-/// Pools one f32 plane.
-fn pool_plane(g: &Pool, x: &[f32], out: &mut [f32], rows: &mut [f32], inv_w: &[f32]) {
+/// Pools one f32 plane (`counts_w`: each output column's tap count along W). An average
+/// is the sum divided by the window's count, as ONNX and tract define it: multiplying by
+/// a rounded `1 / count` differs in the last bit now and then (2 of the 36 int8 outputs
+/// of `diff_quant`'s padded 3×3 pool on a 1/128 grid, after requantization).
+fn pool_plane(g: &Pool, x: &[f32], out: &mut [f32], rows: &mut [f32], counts_w: &[f32]) {
     if g.kind == PoolKind::Max {
         fold_plane(g, x, out, rows, f32::NEG_INFINITY, |d, s| *d = d.max(s));
         return;
     }
     fold_plane(g, x, out, rows, 0.0, |d, s| *d += s);
     for (oh, row) in out.chunks_exact_mut(g.w.output).enumerate() {
-        let inv_h = 1.0 / g.h.count(oh, g.kind) as f32;
+        let count_h = g.h.count(oh, g.kind) as f32;
         row.iter_mut()
-            .zip(inv_w)
-            .for_each(|(v, &iw)| *v *= inv_h * iw);
+            .zip(counts_w)
+            .for_each(|(v, &cw)| *v /= count_h * cw);
     }
 }
 
@@ -371,9 +375,9 @@ pub fn eval(g: &Pool, io: &mut Io) {
     }
     let scratch: &mut [f32] = bytemuck::cast_slice_mut(io.scratch);
     let (rows, rest) = scratch.split_at_mut(g.h.input * g.w.output);
-    let inv_w = &mut rest[..g.w.output];
-    for (o, v) in inv_w.iter_mut().enumerate() {
-        *v = 1.0 / g.w.count(o, g.kind) as f32;
+    let counts_w = &mut rest[..g.w.output];
+    for (o, v) in counts_w.iter_mut().enumerate() {
+        *v = g.w.count(o, g.kind) as f32;
     }
     let (in_plane, out_plane) = (g.h.input * g.w.input, g.h.output * g.w.output);
     // Prepare refused constant inputs, so this is an aligned arena tensor.
@@ -382,7 +386,7 @@ pub fn eval(g: &Pool, io: &mut Io) {
         .chunks_exact(in_plane)
         .zip(out.chunks_exact_mut(out_plane))
     {
-        pool_plane(g, src, dst, rows, inv_w);
+        pool_plane(g, src, dst, rows, counts_w);
     }
 }
 
@@ -396,24 +400,112 @@ fn eval_int8_average(g: &Pool, grid: Grid, requant: Requant, io: &mut Io) {
     }
     let scratch: &mut [f32] = bytemuck::cast_slice_mut(io.scratch);
     let (rows, rest) = scratch.split_at_mut(g.h.input * g.w.output);
-    let (inv_w, rest) = rest.split_at_mut(g.w.output);
+    let (counts_w, rest) = rest.split_at_mut(g.w.output);
     let (xs, rest) = rest.split_at_mut(in_plane);
     let ys = &mut rest[..out_plane];
-    for (o, v) in inv_w.iter_mut().enumerate() {
-        *v = 1.0 / g.w.count(o, g.kind) as f32;
+    for (o, v) in counts_w.iter_mut().enumerate() {
+        *v = g.w.count(o, g.kind) as f32;
     }
+    let exact = sums_are_exact(g, grid);
     for (src, dst) in x
         .chunks_exact(in_plane)
         .zip(out.chunks_exact_mut(out_plane))
     {
-        for (v, &q) in xs.iter_mut().zip(src) {
-            *v = grid.value(q);
-        }
-        pool_plane(g, xs, ys, rows, inv_w);
-        for (d, &y) in dst.iter_mut().zip(ys.iter()) {
-            *d = requant.quantize(y);
+        let (plane, scratch) = (
+            (src, dst, &*counts_w, grid, requant),
+            (&mut *xs, &mut *ys, &mut *rows),
+        );
+        if exact {
+            #[cfg(target_arch = "x86_64")]
+            if crate::ops::gemm::avx2_fma_available() {
+                // SAFETY: the CPU has AVX2 (just checked).
+                unsafe { average_plane_ints_avx2(g, plane, scratch) };
+                continue;
+            }
+            average_plane_ints(g, plane, scratch);
+        } else {
+            average_plane_floats(g, plane, scratch);
         }
     }
+}
+
+/// One int8 plane and what pools it: input, output, the tap counts along W, the input's
+/// grid and the output's quantization.
+type Int8Plane<'a> = (&'a [u8], &'a mut [u8], &'a [f32], Grid, Requant);
+
+/// f32 scratch of an int8 plane's pool: the input's size, the output's, and the rows
+/// between the two passes.
+type PlaneScratch<'a> = (&'a mut [f32], &'a mut [f32], &'a mut [f32]);
+
+/// Whether [`average_plane_ints`] equals [`average_plane_floats`] bit for bit: with a
+/// power-of-two scale every dequantized value `(q − z) · s` is exact, and so is every
+/// partial sum of a window (at most `255 · kernel area` steps of `s`, within f32's 24-bit
+/// significand), whatever the order — so the integer sum, times `s`, is the float sum.
+/// (They are summed as i16, so the kernel area is at most 128: `|q − z| ≤ 255`.)
+fn sums_are_exact(g: &Pool, grid: Grid) -> bool {
+    let area = g.h.kernel * g.w.kernel;
+    let pow2 = crate::ops::quant::exact_reciprocal(grid.scale).is_some();
+    // (No sum overflows f32 either: `255 · 128 · s` stays finite.)
+    pow2 && grid.scale < 1e30 && area <= 128
+}
+
+/// Pools an int8 plane as the float ops would one by one: dequantize, pool in f32,
+/// quantize.
+fn average_plane_floats(
+    g: &Pool,
+    (src, dst, counts_w, grid, requant): Int8Plane,
+    (xs, ys, rows): PlaneScratch,
+) {
+    for (v, &q) in xs.iter_mut().zip(src) {
+        *v = grid.value(q);
+    }
+    pool_plane(g, xs, ys, rows, counts_w);
+    requant.quantize_row(ys, dst);
+}
+
+/// [`average_plane_floats`] summing the windows' `q − z` as i16, for grids where that
+/// is exact ([`sums_are_exact`]): the same bytes, with every pass on integers twice as
+/// many to a vector and no conversion of the input to float (YOLO9tr-s's five int8 AConv
+/// pools took longer than their f32 originals).
+#[inline(always)]
+fn average_plane_ints(
+    g: &Pool,
+    (src, dst, counts_w, grid, requant): Int8Plane,
+    (xs, ys, rows): PlaneScratch,
+) {
+    let zero = i16::from(grid.zero);
+    let (n_in, n_out, n_rows) = (src.len(), dst.len(), g.h.input * g.w.output);
+    let ints = bytemuck::cast_slice_mut::<f32, i16>;
+    for (v, &q) in ints(xs).iter_mut().zip(src) {
+        *v = i16::from(q as i8) - zero;
+    }
+    let (sums, rows) = (&mut ints(ys)[..n_out], &mut ints(rows)[..n_rows]);
+    fold_plane(g, &ints(xs)[..n_in], sums, rows, 0, |d, s| *d += s);
+    // The inputs are consumed: `xs` takes the pooled values, quantized in one run (rows
+    // are short, 7 to 55 values on YOLO9tr-s, and a vector loop's scalar tail per row
+    // cost more than its body).
+    let values = &mut xs[..n_out];
+    let lines = values
+        .chunks_exact_mut(g.w.output)
+        .zip(sums.chunks_exact(g.w.output));
+    for (oh, (line, sums)) in lines.enumerate() {
+        let count_h = g.h.count(oh, g.kind) as f32;
+        for ((v, &sum), &cw) in line.iter_mut().zip(sums.iter()).zip(counts_w) {
+            // `pool_plane`'s `v / (count_h * cw)`, with `v` the exact float sum.
+            *v = f32::from(sum) * grid.scale / (count_h * cw);
+        }
+    }
+    requant.quantize_row(values, dst);
+}
+
+/// [`average_plane_ints`] compiled for AVX2 (16 i16 to a vector).
+///
+/// # Safety
+/// The CPU supports AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn average_plane_ints_avx2(g: &Pool, plane: Int8Plane, scratch: PlaneScratch) {
+    average_plane_ints(g, plane, scratch)
 }
 
 /// Computes a global pooling.

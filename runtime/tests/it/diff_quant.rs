@@ -561,13 +561,14 @@ fn split_and_concat_on_one_int8_grid_move_bytes() {
 
 /// `Add(DQ(a_q), DQ(b_q)) → Q` on three grids, `MaxPool(DQ(a_q)) → Q` (3×3, stride 2,
 /// padded) on `a_q`'s grid and `AveragePool(DQ(b_q)) → Q` (the same window, padding not
-/// counted) onto the Add's output grid, as `--int8-joins` writes them; with `expose`, the
-/// f32 outputs are graph outputs too, which keeps every step apart.
-fn add_and_max_pool_int8(expose: bool) -> ModelBuilder {
+/// counted) onto the Add's output grid, as `--int8-joins` writes them; `b_scale` is
+/// `b_q`'s scale (a power of two: the int8 average pool sums integers). With `expose`,
+/// the f32 outputs are graph outputs too, which keeps every step apart.
+fn add_and_max_pool_int8(expose: bool, b_scale: f32) -> ModelBuilder {
     let mut m = ModelBuilder::new(13);
     m.input("a_q", dt::INT8, &[1, 3, 7, 6]);
     m.input("b_q", dt::INT8, &[1, 3, 7, 6]);
-    let grids: [(&str, f32, i8); 3] = [("a", 0.0371, -7), ("b", 0.0123, 40), ("y", 1.0 / 64.0, 5)];
+    let grids: [(&str, f32, i8); 3] = [("a", 0.0371, -7), ("b", b_scale, 40), ("y", 1.0 / 64.0, 5)];
     for (name, scale, zero) in grids {
         m.init_f32(&format!("s_{name}"), &[], &[scale]);
         m.init(tensor(
@@ -615,22 +616,29 @@ fn add_and_pools_between_int8_tensors_run_on_int8() {
         ints(DType::I8, &[1, 3, 7, 6], &bytes(1)),
         ints(DType::I8, &[1, 3, 7, 6], &bytes(77)),
     ];
-    let fused = add_and_max_pool_int8(false).build();
-    let (got, mut ops) = run_nano_with_ops(&fused, &inputs);
-    ops.sort();
-    assert_eq!(ops, ["AveragePool", "MaxPool", "QAdd"]);
-    let (want, ref_ops) = run_nano_with_ops(&add_and_max_pool_int8(true).build(), &inputs);
-    assert!(
-        ref_ops.contains(&"QuantizeLinear".to_string()),
-        "{ref_ops:?}"
-    );
-    let tract = run_tract(&fused, &inputs);
-    for k in 0..3 {
-        assert_eq!(got[k].bytes, want[k].bytes, "output {k}");
-        assert_eq!(got[k].bytes, tract[k].bytes, "output {k}: tract");
+    // 0.0123: the pool dequantizes; 1/128 and 4: it sums integers.
+    for b_scale in [0.0123, 1.0 / 128.0, 4.0] {
+        let fused = add_and_max_pool_int8(false, b_scale).build();
+        let (got, mut ops) = run_nano_with_ops(&fused, &inputs);
+        ops.sort();
+        assert_eq!(ops, ["AveragePool", "MaxPool", "QAdd"]);
+        let exposed = add_and_max_pool_int8(true, b_scale).build();
+        let (want, ref_ops) = run_nano_with_ops(&exposed, &inputs);
+        assert!(
+            ref_ops.contains(&"QuantizeLinear".to_string()),
+            "{ref_ops:?}"
+        );
+        let tract = run_tract(&fused, &inputs);
+        for k in 0..3 {
+            assert_eq!(got[k].bytes, want[k].bytes, "output {k}, b scale {b_scale}");
+            assert_eq!(
+                got[k].bytes, tract[k].bytes,
+                "output {k}, b scale {b_scale}: tract"
+            );
+        }
+        assert!(
+            got[0].bytes.contains(&127) && got[0].bytes.contains(&128),
+            "saturates"
+        );
     }
-    assert!(
-        got[0].bytes.contains(&127) && got[0].bytes.contains(&128),
-        "saturates"
-    );
 }

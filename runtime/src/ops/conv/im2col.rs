@@ -7,7 +7,7 @@
 
 use super::{valid_range, Geometry};
 use crate::ops::gemm::{Operand, Run};
-use crate::ops::qgemm::{copy_bytes, QOperand};
+use crate::ops::qgemm::{copy_bytes, fill_bytes, QOperand};
 use crate::tensor::F32View;
 
 /// The im2col matrix of one image and group.
@@ -105,33 +105,67 @@ impl QOperand for QIm2col<'_> {
     #[inline(always)]
     fn read_row(&self, r: usize, c0: usize, out: &mut [u8]) {
         let g = &self.g;
-        walk_row(g, self.offset, r, c0, out, |seg, src| {
-            let Some(start) = src else {
-                seg.fill(self.zero);
-                return;
-            };
-            let row = &self.x[start..][..(seg.len() - 1) * g.sw + 1];
-            match g.sw {
-                1 => copy_bytes(seg, row),
-                2 => every_other(row, seg),
-                _ => {
-                    for (v, &x) in seg.iter_mut().zip(row.iter().step_by(g.sw)) {
-                        *v = x;
+        // Inlined, the segment copies are compiled for the GEMM packer's AVX2; LLVM kept
+        // this closure out of line (four call sites), compiled for SSE2 and called per
+        // segment.
+        walk_row(
+            g,
+            self.offset,
+            r,
+            c0,
+            out,
+            #[inline(always)]
+            |seg, src| {
+                let Some(start) = src else {
+                    fill_bytes(seg, self.zero);
+                    return;
+                };
+                let row = &self.x[start..][..(seg.len() - 1) * g.sw + 1];
+                match g.sw {
+                    1 => copy_bytes(seg, row),
+                    2 => every_other(row, seg),
+                    _ => {
+                        for (v, &x) in seg.iter_mut().zip(row.iter().step_by(g.sw)) {
+                            *v = x;
+                        }
                     }
                 }
-            }
-        })
+            },
+        )
     }
 }
 
-/// `out[j] = row[2j]` (stride-2 convs, the downsampling layers): over exact pairs, which
-/// LLVM turns into byte shuffles, where `step_by(2)` copies one byte at a time.
+/// `out[j] = row[2j]` (stride-2 convs, the downsampling layers). On x86_64 16 at a time:
+/// the even bytes of 32 are the low bytes of 16 u16 lanes, which SSE2 masks and packs
+/// (LLVM compiles the scalar loop to a byte load and insert per value); elsewhere over
+/// exact pairs, which LLVM turns into byte shuffles where `step_by(2)` would copy one byte
+/// at a time.
 #[inline(always)]
 fn every_other(row: &[u8], out: &mut [u8]) {
     let Some((last, body)) = out.split_last_mut() else {
         return;
     };
-    for (v, pair) in body.iter_mut().zip(row.chunks_exact(2)) {
+    #[cfg(target_arch = "x86_64")]
+    let done = {
+        use core::arch::x86_64::{
+            _mm_and_si128, _mm_loadu_si128, _mm_packus_epi16, _mm_set1_epi16, _mm_storeu_si128,
+        };
+        let whole = body.len() / 16 * 16;
+        for (o, r) in body[..whole].chunks_exact_mut(16).zip(row.chunks_exact(32)) {
+            // SAFETY: SSE2 is part of x86_64; the loads read the 32 bytes of `r` and the
+            // store writes the 16 of `o` (unaligned accesses).
+            unsafe {
+                let low = _mm_set1_epi16(0xff);
+                let a = _mm_and_si128(_mm_loadu_si128(r.as_ptr().cast()), low);
+                let b = _mm_and_si128(_mm_loadu_si128(r[16..].as_ptr().cast()), low);
+                _mm_storeu_si128(o.as_mut_ptr().cast(), _mm_packus_epi16(a, b));
+            }
+        }
+        whole
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
+    for (v, pair) in body[done..].iter_mut().zip(row[2 * done..].chunks_exact(2)) {
         *v = pair[0];
     }
     *last = row[2 * body.len()];

@@ -131,6 +131,21 @@ pub(crate) fn valid_range(
         let hi = (input as isize - offset).clamp(0, outputs as isize) as usize;
         return (((-offset).max(0) as usize).min(hi), hi);
     }
+    if stride == 2 {
+        // Every downsampling layer: the same bounds with shifts for the divisions.
+        let lo = if offset >= 0 {
+            0
+        } else {
+            ((1 - offset) >> 1) as usize
+        };
+        let end = input as isize - offset;
+        let hi = if end <= 0 {
+            0
+        } else {
+            (((end + 1) >> 1) as usize).min(outputs)
+        };
+        return (lo.min(hi), hi);
+    }
     let s = stride as isize;
     let lo = if offset >= 0 {
         0

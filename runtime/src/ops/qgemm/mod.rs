@@ -37,6 +37,7 @@ mod quads;
 #[cfg(target_arch = "x86_64")]
 mod vnni;
 
+use super::lookup::lookup_rows;
 use super::unary::Activation;
 use crate::target::Target;
 
@@ -72,11 +73,18 @@ const ROW_RUN: usize = 64;
 const LINE: usize = 64;
 
 /// `dst.copy_from_slice(src)` for the short, unaligned runs the packers read (a row of an
-/// int8 matrix, a segment of an im2col row). On 32-bit Arm a word at a time through
-/// unaligned `LDR`/`STR` (which Cortex-M3 and later do): `memcpy` copies unaligned bytes one
-/// by one there, five instructions each, and its call costs as much as a short run.
+/// int8 matrix, a segment of an im2col row: 7 to 112 bytes on YOLO9tr-s). On 32-bit Arm
+/// a word at a time through unaligned `LDR`/`STR` (which Cortex-M3 and later do):
+/// `memcpy` copies unaligned bytes one by one there, five instructions each, and its call
+/// costs as much as a short run. Elsewhere up to 256 bytes inline, 16 at a time and the
+/// last 16 overlapping: `memcpy`'s call and size dispatch cost more than such a copy
+/// (on YOLO9tr-s int8, x86_64, `memcpy` and `memset` of packing took 12 % of a frame).
+///
+/// # Panics
+/// If `src` is shorter than `dst`.
 #[inline(always)]
 pub fn copy_bytes(dst: &mut [u8], src: &[u8]) {
+    let src = &src[..dst.len()];
     #[cfg(target_arch = "arm")]
     {
         let (mut d, mut s) = (dst.chunks_exact_mut(4), src.chunks_exact(4));
@@ -89,7 +97,70 @@ pub fn copy_bytes(dst: &mut [u8], src: &[u8]) {
         }
     }
     #[cfg(not(target_arch = "arm"))]
-    dst.copy_from_slice(src)
+    {
+        let n = dst.len();
+        let word = |at: usize| -> [u8; 16] { src[at..][..16].try_into().unwrap_or_default() };
+        match n {
+            16..=256 => {
+                for at in (0..n - 16).step_by(16) {
+                    dst[at..][..16].copy_from_slice(&word(at));
+                }
+                dst[n - 16..].copy_from_slice(&word(n - 16));
+            }
+            // Two overlapping words, no loop (which LLVM would turn back into `memcpy`).
+            8..16 => copy_ends::<8>(dst, src),
+            4..8 => copy_ends::<4>(dst, src),
+            1..4 => {
+                for at in [0, n / 2, n - 1] {
+                    dst[at] = src[at];
+                }
+            }
+            0 => {}
+            _ => dst.copy_from_slice(src),
+        }
+    }
+}
+
+/// The first and the last `W` bytes of `src` into `dst` (same length, `W` to `2W`).
+#[cfg(not(target_arch = "arm"))]
+#[inline(always)]
+fn copy_ends<const W: usize>(dst: &mut [u8], src: &[u8]) {
+    let n = dst.len();
+    let (head, tail) = (src.first_chunk::<W>(), src.last_chunk::<W>());
+    if let (Some(head), Some(tail)) = (head.copied(), tail.copied()) {
+        dst[..W].copy_from_slice(&head);
+        dst[n - W..].copy_from_slice(&tail);
+    }
+}
+
+/// `dst.fill(value)` for the short runs the packers pad (an im2col row's border taps, often
+/// one byte): inline up to 256 bytes rather than a `memset` call (see [`copy_bytes`]).
+#[inline(always)]
+pub fn fill_bytes(dst: &mut [u8], value: u8) {
+    let n = dst.len();
+    match n {
+        16..=256 => {
+            for at in (0..n - 16).step_by(16) {
+                dst[at..][..16].fill(value);
+            }
+            dst[n - 16..].fill(value);
+        }
+        8..16 => {
+            dst[..8].fill(value);
+            dst[n - 8..].fill(value);
+        }
+        4..8 => {
+            dst[..4].fill(value);
+            dst[n - 4..].fill(value);
+        }
+        1..4 => {
+            for at in [0, n / 2, n - 1] {
+                dst[at] = value;
+            }
+        }
+        0 => {}
+        _ => dst.fill(value),
+    }
 }
 
 /// A matrix operand of the int8 GEMM: int8 values as their bytes.
@@ -185,8 +256,7 @@ impl Store<'_> {
 
     /// Stores the int8 values of [`Store::Int8`] and [`Store::Int8Table`] (f32 stores
     /// leave `dst` alone) of `rows` rows of a tile, `tile[i * nr..][..cols]`, into
-    /// `dst[i * ld..][..cols]`: one dispatch per tile, as a Cortex-M4's tile rows are
-    /// four values (per row, it cost 1.2 % of YOLO9tr-n's instructions).
+    /// `dst[i * ld..][..cols]`: [`Store::quantize_bytes`], then [`Store::look_up`].
     #[inline(always)]
     pub fn put_bytes(
         &self,
@@ -197,24 +267,38 @@ impl Store<'_> {
         dst: &mut [u8],
         ld: usize,
     ) {
-        let rows = (0..rows).map(|i| (&tile[i * nr..][..cols], i * ld));
-        match *self {
-            Store::Int8(rq) => {
-                for (ys, at) in rows {
-                    rq.quantize_row(ys, &mut dst[at..][..cols]);
-                }
+        self.quantize_bytes(tile, nr, rows, cols, dst, ld);
+        self.look_up(dst, ld, rows, cols);
+    }
+
+    /// The first half of [`Store::put_bytes`]: the int8 `q` of each value, before any
+    /// table. One dispatch per tile, as a Cortex-M4's tile rows are four values (per row,
+    /// it cost 1.2 % of YOLO9tr-n's instructions).
+    #[inline(always)]
+    pub fn quantize_bytes(
+        &self,
+        tile: &[f32],
+        nr: usize,
+        rows: usize,
+        cols: usize,
+        dst: &mut [u8],
+        ld: usize,
+    ) {
+        if let Store::Int8(rq) | Store::Int8Table(rq, _) = *self {
+            for i in 0..rows {
+                rq.quantize_row(&tile[i * nr..][..cols], &mut dst[i * ld..][..cols]);
             }
-            // Quantizing vectorises, looking up does not: two loops, not one.
-            Store::Int8Table(rq, table) => {
-                for (ys, at) in rows {
-                    let d = &mut dst[at..][..cols];
-                    rq.quantize_row(ys, d);
-                    for d in d.iter_mut() {
-                        *d = table[usize::from(*d)];
-                    }
-                }
-            }
-            Store::F32 | Store::F32Table(..) => {}
+        }
+    }
+
+    /// The second half of [`Store::put_bytes`]: [`Store::Int8Table`]'s `table[q]` over
+    /// `dst[i * ld..][..cols]` for `i < rows` (no-op for other stores). Apart, because a
+    /// lookup vectorises only over whole rows: the GEMM calls it once per block, not per
+    /// tile ([`super::lookup`]).
+    #[inline(always)]
+    pub fn look_up(&self, dst: &mut [u8], ld: usize, rows: usize, cols: usize) {
+        if let Store::Int8Table(_, table) = *self {
+            lookup_rows(table, dst, ld, rows, cols);
         }
     }
 
@@ -294,7 +378,7 @@ impl Requant {
     /// [`Store::put`]: a recursive function is never inlined, and outside the AVX2
     /// callers this loop is compiled for SSE2, half as wide.)
     #[inline(always)]
-    fn quantize_row(self, ys: &[f32], dst: &mut [u8]) {
+    pub(crate) fn quantize_row(self, ys: &[f32], dst: &mut [u8]) {
         use crate::ops::quant::{quantize, round_to_grid};
         let (lo, hi) = (f32::from(i8::MIN), f32::from(i8::MAX));
         let zero = self.zero.into();
@@ -718,11 +802,20 @@ impl QGemmPlan {
                                     let d = bytemuck::cast_slice_mut(&mut c[origin..]);
                                     st.put_words(&tile, nr, rows, cols, d, ldc);
                                 }
-                                Sums::Apart { out, .. } => {
-                                    st.put_bytes(&tile, nr, rows, cols, &mut out[origin..], ldc)
-                                }
+                                Sums::Apart { out, .. } => st.quantize_bytes(
+                                    &tile,
+                                    nr,
+                                    rows,
+                                    cols,
+                                    &mut out[origin..],
+                                    ldc,
+                                ),
                             }
                         }
+                    }
+                    // The block's activations, a whole block row at a time.
+                    if let (true, Sums::Apart { out, .. }) = (last, &mut sums) {
+                        epi.store.look_up(&mut out[ic * ldc + jc..], ldc, mcb, ncb);
                     }
                 }
             }
@@ -814,7 +907,7 @@ fn pack_b<K: QMicroKernel, B: QOperand>(
                 if g * p + i < kc {
                     b.read_row(k0 + g * p + i, n0 + r0, &mut row[..len]);
                 } else {
-                    row[..len].fill(0);
+                    fill_bytes(&mut row[..len], 0);
                 }
             }
             let group = g * nr * width;
@@ -861,7 +954,7 @@ fn pack_b<K: QMicroKernel, B: QOperand>(
                         }
                     }
                 }
-                panel[g * cols * width..].fill(0);
+                fill_bytes(&mut panel[g * cols * width..], 0);
             }
         }
     }
@@ -971,9 +1064,9 @@ fn pack_a<K: QMicroKernel, A: QOperand>(
             let (r, row) = (q * mr + i, &mut row[..g * kp]);
             if r < mc {
                 a.read_row(m0 + r, k0, &mut row[..kc]);
-                row[kc..].fill(0);
+                fill_bytes(&mut row[kc..], 0);
             } else {
-                row.fill(0);
+                fill_bytes(row, 0);
             }
         }
         if g == 4 {
