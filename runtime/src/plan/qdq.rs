@@ -83,7 +83,48 @@ enum Bias<'a> {
     Dequantized(TensorRef<'a>, TensorRef<'a>, Option<TensorRef<'a>>),
 }
 
+/// A step's input read through `DequantizeLinear(W_i8, s_f32[, 0])` of constants that no
+/// other step reads: the int8 weights that LSTM ([`lstm`]), MatMul and Gemm ([`matmul`])
+/// read in place, once their own layout checks pass.
+struct Int8Weight<'a> {
+    /// The DequantizeLinear step (tombstoned by the rewrite).
+    dq: usize,
+    /// Its f32 output, the step's input as written (dropped by the rewrite).
+    w_f: u32,
+    /// The int8 constant.
+    w_q: u32,
+    /// The f32 scales.
+    scales: u32,
+    /// The DequantizeLinear's layout (quantized axis).
+    quant: Quant,
+    /// The values of `w_q` and `scales`.
+    w: TensorRef<'a>,
+    s: TensorRef<'a>,
+}
+
 impl<'a> Tables<'_, 'a> {
+    /// Input `slot` of step `k` as an [`Int8Weight`], when it is one.
+    fn int8_weight(&self, k: usize, slot: usize) -> Option<Int8Weight<'a>> {
+        let w_f = self.input_of(k, slot);
+        let (dq, quant) = self.dequantized_by(w_f)?;
+        let (w_q, scales) = (self.input_of(dq, 0), self.input_of(dq, 1));
+        let (w, s) = (self.constant(w_q)?, self.constant(scales)?);
+        let ok = quant.int == DType::I8
+            && w.dtype == DType::I8
+            && s.dtype == DType::F32
+            && self.zero_or_absent(self.input_of(dq, 2))
+            && self.sole_readers::<0>(self.buf_of(w_f)?, k).is_some();
+        ok.then_some(Int8Weight {
+            dq,
+            w_f,
+            w_q,
+            scales,
+            quant,
+            w,
+            s,
+        })
+    }
+
     /// The constant value of tensor `t`.
     pub(super) fn constant(&self, t: u32) -> Option<TensorRef<'a>> {
         let info = self.tensors.get(t as usize)?;

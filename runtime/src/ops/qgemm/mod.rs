@@ -240,7 +240,8 @@ impl Store<'_> {
     pub fn put(&self, ys: &[f32], dst: &mut [u8]) {
         let n = ys.len();
         if self.width() == 1 {
-            return self.put_bytes(ys, n, 1, n, dst, 0);
+            self.quantize_bytes(ys, n, 1, n, dst, 0);
+            return self.look_up(dst, 0, 1, n);
         }
         match bytemuck::try_cast_slice_mut(dst) {
             Ok(words) => self.put_words(ys, n, 1, n, words, 0),
@@ -256,24 +257,9 @@ impl Store<'_> {
 
     /// Stores the int8 values of [`Store::Int8`] and [`Store::Int8Table`] (f32 stores
     /// leave `dst` alone) of `rows` rows of a tile, `tile[i * nr..][..cols]`, into
-    /// `dst[i * ld..][..cols]`: [`Store::quantize_bytes`], then [`Store::look_up`].
-    #[inline(always)]
-    pub fn put_bytes(
-        &self,
-        tile: &[f32],
-        nr: usize,
-        rows: usize,
-        cols: usize,
-        dst: &mut [u8],
-        ld: usize,
-    ) {
-        self.quantize_bytes(tile, nr, rows, cols, dst, ld);
-        self.look_up(dst, ld, rows, cols);
-    }
-
-    /// The first half of [`Store::put_bytes`]: the int8 `q` of each value, before any
-    /// table. One dispatch per tile, as a Cortex-M4's tile rows are four values (per row,
-    /// it cost 1.2 % of YOLO9tr-n's instructions).
+    /// `dst[i * ld..][..cols]` — for a table, the `q` it is indexed by, which
+    /// [`Store::look_up`] then replaces. One dispatch per tile, as a Cortex-M4's tile rows
+    /// are four values (per row, it cost 1.2 % of YOLO9tr-n's instructions).
     #[inline(always)]
     pub fn quantize_bytes(
         &self,
@@ -291,7 +277,7 @@ impl Store<'_> {
         }
     }
 
-    /// The second half of [`Store::put_bytes`]: [`Store::Int8Table`]'s `table[q]` over
+    /// What [`Store::quantize_bytes`] leaves for an [`Store::Int8Table`]: `table[q]` over
     /// `dst[i * ld..][..cols]` for `i < rows` (no-op for other stores). Apart, because a
     /// lookup vectorises only over whole rows: the GEMM calls it once per block, not per
     /// tile ([`super::lookup`]).
@@ -303,7 +289,7 @@ impl Store<'_> {
     }
 
     /// Stores the f32 values of [`Store::F32`] and [`Store::F32Table`] as their bits
-    /// (int8 stores leave `dst` alone), laid out as [`Store::put_bytes`] says.
+    /// (int8 stores leave `dst` alone), laid out as [`Store::quantize_bytes`] says.
     #[inline(always)]
     pub fn put_words(
         &self,

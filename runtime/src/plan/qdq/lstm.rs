@@ -23,29 +23,22 @@
 //! W and R int8 — stays on the float path, which computes the same function.
 
 use super::super::fuse::Tables;
+use super::Int8Weight;
 use crate::ops::rnn::lstm::{SCALES, SLOTS};
 use crate::ops::rnn::Lstm;
 use crate::ops::Op;
-use crate::tensor::DType;
 
-/// One matched weight: the DequantizeLinear step, its f32 output, the int8 constant and
-/// the scales.
-struct Int8Weight {
-    dq: usize,
-    w_f: u32,
-    w_q: u32,
-    scales: u32,
-}
-
-impl Tables<'_, '_> {
+impl<'a> Tables<'_, 'a> {
     /// Rewires every LSTM whose W and R are per-row dequantized int8 (see the module doc).
     pub(in crate::plan) fn quantize_lstms(&mut self) {
         for k in 0..self.steps.len() {
             let Op::Lstm(l) = self.steps[k].op else {
                 continue;
             };
-            let (Some(w), Some(r)) = (self.int8_weight(k, 1, &l), self.int8_weight(k, 2, &l))
-            else {
+            let (Some(w), Some(r)) = (
+                self.per_row_int8_weight(k, 1, &l),
+                self.per_row_int8_weight(k, 2, &l),
+            ) else {
                 continue;
             };
             let start = self.steps[k].io_start as usize;
@@ -61,31 +54,17 @@ impl Tables<'_, '_> {
 
     /// Input `slot` of LSTM step `k` when it is a per-row dequantized int8 constant that
     /// only this step reads.
-    fn int8_weight(&self, k: usize, slot: usize, l: &Lstm) -> Option<Int8Weight> {
+    fn per_row_int8_weight(&self, k: usize, slot: usize, l: &Lstm) -> Option<Int8Weight<'a>> {
         if usize::from(self.steps[k].n_in) < SLOTS {
             return None;
         }
-        let w_f = self.input_of(k, slot);
-        let (dq, quant) = self.dequantized_by(w_f)?;
-        let (w_q, scales) = (self.input_of(dq, 0), self.input_of(dq, 1));
-        let (w, s) = (self.constant(w_q)?, self.constant(scales)?);
+        let m = self.int8_weight(k, slot)?;
         let rows = l.gate_rows();
-        let per_row = quant.channels == rows
-            && w.shape.rank() == 3
-            && w.shape.dim(1) == rows
-            && quant.inner == w.shape.dim(2)
-            && s.dtype == DType::F32
-            && s.shape.volume() == rows;
-        let ok = quant.int == DType::I8
-            && w.dtype == DType::I8
-            && per_row
-            && self.zero_or_absent(self.input_of(dq, 2))
-            && self.sole_readers::<0>(self.buf_of(w_f)?, k).is_some();
-        ok.then_some(Int8Weight {
-            dq,
-            w_f,
-            w_q,
-            scales,
-        })
+        let per_row = m.quant.channels == rows
+            && m.w.shape.rank() == 3
+            && m.w.shape.dim(1) == rows
+            && m.quant.inner == m.w.shape.dim(2)
+            && m.s.shape.volume() == rows;
+        per_row.then_some(m)
     }
 }

@@ -25,7 +25,6 @@
 use super::super::fuse::Tables;
 use crate::ops::matmul::{GEMM_SCALES, MATMUL_SCALES};
 use crate::ops::Op;
-use crate::tensor::DType;
 
 impl Tables<'_, '_> {
     /// Rewires every MatMul and Gemm whose B is dequantized int8 (see the module doc).
@@ -39,39 +38,26 @@ impl Tables<'_, '_> {
             if usize::from(self.steps[k].n_in) <= scales_slot {
                 continue;
             }
-            let w_f = self.input_of(k, 1);
-            let Some((dq, quant)) = self.dequantized_by(w_f) else {
+            let weight = self.int8_weight(k, 1);
+            let Some(weight) = weight.filter(|w| w.s.shape.volume() == w.quant.channels) else {
                 continue;
             };
-            let (w_q, scales) = (self.input_of(dq, 0), self.input_of(dq, 1));
-            let (Some(w), Some(s)) = (self.constant(w_q), self.constant(scales)) else {
-                continue;
-            };
-            let int8 = quant.int == DType::I8
-                && w.dtype == DType::I8
-                && s.dtype == DType::F32
-                && s.shape.volume() == quant.channels
-                && self.zero_or_absent(self.input_of(dq, 2))
-                && self
-                    .buf_of(w_f)
-                    .and_then(|b| self.sole_readers::<0>(b, k))
-                    .is_some();
             // The quantized axis of W: the one `quant`'s layout describes (any one for a
             // single scale).
-            let dims = w.shape.dims();
+            let (quant, dims) = (weight.quant, weight.w.shape.dims());
             let axis = (0..dims.len()).find(|&a| {
                 quant.channels == 1
                     || (dims[a] == quant.channels
                         && dims[a + 1..].iter().product::<usize>() == quant.inner)
             });
-            let Some(axis) = axis.filter(|_| int8) else {
+            let Some(axis) = axis else {
                 continue;
             };
             let start = self.steps[k].io_start as usize;
-            self.io[start + 1] = w_q;
-            self.io[start + scales_slot] = scales;
-            self.drop_tensor(w_f);
-            self.tombstone(dq);
+            self.io[start + 1] = weight.w_q;
+            self.io[start + scales_slot] = weight.scales;
+            self.drop_tensor(weight.w_f);
+            self.tombstone(weight.dq);
             self.steps[k].op = match self.steps[k].op {
                 Op::MatMul(m) => Op::MatMul(m.with_int8_weights(axis as u8)),
                 Op::Gemm(g) => Op::Gemm(g.with_int8_weights(axis as u8)),
