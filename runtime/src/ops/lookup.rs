@@ -3,8 +3,8 @@
 //! applied by the int8 GEMM's epilogue to every value it stores.
 //!
 //! One lookup is a dependent load and a store per byte, which no compiler vectorises: on
-//! YOLO9tr-s int8 at 224 px (3.6 M activations per frame) the scalar loop took 0.9 ms of
-//! 9.3 (`edgetrim bench --vs` with and without it, on an AVX-512 VNNI VM). x86_64 CPUs with
+//! YOLO9tr-s int8 at 224 px the scalar loop took 0.9 ms of 9.3 (`edgetrim bench
+//! target/edgetrim-demo/yolo9tr-s.int8.onnx` with and without it, on an AVX-512 VNNI VM). x86_64 CPUs with
 //! AVX-512 VBMI look up 64 bytes at once: `vpermi2b` indexes a 128-byte table (two zmm
 //! registers) by each byte's low 7 bits, so two of them — the table's low and high halves
 //! — and a blend on each index's sign bit cover all 256 entries, with masked loads and

@@ -214,3 +214,22 @@ fn walk_row<T>(
         oy += 1;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::every_other;
+    use std::{vec, vec::Vec};
+
+    /// Every output length around the 16-wide SSE2 step: the even bytes of the row, and
+    /// nothing written past the output.
+    #[test]
+    fn every_other_takes_the_even_bytes() {
+        let row: Vec<u8> = (0..200u32).map(|i| (i * 13 + 1) as u8).collect();
+        for n in 0..=70 {
+            let mut out = vec![0xEEu8; n + 2];
+            every_other(&row[..(2 * n).saturating_sub(1)], &mut out[..n]);
+            let want: Vec<u8> = (0..n).map(|j| row[2 * j]).chain([0xEE, 0xEE]).collect();
+            assert_eq!(out, want, "{n}");
+        }
+    }
+}

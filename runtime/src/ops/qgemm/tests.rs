@@ -360,3 +360,21 @@ fn narrow_kernel_only_for_weights_within_64() {
     let exact = (-127 * 127 * k as i64) as f32;
     assert!(c.iter().any(|&v| f32::from_bits(v as u32) != exact));
 }
+
+/// The packers' short-run helpers equal `copy_from_slice` and `fill` at every length
+/// across their inline cases (0, 1-3, 4-7, 8-15, 16-256) and past them, and write nothing
+/// beyond `dst`.
+#[test]
+fn copy_and_fill_bytes_equal_the_slice_methods() {
+    let src: Vec<u8> = (0..300u32).map(|i| (i * 31 + 7) as u8).collect();
+    for n in 0..=290 {
+        let mut got = vec![0xAAu8; n + 4];
+        let mut want = got.clone();
+        copy_bytes(&mut got[..n], &src);
+        want[..n].copy_from_slice(&src[..n]);
+        assert_eq!(got, want, "copy {n}");
+        fill_bytes(&mut got[..n], 0x5C);
+        want[..n].fill(0x5C);
+        assert_eq!(got, want, "fill {n}");
+    }
+}
