@@ -512,14 +512,57 @@ unsafe fn average_plane_ints_avx2(g: &Pool, plane: Int8Plane, scratch: PlaneScra
 pub fn eval_global(g: &GlobalPool, io: &mut Io) {
     let x = io.input(0);
     let out = io.outputs[0].f32_mut();
+    let n = g.spatial;
     with_f32!(x.f32(), |x| {
         for (c, y) in out.iter_mut().enumerate() {
-            let base = c * g.spatial;
             *y = if g.max {
-                (0..g.spatial).fold(f32::NEG_INFINITY, |m, i| m.max(x.at(base + i)))
+                fold_channel(x, c * n, n, f32::NEG_INFINITY, f32::max)
             } else {
-                (0..g.spatial).map(|i| x.at(base + i)).sum::<f32>() / g.spatial as f32
+                fold_channel(x, c * n, n, 0.0, |a, b| a + b) / n as f32
             };
         }
     })
+}
+
+/// Running folds per pooled value (of a sum or a max).
+const FOLD_LANES: usize = 8;
+
+/// Folds `x[base..base + n]` into [`FOLD_LANES`] running folds (value `i` into fold `i %
+/// FOLD_LANES`), then folds those in order. One running sum would be a serial chain of
+/// float adds that LLVM may not reorder, so it could not vectorise; these lanes become
+/// vector registers. The order does not depend on the target or on the data's alignment,
+/// so host and Cortex-M agree bit for bit.
+#[inline(always)]
+fn fold_channel<S: F32Source>(
+    x: S,
+    base: usize,
+    n: usize,
+    init: f32,
+    fold: impl Fn(f32, f32) -> f32 + Copy,
+) -> f32 {
+    match x.run(base, n) {
+        Some(plane) => fold_lanes(n, |i| plane[i], init, fold),
+        None => fold_lanes(n, |i| x.at(base + i), init, fold),
+    }
+}
+
+/// [`fold_channel`] over values `at(0..n)`.
+#[inline(always)]
+fn fold_lanes(
+    n: usize,
+    at: impl Fn(usize) -> f32,
+    init: f32,
+    fold: impl Fn(f32, f32) -> f32 + Copy,
+) -> f32 {
+    let mut lanes = [init; FOLD_LANES];
+    let full = n - n % FOLD_LANES;
+    for i in (0..full).step_by(FOLD_LANES) {
+        for (j, lane) in lanes.iter_mut().enumerate() {
+            *lane = fold(*lane, at(i + j));
+        }
+    }
+    for (lane, i) in lanes.iter_mut().zip(full..n) {
+        *lane = fold(*lane, at(i));
+    }
+    lanes.into_iter().fold(init, fold)
 }
