@@ -22,14 +22,14 @@ const MAX_KW: usize = 16;
 
 /// For each kernel column `kx`: the output columns `lo..hi` it reaches inside the image,
 /// and the input column of `lo`. The same for every row, so the divisions happen once per
-/// call, not per row and tap (shared with the int8 kernel, [`super::qdepthwise`]).
-pub(super) struct Spans<'g> {
+/// call, not per row and tap.
+struct Spans<'g> {
     g: &'g Geometry,
     first: [(usize, usize, usize); MAX_KW],
 }
 
 impl<'g> Spans<'g> {
-    pub(super) fn new(g: &'g Geometry) -> Self {
+    fn new(g: &'g Geometry) -> Self {
         let mut first = [(0, 0, 0); MAX_KW];
         for (kx, s) in first.iter_mut().enumerate().take(g.kw) {
             *s = Self::span(g, kx);
@@ -45,7 +45,7 @@ impl<'g> Spans<'g> {
 
     /// `(lo, hi, start)` of kernel column `kx`.
     #[inline(always)]
-    pub(super) fn get(&self, kx: usize) -> (usize, usize, usize) {
+    fn get(&self, kx: usize) -> (usize, usize, usize) {
         self.first
             .get(kx)
             .copied()

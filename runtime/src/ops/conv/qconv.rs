@@ -83,10 +83,10 @@ impl QConv {
         g.c_in * g.kh * g.kw
     }
 
-    /// Scratch bytes eval needs: the GEMM's, or one output row of i32 sums (depthwise).
+    /// Scratch bytes eval needs: the GEMM's, or the direct depthwise kernel's.
     pub fn scratch_bytes(&self) -> usize {
         match self.core.path {
-            Path::Depthwise => 4 * self.core.geo.ow,
+            Path::Depthwise => qdepthwise::scratch_bytes(&self.core.geo),
             _ => self.gemm.scratch_bytes(self.int8_out()),
         }
     }
@@ -226,10 +226,8 @@ pub fn eval(q: &QConv, io: &mut Io) {
             };
             match c.path {
                 Path::Depthwise => {
-                    // The scratch is aligned (as every arena buffer), so the view cannot fail.
-                    let acc = bytemuck::cast_slice_mut(&mut scratch[..4 * g.ow]);
                     let kernel = q.gemm.kernel;
-                    qdepthwise::run(kernel, &g, x, x_off, w, grp * m * k, m, dst, acc, &epi)
+                    qdepthwise::run(kernel, &g, x, x_off, w, grp * m * k, m, dst, scratch, &epi)
                 }
                 Path::Pointwise => {
                     let b = QMatrix {
