@@ -58,6 +58,20 @@ Run `edgetrim help <command>` for each command's options and more examples."
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+
+    /// Highest x86 instruction set nano's kernels may use: native (all this CPU has), avx2
+    /// (no AVX-512, as on most laptops), portable (plain Rust, the code a Cortex-M runs).
+    /// Measures a slower CPU's code paths on this one; tract is not affected
+    #[arg(long, global = true, value_enum, env = "EDGETRIM_CPU", default_value_t = Cpu::Native)]
+    cpu: Cpu,
+}
+
+/// The values of `--cpu` (see [`edgetrim_runtime::cpu::Level`]).
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Cpu {
+    Native,
+    Avx2,
+    Portable,
 }
 
 #[derive(Subcommand, Debug)]
@@ -102,6 +116,11 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    edgetrim_runtime::cpu::limit(match cli.cpu {
+        Cpu::Native => edgetrim_runtime::cpu::Level::Native,
+        Cpu::Avx2 => edgetrim_runtime::cpu::Level::Avx2,
+        Cpu::Portable => edgetrim_runtime::cpu::Level::Portable,
+    });
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let command = cli

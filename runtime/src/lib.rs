@@ -40,6 +40,7 @@
 extern crate std;
 
 pub mod arena;
+pub mod cpu;
 pub mod error;
 pub mod fps;
 pub mod image;

@@ -43,14 +43,7 @@ pub fn widen_portable(src: &[u8], out: &mut [f32]) {
 /// Whether [`widen_f16c`] may run on this CPU.
 #[cfg(target_arch = "x86_64")]
 pub fn f16c_available() -> bool {
-    #[cfg(any(test, feature = "std"))]
-    {
-        std::is_x86_feature_detected!("f16c") && std::is_x86_feature_detected!("avx")
-    }
-    #[cfg(not(any(test, feature = "std")))]
-    {
-        cfg!(all(target_feature = "f16c", target_feature = "avx"))
-    }
+    crate::cpu::x86_has!(Avx2: "f16c", "avx")
 }
 
 /// [`widen_portable`] with F16C: 8 values per `vcvtph2ps`, the tail through the reference.

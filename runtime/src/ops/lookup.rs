@@ -54,20 +54,7 @@ mod vbmi {
 
     /// Whether this CPU runs [`lookup_rows`] (AVX-512 F, BW and VBMI).
     pub(super) fn available() -> bool {
-        #[cfg(any(test, feature = "std"))]
-        {
-            std::is_x86_feature_detected!("avx512f")
-                && std::is_x86_feature_detected!("avx512bw")
-                && std::is_x86_feature_detected!("avx512vbmi")
-        }
-        #[cfg(not(any(test, feature = "std")))]
-        {
-            cfg!(all(
-                target_feature = "avx512f",
-                target_feature = "avx512bw",
-                target_feature = "avx512vbmi"
-            ))
-        }
+        crate::cpu::x86_has!(Native: "avx512f", "avx512bw", "avx512vbmi")
     }
 
     /// [`super::lookup_rows`], 64 bytes per step.

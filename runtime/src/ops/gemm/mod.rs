@@ -307,14 +307,7 @@ impl Kernel {
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn avx2_fma_available() -> bool {
-    #[cfg(any(test, feature = "std"))]
-    {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(any(test, feature = "std")))]
-    {
-        cfg!(all(target_feature = "avx2", target_feature = "fma"))
-    }
+    crate::cpu::x86_has!(Avx2: "avx2", "fma")
 }
 
 /// A register-tile kernel: `C[MR × NR] += Apanel · Bpanel`.

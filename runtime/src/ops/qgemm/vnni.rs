@@ -24,21 +24,7 @@ pub struct Vnni;
 /// Whether this CPU runs the kernel (AVX-512 VNNI on 256-bit registers, and AVX2 and FMA
 /// for the packers and epilogue it shares with [`super::avx2`]).
 pub(crate) fn available() -> bool {
-    #[cfg(any(test, feature = "std"))]
-    {
-        crate::ops::gemm::avx2_fma_available()
-            && std::is_x86_feature_detected!("avx512vnni")
-            && std::is_x86_feature_detected!("avx512vl")
-    }
-    #[cfg(not(any(test, feature = "std")))]
-    {
-        cfg!(all(
-            target_feature = "avx2",
-            target_feature = "fma",
-            target_feature = "avx512vnni",
-            target_feature = "avx512vl"
-        ))
-    }
+    crate::cpu::x86_has!(Native: "avx2", "fma", "avx512vnni", "avx512vl")
 }
 
 impl QuadTile for Vnni {

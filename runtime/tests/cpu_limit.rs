@@ -1,0 +1,38 @@
+//! `cpu::limit` caps the kernels planned after it. Its own test binary: the cap is
+//! process-wide, and the other tests' kernel choices must not move under them.
+
+#![cfg(all(feature = "std", target_arch = "x86_64"))]
+
+use edgetrim_runtime::cpu::{limit, Level};
+use edgetrim_runtime::ops::gemm::Kernel;
+use edgetrim_runtime::ops::qgemm::QKernel;
+
+#[test]
+fn each_cap_plans_only_kernels_at_or_below_it() {
+    limit(Level::Portable);
+    assert_eq!(QKernel::best(), QKernel::Portable);
+    assert_eq!(Kernel::best(), Kernel::Portable);
+    assert!(!edgetrim_runtime::widen::f16c_available());
+
+    limit(Level::Avx2);
+    let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+    assert_eq!(
+        QKernel::best() == QKernel::Avx2,
+        avx2,
+        "{:?}",
+        QKernel::best()
+    );
+    assert_eq!(Kernel::best() == Kernel::Avx2Fma, avx2);
+
+    limit(Level::Native);
+    let vnni = avx2
+        && std::is_x86_feature_detected!("avx512vnni")
+        && std::is_x86_feature_detected!("avx512vl");
+    assert_eq!(
+        QKernel::best() == QKernel::Vnni,
+        vnni,
+        "{:?}",
+        QKernel::best()
+    );
+    assert_eq!(Kernel::best() == Kernel::Avx2Fma, avx2);
+}
