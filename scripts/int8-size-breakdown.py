@@ -7,8 +7,11 @@ Prints the bytes of int8 weights, int32 biases, float scales and the graph's fra
 (nodes, names, attributes), then the file size after each of three metadata strippings
 that `edgetrim compress` deliberately does NOT do (they lose the node and tensor names
 that --keep-float patterns and profiles use): internal tensors renamed to short names,
-node names dropped, default Conv attributes dropped. With F32.onnx it also prints each
-size as "x smaller than" that file. Needs the `onnx` package (scripts/requirements.txt).
+node names dropped, default Conv attributes dropped. Last, a lower bound for any file that
+holds this graph's nodes and initializer data, however it names them. With F32.onnx it
+also prints each size as "x smaller than" that file, and the ceiling of that ratio for
+any int8 file: F32.onnx with each int8 weight's 4 bytes made 1 and every other byte kept
+(biases, constants, graph), no QDQ nodes at all. Needs the `onnx` package (scripts/requirements.txt).
 """
 import sys
 
@@ -82,6 +85,17 @@ def main():
         del n.attribute[:]
         n.attribute.extend(kept)
     line("+ default Conv attributes dropped", size(m))
+
+    # What protobuf cannot leave out, counted low: each initializer's data plus 2 B of
+    # framing, and per node 2 B of framing, its op_type field (2 B + the name: 18 B for
+    # DequantizeLinear) and 3 B per input and output reference (a one-letter tensor name
+    # with its tag and length). No attributes, names, graph inputs, outputs or metadata.
+    floor = sum(len(t.raw_data) + 2 for t in g.initializer)
+    floor += sum(2 + 2 + len(n.op_type) + 3 * (len(n.input) + len(n.output)) for n in g.node)
+    line("lower bound, any naming of this graph", floor)
+    if ref:
+        weights = sum(len(t.raw_data) for t in g.initializer if t.data_type == 3 and len(t.dims))
+        line("F32.onnx with its weights int8, no QDQ", ref - 3 * weights)
 
 
 if __name__ == "__main__":
