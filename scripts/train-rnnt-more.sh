@@ -30,7 +30,8 @@
 # Environment: RUN (default runs/rnnt-d), SPEECH_DATA, ACCENTS (default data/accents-d; empty:
 # none), ACCENT_OPTIONS (default "--accents 130 --consonants 3 --drop 0.4 --seed 2", for
 # scripts/espeak-accents.py), SEED (29), COUNT (40000), FRAGMENTS (default 1; empty: none),
-# WARP (0.1), EDGETRIM (default target/release/edgetrim, built if missing).
+# WARP (0.1), SMALL_WEIGHT (1: scale of the smallest subnet's loss, `--small-weight`), EDGETRIM
+# (default target/release/edgetrim, built if missing).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -43,6 +44,7 @@ seed="${SEED:-29}"
 count="${COUNT:-40000}"
 fragments="${FRAGMENTS-1}"
 warp="${WARP:-0.1}"
+small_weight="${SMALL_WEIGHT:-1}"
 edgetrim="${EDGETRIM:-$root/target/release/edgetrim}"
 bash scripts/setup-train.sh
 bash scripts/setup-speech.sh
@@ -66,7 +68,7 @@ cd models/train
 [ -f "$run/init.pt" ] || python3 -m rnnt import ../zoo/rnnt-todm -o "$run/init.pt"
 python3 -m rnnt features --data "$data"
 python3 -m rnnt train --data "$data" --out "$run" --init "$run/init.pt" --lr 1.5e-3 --warmup 100 \
-  --epochs 12 --hours "$hours" --anneal-in-time --warp "$warp" 2>&1 | tee -a "$run/train.log"
+  --epochs 12 --hours "$hours" --anneal-in-time --warp "$warp" --small-weight "$small_weight" 2>&1 | tee -a "$run/train.log"
 python3 -m rnnt export --ckpt "$run/best.pt" -o ../zoo/rnnt-todm
 python3 -m rnnt check ../zoo/rnnt-todm --data "$data/test" --limit 100 --ckpt "$run/best.pt"
 python3 -m rnnt eval --ckpt "$run/best.pt" --data "$data/test" \

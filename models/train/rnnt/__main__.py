@@ -98,6 +98,8 @@ def parser():
     t.add_argument("--random", type=int, default=1, help="random subnets per step besides largest and smallest")
     t.add_argument("--dropout", type=float, default=0.15, help="dropout of the largest subnet (scaled by size)")
     t.add_argument("--kd-weight", type=float, default=1.0)
+    t.add_argument("--small-weight", type=float, default=1.0,
+                   help="scale of the smallest subnet's loss in the sandwich (e.g. 2: its weights learn faster)")
     t.add_argument("--warp", type=float, default=0.0,
                    help="vocal tract length perturbation: largest mel-axis warp (e.g. 0.1; 0: none)")
     t.add_argument("--batch", type=int, default=16)

@@ -7,7 +7,9 @@ the largest subnet's output distribution over the whole T x (U+1) lattice (detac
 distillation, the teacher is the supernet of this very step). Gradients of the three are
 accumulated and applied once. Dropout scales with the subnet's parameter count (adaptive
 dropout: the largest subnet gets `--dropout`, a subnet of 1/5 the size 1/5 of it), since small
-subnets underfit rather than overfit.
+subnets underfit rather than overfit. `--small-weight` scales the smallest subnet's loss (NLL and
+distillation), for a stage that pulls the smallest slice toward its individually trained
+counterpart.
 
 Resumes from RUN/last.pt, which is also written every `--save-every` steps inside an epoch
 (with the batch position and the random streams, so a resumed run follows the same batches);
@@ -96,7 +98,8 @@ def train(args):
     full = Dims(args.layers, args.hidden, args.pred_hidden, args.embed, args.joint)
     config = {"dims": asdict(full), "supernet": args.slice is None, "widths": sorted(args.widths),
               "min_depth": args.min_depth, "random": args.random, "dropout": args.dropout,
-              "kd_weight": args.kd_weight, "slice": args.slice, "warp": args.warp}
+              "kd_weight": args.kd_weight, "small_weight": args.small_weight, "slice": args.slice,
+              "warp": args.warp}
     own = Slice.parse(args.slice) if args.slice else None
     model = RNNT(full.sliced(own) if own else full)
     model.mean, model.inv_std = train_set.stats()
@@ -110,6 +113,7 @@ def train(args):
     state = {"epoch": 0, "step": 0, "best_wer": 2.0, "history": [], "train_seconds": 0.0, "config": config}
     if last.exists():
         ck = torch.load(last, weights_only=False, map_location=device)
+        ck["state"]["config"].setdefault("small_weight", 1.0)  # runs from before --small-weight
         if ck["state"]["config"] != config:
             raise SystemExit(f"{last} was trained with {ck['state']['config']}, not {config}: use another --out")
         model.load_state_dict(ck["model"])
@@ -169,7 +173,7 @@ def train(args):
             for j, s in enumerate(sample_slices(config, rng) if own is None else [model.full()]):
                 p = adaptive_dropout(full, own or s, args.dropout)
                 loss, nll, kd, logits = lattice_loss(model, x, frames, targets, labels, s, p, teacher, args.kd_weight)
-                loss.backward()
+                (loss * (args.small_weight if j == 1 else 1.0)).backward()
                 if j == 0:
                     teacher = logits.detach()
                 name = "full" if j == 0 else "small" if j == 1 else "random"
