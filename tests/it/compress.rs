@@ -5,7 +5,7 @@ use crate::common::{assert_ok, assert_refused, edgetrim, write_npy_f32};
 use edgetrim_compress::build::{dt, Attr, ModelBuilder};
 use std::path::Path;
 
-/// x[1,2,5,5] → Conv → BatchNorm → Identity → y, plus a Constant and a dead node.
+/// x[1,2,5,5] → Conv → BatchNorm → Mul(constant 2) → Identity → y, plus a dead node.
 fn model() -> ModelBuilder {
     let mut m = ModelBuilder::new(17);
     m.input("x", dt::FLOAT, &[1, 2, 5, 5]);
@@ -65,8 +65,9 @@ fn default_passes_clean_and_align_and_print_a_table() {
         "{stdout}"
     );
     assert!(stdout.contains("1 BatchNorm folded"), "{stdout}");
+    assert!(stdout.contains("1 Mul/Add folded"), "{stdout}");
     let written = std::fs::read(&out_path).unwrap();
-    assert_eq!(ops(&written), ["Conv", "Mul"]);
+    assert_eq!(ops(&written), ["Conv"]);
     let offsets = edgetrim_compress::passes::layout::raw_data_offsets(&written);
     assert!(!offsets.is_empty() && offsets.iter().all(|(_, o)| o % 16 == 0));
     // Same input and flags: the same bytes.

@@ -15,10 +15,14 @@
 //!    `DequantizeLinear`);
 //! 4. dead nodes and unused initializers removed (a dead reader of a Conv output would
 //!    block the next step);
-//! 5. BatchNormalization folded into the Conv or Gemm before it when nothing else reads the
-//!    Conv's output; then dead nodes, unused initializers and stale value infos removed.
+//! 5. per-channel affine maps folded into the Conv or Gemm before them when nothing else
+//!    reads the Conv's output: BatchNormalization, and `Mul` / `Add` by a constant that is
+//!    one value or one per output channel (PaddlePaddle's PP-LCNetV3 follows 28 convs of
+//!    PP-OCRv4's detector with a learnable `x · s + t`, which kept their hard-swishes from
+//!    fusing into the conv in the runtime); repeated until none is left, so `Conv → Mul →
+//!    Add` becomes one Conv. Then dead nodes, unused initializers and stale value infos go.
 //!
-//! The result is numerically equivalent (BatchNorm folding changes rounding only).
+//! The result is numerically equivalent (folding changes rounding only).
 
 use super::Context;
 use crate::error::Result;
@@ -64,8 +68,18 @@ pub fn run(model: &mut ModelProto, ctx: &Context) -> Result<String> {
     let g = graph_mut(model);
     // Dead readers would keep a Conv output "shared" and block its BatchNorm fold.
     let dead = remove_dead(g);
-    let n = fold_batchnorms(g)?;
-    notes.push(format!("{n} BatchNorm folded"));
+    let (mut batchnorms, mut others) = (0, 0);
+    loop {
+        let (b, o) = fold_affines(g)?;
+        if b + o == 0 {
+            break;
+        }
+        (batchnorms, others) = (batchnorms + b, others + o);
+    }
+    notes.push(format!("{batchnorms} BatchNorm folded"));
+    if others > 0 {
+        notes.push(format!("{others} Mul/Add folded"));
+    }
     let dead = dead + remove_dead(g);
     notes.push(format!("{dead} dead nodes removed"));
     graph::prune_value_info(g);
@@ -315,7 +329,7 @@ fn f32_init(
     graph::f32s(t).ok().filter(|v| v.len() == len)
 }
 
-/// BatchNormalization as `y = x * scale + shift` per channel.
+/// A node's map `y = x * scale + shift`, per output channel.
 struct Affine {
     scale: Vec<f64>,
     shift: Vec<f64>,
@@ -347,13 +361,71 @@ fn batchnorm_affine(
     Some(Affine { scale, shift })
 }
 
-/// New weights and bias for `producer` (Conv or Gemm) followed by `bn`, or `None` when the
-/// pattern does not apply.
+/// The values of constant `name` per output channel, when broadcast against an output of
+/// rank `rank` whose axis 1 has `channels` it varies along that axis at most (one value,
+/// `[C, 1, 1]`, `[1, C, 1, 1]`, ...) and leaves the output's shape as it is.
+fn per_channel(
+    g: &GraphProto,
+    index: &HashMap<&str, usize>,
+    name: &str,
+    rank: usize,
+    channels: usize,
+) -> Option<Vec<f64>> {
+    let t = &g.initializer[*index.get(name)?];
+    let at = rank.checked_sub(t.dims.len())?;
+    let along_channels = |k: usize, d: i64| at + k == 1 && usize::try_from(d) == Ok(channels);
+    if t.dims
+        .iter()
+        .enumerate()
+        .any(|(k, &d)| d != 1 && !along_channels(k, d))
+    {
+        return None;
+    }
+    let v = graph::f32s(t).ok()?;
+    match v.len() {
+        1 => Some(vec![f64::from(v[0]); channels]),
+        n if n == channels => Some(v.iter().map(|&x| f64::from(x)).collect()),
+        _ => None,
+    }
+}
+
+/// The per-channel affine map `node` applies to `x`, the output (of rank `rank`, with
+/// `channels` on axis 1) of the Conv or Gemm before it: an inference-mode
+/// BatchNormalization with constant parameters, or a `Mul` / `Add` of `x` and a constant
+/// [`per_channel`] accepts. `None` for anything else.
+fn affine_of(
+    g: &GraphProto,
+    index: &HashMap<&str, usize>,
+    node: &NodeProto,
+    x: &str,
+    rank: usize,
+    channels: usize,
+) -> Option<Affine> {
+    let constant = || match node.input.as_slice() {
+        [a, c] | [c, a] if a == x && c != x => per_channel(g, index, c, rank, channels),
+        _ => None,
+    };
+    match node.op_type.as_str() {
+        "BatchNormalization" => batchnorm_affine(g, index, node, channels),
+        "Mul" => Some(Affine {
+            scale: constant()?,
+            shift: vec![0.0; channels],
+        }),
+        "Add" => Some(Affine {
+            scale: vec![1.0; channels],
+            shift: constant()?,
+        }),
+        _ => None,
+    }
+}
+
+/// New weights and bias for `producer` (Conv or Gemm) followed by `node` (see
+/// [`affine_of`]), or `None` when the pattern does not apply.
 fn fold_into(
     g: &GraphProto,
     index: &HashMap<&str, usize>,
     producer: &NodeProto,
-    bn: &NodeProto,
+    node: &NodeProto,
 ) -> Option<(TensorProto, TensorProto)> {
     let w_name = producer.input.get(1)?;
     let w = &g.initializer[*index.get(w_name.as_str())?];
@@ -381,7 +453,13 @@ fn fold_into(
             }
             _ => return None,
         };
-    let affine = batchnorm_affine(g, index, bn, channels)?;
+    // Conv's output has the weight's rank; Gemm's is a matrix.
+    let rank = if producer.op_type == "Conv" {
+        dims.len()
+    } else {
+        2
+    };
+    let affine = affine_of(g, index, node, &producer.output[0], rank, channels)?;
     // The existing bias as per-channel values (Gemm's C scaled by beta, broadcast).
     let bias: Vec<f64> = match producer.input.get(2).filter(|b| !b.is_empty()) {
         None => vec![0.0; channels],
@@ -414,38 +492,57 @@ fn fold_into(
     ))
 }
 
-/// Step 5: `BatchNormalization(Conv(x))` → `Conv'(x)` (and likewise for Gemm), when the
-/// Conv output feeds only the BatchNorm. New weights get new names: the old ones may be
-/// shared with other nodes (dead-node removal drops them when they are not).
-fn fold_batchnorms(g: &mut GraphProto) -> Result<usize> {
+/// Step 5, once: `BatchNormalization(Conv(x))` → `Conv'(x)`, and likewise `Mul`/`Add` by a
+/// per-channel constant ([`affine_of`]) and Gemm, when the Conv output feeds only that
+/// node. New weights get new names: the old ones may be shared with other nodes
+/// (dead-node removal drops them when they are not). Returns the BatchNorms and the other
+/// nodes folded.
+fn fold_affines(g: &mut GraphProto) -> Result<(usize, usize)> {
     let uses = Uses::of(g);
     let mut taken = graph::names(g);
     let mut keep = vec![true; g.node.len()];
     let mut edits = Vec::new();
     {
         let index = graph::initializer_index(g);
-        for (b, bn) in g.node.iter().enumerate() {
-            if bn.op_type != "BatchNormalization" || !is_default_domain(bn) {
-                continue;
-            }
-            let x = &bn.input[0];
-            let Some(&p) = uses.producer.get(x) else {
-                continue;
+        for (b, node) in g.node.iter().enumerate() {
+            let xs = match node.op_type.as_str() {
+                "BatchNormalization" => &node.input[..1],
+                "Mul" | "Add" => &node.input[..],
+                _ => continue,
             };
-            let producer = &g.node[p];
-            if uses.is_fixed(x) || uses.readers(x) != [b] || producer.output.len() != 1 {
+            if !is_default_domain(node) {
                 continue;
             }
-            if let Some((w, bias)) = fold_into(g, &index, producer, bn) {
-                edits.push((p, b, w, bias));
+            for x in xs {
+                let Some(&p) = uses.producer.get(x) else {
+                    continue;
+                };
+                let producer = &g.node[p];
+                if uses.is_fixed(x) || uses.readers(x) != [b] || producer.output.len() != 1 {
+                    continue;
+                }
+                if let Some((w, bias)) = fold_into(g, &index, producer, node) {
+                    edits.push((p, b, w, bias));
+                    break;
+                }
             }
         }
     }
-    let n = edits.len();
+    let batchnorms = edits
+        .iter()
+        .filter(|e| g.node[e.1].op_type == "BatchNormalization")
+        .count();
+    let others = edits.len() - batchnorms;
     for (p, b, mut w, mut bias) in edits {
         let producer_name = graph::label(&g.node[p]).to_string();
-        w.name = graph::fresh_name(&mut taken, &format!("{producer_name}.weight_bn"));
-        bias.name = graph::fresh_name(&mut taken, &format!("{producer_name}.bias_bn"));
+        // BatchNorm folds keep the names they always had, so their files stay the same.
+        let tag = if g.node[b].op_type == "BatchNormalization" {
+            "bn"
+        } else {
+            "affine"
+        };
+        w.name = graph::fresh_name(&mut taken, &format!("{producer_name}.weight_{tag}"));
+        bias.name = graph::fresh_name(&mut taken, &format!("{producer_name}.bias_{tag}"));
         let y = g.node[b].output[0].clone();
         let producer = &mut g.node[p];
         producer.input[1] = w.name.clone();
@@ -460,7 +557,7 @@ fn fold_batchnorms(g: &mut GraphProto) -> Result<usize> {
         g.initializer.push(bias);
     }
     graph::retain_nodes(g, &keep);
-    Ok(n)
+    Ok((batchnorms, others))
 }
 
 /// Steps 4 and 5: removes nodes no graph output depends on, then initializers nothing reads

@@ -110,6 +110,78 @@ fn batchnorm_folds_into_gemm_both_layouts() {
     }
 }
 
+/// x → Conv → Mul(s) → Add(t) → Relu → y with `s`, `t` of the given shapes (PP-LCNetV3's
+/// learnable affine block is one value each), and a Gemm → Add(per column) → z.
+fn conv_mul_add(s_dims: &[usize], t_dims: &[usize]) -> ModelBuilder {
+    let mut m = ModelBuilder::new(17);
+    m.input("x", dt::FLOAT, &[1, 2, 6, 6]);
+    m.init_f32("w", &[4, 2, 3, 3], &vals(72, 1, 0.0));
+    m.init_f32("b", &[4], &vals(4, 2, 0.0));
+    let len = |d: &[usize]| d.iter().product::<usize>();
+    m.init_f32("s", s_dims, &vals(len(s_dims), 3, 1.2));
+    m.init_f32("t", t_dims, &vals(len(t_dims), 4, 0.0));
+    m.node(
+        "Conv",
+        &["x", "w", "b"],
+        &["c"],
+        vec![("pads", Attr::Ints(vec![1; 4]))],
+    );
+    m.node("Mul", &["s", "c"], &["scaled"], vec![]);
+    m.node("Add", &["scaled", "t"], &["shifted"], vec![]);
+    m.node("Relu", &["shifted"], &["y"], vec![]);
+    m.input("v", dt::FLOAT, &[2, 5]);
+    m.init_f32("gw", &[5, 3], &vals(15, 5, 0.0));
+    m.init_f32("gc", &[3], &vals(3, 6, 0.0));
+    m.node("Gemm", &["v", "gw"], &["gy"], vec![]);
+    m.node("Add", &["gy", "gc"], &["z"], vec![]);
+    m.output("y", dt::FLOAT);
+    m.output("z", dt::FLOAT);
+    m
+}
+
+const XV: &[&[usize]] = &[&[1, 2, 6, 6], &[2, 5]];
+
+#[test]
+fn constant_mul_and_add_fold_into_conv_and_gemm() {
+    for (s, t) in [
+        (&[1][..], &[1][..]),
+        (&[4, 1, 1], &[1, 4, 1, 1]),
+        (&[], &[4, 1, 1]),
+    ] {
+        let original = conv_mul_add(s, t).build();
+        let cleaned = compress(&original, CLEAN, &Context::default());
+        assert_eq!(count(&cleaned, "Mul"), 0, "{s:?} {t:?}");
+        assert_eq!(count(&cleaned, "Add"), 0, "{s:?} {t:?}");
+        let reference = nano(&original, XV);
+        assert!(
+            abs_diff(&reference, &nano(&cleaned, XV)) <= 1e-5,
+            "{s:?} {t:?}"
+        );
+        assert!(
+            abs_diff(&reference, &tract(&cleaned, XV)) <= 1e-5,
+            "{s:?} {t:?}"
+        );
+    }
+}
+
+#[test]
+fn mul_and_add_that_vary_in_space_or_widen_the_output_stay() {
+    // [1, 1, 6, 6] varies along H and W; [4, 1, 1, 1, 1] would make the output rank 5.
+    for (s, t) in [
+        (&[1, 1, 6, 6][..], &[1][..]),
+        (&[1][..], &[4, 1, 1, 1, 1][..]),
+    ] {
+        let original = conv_mul_add(s, t).build();
+        let cleaned = compress(&original, CLEAN, &Context::default());
+        let left = count(&cleaned, "Mul") + count(&cleaned, "Add");
+        assert!(left >= 1, "{s:?} {t:?}");
+        assert!(
+            abs_diff(&nano(&original, XV), &tract(&cleaned, XV)) <= 1e-5,
+            "{s:?} {t:?}"
+        );
+    }
+}
+
 #[test]
 fn identity_chains_go_and_graph_output_names_stay() {
     let mut m = ModelBuilder::new(17);
