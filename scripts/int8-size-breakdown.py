@@ -8,7 +8,8 @@ Prints the bytes of int8 weights, int32 biases, float scales and the graph's fra
 that `edgetrim compress` deliberately does NOT do (they lose the node and tensor names
 that --keep-float patterns and profiles use): internal tensors renamed to short names,
 node names dropped, default Conv attributes dropped. Last, a lower bound for any file that
-holds this graph's nodes and initializer data, however it names them. With F32.onnx it
+holds this graph's nodes, attributes and initializer data, however it names them (one-letter
+names, no alignment padding). With F32.onnx it
 also prints each size as "x smaller than" that file, and the ceiling of that ratio for
 any int8 file: F32.onnx with each int8 weight's 4 bytes made 1 and every other byte kept
 (biases, constants, graph), no QDQ nodes at all. Needs the `onnx` package (scripts/requirements.txt).
@@ -27,6 +28,16 @@ def short(k):
         k //= 36
         if k == 0:
             return s
+
+
+def default_conv_attr(n, a):
+    """Whether attribute `a` of node `n` is a Conv attribute the file can leave out."""
+    return n.op_type == "Conv" and (
+        (a.name in ("dilations", "strides") and all(v == 1 for v in a.ints))
+        or (a.name == "pads" and all(v == 0 for v in a.ints))
+        or (a.name == "group" and a.i == 1)
+        or a.name == "kernel_shape"
+    )
 
 
 def size(m):
@@ -70,28 +81,30 @@ def main():
         n.name = ""
     line("+ node names dropped", size(m))
     for n in g.node:
-        if n.op_type != "Conv":
-            continue
-        kept = [
-            a
-            for a in n.attribute
-            if not (
-                (a.name in ("dilations", "strides") and all(v == 1 for v in a.ints))
-                or (a.name == "pads" and all(v == 0 for v in a.ints))
-                or (a.name == "group" and a.i == 1)
-                or a.name == "kernel_shape"
-            )
-        ]
+        kept = [a for a in n.attribute if not default_conv_attr(n, a)]
         del n.attribute[:]
         n.attribute.extend(kept)
     line("+ default Conv attributes dropped", size(m))
 
-    # What protobuf cannot leave out, counted low: each initializer's data plus 2 B of
-    # framing, and per node 2 B of framing, its op_type field (2 B + the name: 18 B for
-    # DequantizeLinear) and 3 B per input and output reference (a one-letter tensor name
-    # with its tag and length). No attributes, names, graph inputs, outputs or metadata.
-    floor = sum(len(t.raw_data) + 2 for t in g.initializer)
-    floor += sum(2 + 2 + len(n.op_type) + 3 * (len(n.input) + len(n.output)) for n in g.node)
+    # What protobuf cannot leave out of this graph, counted low: one-letter names (3 B per
+    # reference: tag, length, letter), no node names, no metadata, no graph inputs or
+    # outputs. Per initializer: its data with its tag and length, its dims, its data type
+    # and its name, 2 B of framing. Per node: 2 B of framing, its op_type field (18 B for
+    # DequantizeLinear), its inputs and outputs, and its attributes but the Conv ones at
+    # their defaults (kernel_shape too: the weight's shape gives it).
+    def varint(v):
+        return max(1, (v.bit_length() + 6) // 7)
+
+    def tensor_floor(t):
+        data = len(t.raw_data)
+        return 2 + 2 + 3 + sum(1 + varint(d) for d in t.dims) + 1 + varint(data) + data
+
+    def node_floor(n):
+        refs = 3 * (len(n.input) + len(n.output))
+        attrs = sum(2 + len(a.SerializeToString()) for a in n.attribute if not default_conv_attr(n, a))
+        return 2 + 2 + len(n.op_type) + refs + attrs
+
+    floor = sum(tensor_floor(t) for t in g.initializer) + sum(node_floor(n) for n in g.node)
     line("lower bound, any naming of this graph", floor)
     if ref:
         weights = sum(len(t.raw_data) for t in g.initializer if t.data_type == 3 and len(t.dims))
