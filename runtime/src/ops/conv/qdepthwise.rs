@@ -24,23 +24,24 @@
 use super::{valid_range, Geometry};
 use crate::ops::qgemm::{Epilogue, QKernel};
 
-/// Output columns summed together: two AVX2 registers of i32 per tap.
-const LANES: usize = 16;
+/// Output columns summed together: two AVX2 registers of i32 per tap on x86_64; four
+/// elsewhere, which a Cortex-M keeps in core registers (16 would spill, in more code).
+const LANES: usize = if cfg!(target_arch = "x86_64") { 16 } else { 4 };
 
 /// Kernel widths up to this have their tap offsets precomputed.
 const MAX_KW: usize = 16;
 
 /// Where the scratch of one call puts things (see [`scratch_bytes`]).
 struct Layout {
-    /// Output columns rounded up to [`LANES`]: the sums' length.
+    /// Output columns rounded up to the lane count: the sums' length.
     columns: usize,
     /// i16 values per phase of a widened input row.
     phase: usize,
 }
 
 impl Layout {
-    fn new(g: &Geometry) -> Self {
-        let columns = g.ow.next_multiple_of(LANES);
+    fn new(g: &Geometry, lanes: usize) -> Self {
+        let columns = g.ow.next_multiple_of(lanes);
         // Output column `o`, tap `t = kx·dw` reads padded column `o·sw + t`: phase `t % sw`,
         // index `o + t / sw`.
         Layout {
@@ -48,13 +49,17 @@ impl Layout {
             phase: columns + (g.kw - 1) * g.dw / g.sw,
         }
     }
+
+    /// Scratch bytes: the sums, then the widened row's `sw` phases.
+    fn bytes(&self, g: &Geometry) -> usize {
+        4 * self.columns + 2 * g.sw * self.phase
+    }
 }
 
 /// Scratch bytes [`run`] needs for convs of geometry `g`: one row of i32 sums and one
 /// widened, padded input row.
 pub fn scratch_bytes(g: &Geometry) -> usize {
-    let l = Layout::new(g);
-    4 * l.columns + 2 * g.sw * l.phase
+    Layout::new(g, LANES).bytes(g)
 }
 
 /// Convolves one group: the int8 input channel at `x_off` (zero point `epi.zero`), `mult`
@@ -82,7 +87,7 @@ pub fn run(
         QKernel::Avx2 | QKernel::Avx2Narrow | QKernel::Vnni => unsafe {
             run_avx2(g, x, x_off, w, w_off, mult, out, scratch, epi)
         },
-        _ => run_inline(g, x, x_off, w, w_off, mult, out, scratch, epi),
+        _ => run_inline::<LANES>(g, x, x_off, w, w_off, mult, out, scratch, epi),
     }
 }
 
@@ -104,12 +109,12 @@ unsafe fn run_avx2(
     scratch: &mut [u8],
     epi: &Epilogue,
 ) {
-    run_inline(g, x, x_off, w, w_off, mult, out, scratch, epi)
+    run_inline::<LANES>(g, x, x_off, w, w_off, mult, out, scratch, epi)
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn run_inline(
+fn run_inline<const L: usize>(
     g: &Geometry,
     x: &[u8],
     x_off: usize,
@@ -124,8 +129,8 @@ fn run_inline(
     // The sums are of `x_q − z_x` already: no zero-point correction is left to apply.
     let epi = Epilogue { zero: 0, ..*epi };
     let width = epi.store.width();
-    let l = Layout::new(g);
-    let (sums, row) = scratch[..scratch_bytes(g)].split_at_mut(4 * l.columns);
+    let l = Layout::new(g, L);
+    let (sums, row) = scratch[..l.bytes(g)].split_at_mut(4 * l.columns);
     // The caller's scratch is 4-byte aligned (as every arena buffer), so neither view fails.
     let sums: &mut [i32] = bytemuck::cast_slice_mut(sums);
     let row: &mut [i16] = bytemuck::cast_slice_mut(row);
@@ -148,11 +153,11 @@ fn run_inline(
                 }
                 widen(g, &l, &x[x_off + iy as usize * g.iw..][..g.iw], zero, row);
                 let w = &w[ky * g.kw..][..g.kw];
-                for (c, block) in sums.chunks_exact_mut(LANES).enumerate() {
-                    let mut acc: [i32; LANES] = core::array::from_fn(|j| block[j]);
+                for (c, block) in sums.chunks_exact_mut(L).enumerate() {
+                    let mut acc: [i32; L] = core::array::from_fn(|j| block[j]);
                     for (kx, &wv) in w.iter().enumerate() {
                         let start = offsets.get(kx).copied().unwrap_or_else(|| offset(kx));
-                        let run = &row[start + c * LANES..][..LANES];
+                        let run = &row[start + c * L..][..L];
                         let wv = i16::from(wv as i8);
                         // i16 products (see the module doc) widened once: `pmullw`, not `pmulld`.
                         for (a, v) in acc.iter_mut().zip(run) {
@@ -330,6 +335,10 @@ mod tests {
                         run(kernel, &g, &x, 3, &w, 0, mult, &mut out, scratch, &epi);
                         assert_eq!(out, want, "case {i} {kernel:?} {act:?} {store:?}");
                         cases += 1;
+                        // The Cortex-M lane count, in the scratch this target plans.
+                        out.fill(0xa5);
+                        run_inline::<4>(&g, &x, 3, &w, 0, mult, &mut out, scratch, &epi);
+                        assert_eq!(out, want, "case {i} 4 lanes {act:?} {store:?}");
                     }
                 }
             }
