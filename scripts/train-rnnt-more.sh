@@ -17,7 +17,9 @@
 #    SPEECH_DATA=data/speech-c ACCENTS=data/accents-c ACCENT_OPTIONS="--consonants 1.5"
 #    SEED=27; stage 5 SPEECH_DATA=data/speech-accents ACCENTS=data/accents ACCENT_OPTIONS=
 #    SEED=23 COUNT=24000 FRAGMENTS= WARP=0 (1.6 h); stage 4 SPEECH_DATA=data/speech ACCENTS=
-#    SEED=21 COUNT=24000 FRAGMENTS= WARP=0 (1.5 h).
+#    SEED=21 COUNT=24000 FRAGMENTS= WARP=0 (1.5 h). A stage 8 on stage 7's data with
+#    SMALL_WEIGHT=2 RUN=runs/rnnt-e (1.4 h, session 16) was not adopted: the smallest slice's
+#    test WER 14.13 -> 13.64 %, but the full model's 10.99 -> 12.13 % and most others worse.
 # 3. The TODM sandwich recipe of models/train/rnnt, warm-started (`--init`): AdamW 1.5e-3, 100
 #    warm-up steps, cosine decay over the time box (`--hours`, `--anneal-in-time`), batch 16,
 #    vocal tract length perturbation up to +-10 % (`--warp`, WARP).
