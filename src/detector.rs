@@ -4,11 +4,12 @@
 //! tensor), [`Detector::infer`] and [`Detector::postprocess`] (decode + NMS, boxes mapped back
 //! to the source frame) — so `fps` can time each one. What the head's channels mean is read
 //! from the model's own metadata (`edgetrim.yolo.*`, written by `models/train/yolo9tr`, or
-//! Ultralytics' `names`/`imgsz`), so any exported model evaluates without extra flags.
+//! Ultralytics' `names`/`imgsz`), or, for a YOLOX export, which writes none, from its output
+//! shape; so any such model evaluates without extra flags.
 
 use crate::backend::{Backend, BackendKind};
 use anyhow::{anyhow, bail, Context, Result};
-use edgetrim_models::letterbox::{letterbox, Image, Letterbox};
+use edgetrim_models::letterbox::{letterbox_as, Image, Letterbox, Pixels};
 use edgetrim_models::yolo::head::HeadMeta;
 use edgetrim_models::yolo::{
     self, make_anchors, Anchor, BoxFormat, Candidate, DetectConfig, Detection, ScoreFormat,
@@ -23,13 +24,41 @@ pub const MAX_DETECTIONS: usize = 300;
 /// At most this many boxes enter NMS (Ultralytics' `max_nms`).
 const MAX_NMS: usize = 30_000;
 
-/// How the detection head is laid out, from the model's metadata.
+/// How a detection head encodes its boxes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadBoxes {
+    /// `[1, 4 + classes, anchors]`, boxes decoded to `cx, cy, w, h` (Ultralytics exports).
+    Decoded,
+    /// `[1, 4 * reg_max + classes, anchors]`, distribution-focal-loss bins (YOLO9tr).
+    Dfl {
+        /// Bins per box side.
+        reg_max: usize,
+    },
+    /// `[1, anchors, 5 + classes]`: grid offsets, log sizes, objectness (YOLOX), which reads
+    /// BGR pixels in 0..=255.
+    Yolox,
+}
+
+impl HeadBoxes {
+    /// Box channels before the class channels.
+    fn channels(self) -> usize {
+        match self {
+            HeadBoxes::Decoded => 4,
+            HeadBoxes::Dfl { reg_max } => 4 * reg_max,
+            HeadBoxes::Yolox => 5,
+        }
+    }
+}
+
+/// How the detection head is laid out, from the model's metadata and output shape.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeadSpec {
     /// The square input size in pixels.
     pub size: usize,
-    /// DFL bins per box side; `None` when the head outputs decoded `cx, cy, w, h`.
-    pub reg_max: Option<usize>,
+    /// The box encoding.
+    pub boxes: HeadBoxes,
+    /// The input's channel order and scale.
+    pub pixels: Pixels,
     /// Strides of the output levels.
     pub strides: Vec<usize>,
     /// Whether class channels are logits or probabilities.
@@ -40,7 +69,8 @@ pub struct HeadSpec {
 
 impl HeadSpec {
     /// Reads the head layout from `model`: its input shape and its metadata
-    /// ([`HeadMeta::from_metadata`]: `edgetrim.yolo.*`, or an Ultralytics export's).
+    /// ([`HeadMeta::from_metadata`]: `edgetrim.yolo.*`, or an Ultralytics export's); without
+    /// `edgetrim.yolo.*`, an output of fixed shape `[1, anchors, 6 or more]` is a YOLOX head.
     pub fn from_model(model: &Model<'_>) -> Result<HeadSpec> {
         let size = input_size(model)?;
         let meta =
@@ -51,18 +81,22 @@ impl HeadSpec {
                 ),
                 e => e.into(),
             })?;
+        let boxes = match meta.reg_max {
+            Some(reg_max) => HeadBoxes::Dfl { reg_max },
+            None if yolox_shaped(model, size, &meta.strides) => HeadBoxes::Yolox,
+            None => HeadBoxes::Decoded,
+        };
         Ok(HeadSpec {
             size,
-            reg_max: meta.reg_max,
+            boxes,
+            pixels: match boxes {
+                HeadBoxes::Yolox => Pixels::Bgr255,
+                _ => Pixels::Rgb01,
+            },
             strides: meta.strides.to_vec(),
             scores: meta.scores,
             names: meta.names().map(str::to_string).collect(),
         })
-    }
-
-    /// Box channels before the class channels.
-    fn box_channels(&self) -> usize {
-        self.reg_max.map_or(4, |r| 4 * r)
     }
 
     /// The name of class `class`.
@@ -72,6 +106,28 @@ impl HeadSpec {
             .cloned()
             .unwrap_or_else(|| format!("class {class}"))
     }
+}
+
+/// Whether `model`'s first output has the fixed shape `[1, anchors, 5 + classes]` of a YOLOX
+/// head for a `size` x `size` input over `strides`.
+fn yolox_shaped(model: &Model<'_>, size: usize, strides: &[usize]) -> bool {
+    let anchors = yolo::anchor_count(size, size, strides);
+    let dims: Option<Vec<usize>> = model.outputs().next().and_then(|output| {
+        output.dims().and_then(|d| {
+            d.map(|d| match d {
+                Dim::Fixed(v) => Some(v),
+                _ => None,
+            })
+            .collect()
+        })
+    });
+    matches!(dims.as_deref(), Some(&[1, a, k]) if a == anchors && k >= 6)
+}
+
+/// The input values `model` expects when it is an image detector (see [`HeadSpec`]); RGB in
+/// `[0, 1]` for any other model.
+pub fn input_pixels(model: &Model<'_>) -> Pixels {
+    HeadSpec::from_model(model).map_or(Pixels::Rgb01, |spec| spec.pixels)
 }
 
 /// The square input size of a `1 x 3 x S x S` image model.
@@ -138,7 +194,7 @@ impl<'a> Detector<'a> {
             BackendKind::Tract => Backend::tract(bytes, &[&shape])?,
         };
         let mut anchors = Vec::new();
-        if spec.reg_max.is_some() {
+        if spec.boxes != HeadBoxes::Decoded {
             let count = yolo::anchor_count(spec.size, spec.size, &spec.strides);
             anchors = vec![
                 Anchor {
@@ -162,7 +218,7 @@ impl<'a> Detector<'a> {
 
     /// Letterboxes `image` into the model input.
     pub fn preprocess(&mut self, image: &Image<'_>) -> Result<Letterbox> {
-        let lb = letterbox(image, self.spec.size, &mut self.input)?;
+        let lb = letterbox_as(image, self.spec.size, self.spec.pixels, &mut self.input)?;
         let bytes: &[u8] = bytemuck::cast_slice(&self.input);
         self.backend.set_input(0, bytes)?;
         Ok(lb)
@@ -195,23 +251,30 @@ impl<'a> Detector<'a> {
         };
         let anchors = yolo::anchor_count(self.spec.size, self.spec.size, &self.spec.strides);
         let channels = values.len() / anchors.max(1);
-        let box_channels = self.spec.box_channels();
+        let box_channels = self.spec.boxes.channels();
         if channels <= box_channels || channels * anchors != values.len() {
+            let shape = match self.spec.boxes {
+                HeadBoxes::Yolox => format!("[1, {anchors}, {box_channels} + classes]"),
+                _ => format!("[1, {box_channels} + classes, {anchors}]"),
+            };
             bail!(
-                "the head output has {} values; expected [1, {box_channels} + classes, {anchors}] \
-                 for a {}x{} input with strides {:?}",
+                "the head output has {} values; expected {shape} for a {}x{} input with \
+                 strides {:?}",
                 values.len(),
                 self.spec.size,
                 self.spec.size,
                 self.spec.strides
             );
         }
-        let format = match self.spec.reg_max {
-            Some(reg_max) => BoxFormat::Dfl {
+        let format = match self.spec.boxes {
+            HeadBoxes::Dfl { reg_max } => BoxFormat::Dfl {
                 reg_max,
                 anchors: &self.anchors,
             },
-            None => BoxFormat::CxCyWh,
+            HeadBoxes::Yolox => BoxFormat::Yolox {
+                anchors: &self.anchors,
+            },
+            HeadBoxes::Decoded => BoxFormat::CxCyWh,
         };
         let config = DetectConfig {
             num_classes: channels - box_channels,

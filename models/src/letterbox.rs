@@ -228,11 +228,43 @@ fn sample_axis(dst: usize, ratio: f32, src_len: usize) -> (usize, usize, f32) {
     (lo, hi, (pos - lo as f32).min(1.0))
 }
 
+/// How a detector wants its input tensor's values: channel order and scale. Ultralytics models
+/// (and YOLO9tr) read RGB in `[0, 1]`; YOLOX reads the BGR bytes OpenCV decodes, unscaled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pixels {
+    /// Planes R, G, B; values / 255; border [`PAD_VALUE`].
+    #[default]
+    Rgb01,
+    /// Planes B, G, R; values in 0..=255; border 114.
+    Bgr255,
+}
+
+impl Pixels {
+    /// The input plane of each RGB channel and what 0..=255 values are divided by (a
+    /// division, not a multiplication by 1 / 255, so that Rgb01 rounds as it always has).
+    fn layout(self) -> ([usize; 3], f32) {
+        match self {
+            Pixels::Rgb01 => ([0, 1, 2], 255.0),
+            Pixels::Bgr255 => ([2, 1, 0], 1.0),
+        }
+    }
+}
+
 /// Letterboxes `image` into `dst`, a `1 x 3 x size x size` NCHW tensor of RGB values in
 /// `[0, 1]`, and returns the transform back to source pixels.
 ///
 /// Errors when a plane or `dst` has the wrong length, or a dimension is zero.
 pub fn letterbox(image: &Image<'_>, size: usize, dst: &mut [f32]) -> Result<Letterbox, Error> {
+    letterbox_as(image, size, Pixels::Rgb01, dst)
+}
+
+/// [`letterbox`] writing the values as `pixels` says (the border is the same gray 114).
+pub fn letterbox_as(
+    image: &Image<'_>,
+    size: usize,
+    pixels: Pixels,
+    dst: &mut [f32],
+) -> Result<Letterbox, Error> {
     image.validate()?;
     if size == 0 {
         return Err(Error::Invalid("letterbox size must be non-zero"));
@@ -241,7 +273,8 @@ pub fn letterbox(image: &Image<'_>, size: usize, dst: &mut [f32]) -> Result<Lett
     check_len("letterbox output", 3 * plane, dst.len())?;
     let (width, height) = (image.width(), image.height());
     let (letterbox, new_w, new_h) = Letterbox::fit_with_extent(width, height, size);
-    dst.fill(PAD_VALUE);
+    let (planes, divisor) = pixels.layout();
+    dst.fill(114.0 / divisor);
     let (ratio_x, ratio_y) = (width as f32 / new_w as f32, height as f32 / new_h as f32);
     let (left, top) = (letterbox.pad_x as usize, letterbox.pad_y as usize);
     for oy in 0..new_h {
@@ -251,10 +284,10 @@ pub fn letterbox(image: &Image<'_>, size: usize, dst: &mut [f32]) -> Result<Lett
             let (a, b) = (image.rgb(x0, y0), image.rgb(x1, y0));
             let (c, d) = (image.rgb(x0, y1), image.rgb(x1, y1));
             let at = (top + oy) * size + left + ox;
-            for ch in 0..3 {
+            for (ch, &to) in planes.iter().enumerate() {
                 let upper = a[ch] + (b[ch] - a[ch]) * fx;
                 let lower = c[ch] + (d[ch] - c[ch]) * fx;
-                dst[ch * plane + at] = (upper + (lower - upper) * fy) / 255.0;
+                dst[to * plane + at] = (upper + (lower - upper) * fy) / divisor;
             }
         }
     }
@@ -317,6 +350,23 @@ mod tests {
             assert!(close(dst[ch * 4 + 2], PAD_VALUE));
             assert!(close(dst[ch * 4 + 3], PAD_VALUE));
         }
+    }
+
+    #[test]
+    fn bgr255_reverses_the_planes_and_keeps_the_byte_values() {
+        // 2x1 into 2x2 as in the test above, for a YOLOX input.
+        let pixels = [10, 20, 30, 40, 50, 60];
+        let image = Image::Rgb8 {
+            pixels: &pixels,
+            width: 2,
+            height: 1,
+        };
+        let mut dst = [0.0; 12];
+        letterbox_as(&image, 2, Pixels::Bgr255, &mut dst).unwrap();
+        assert_eq!(
+            dst,
+            [30.0, 60.0, 114.0, 114.0, 20.0, 50.0, 114.0, 114.0, 10.0, 40.0, 114.0, 114.0]
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use edgetrim_compress::layers;
 use edgetrim_compress::passes::calib::Method;
 use edgetrim_compress::passes::{self, int8, prune, Context, Pass, Pipeline, RANDOM_SAMPLES};
 use edgetrim_compress::report::{Report, Row};
-use edgetrim_models::letterbox::{letterbox, Image};
+use edgetrim_models::letterbox::{letterbox_as, Image, Pixels};
 use edgetrim_runtime::Model;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -61,7 +61,8 @@ compressed (the summary gives the deflated sizes).
 --calib DIR: .npy files, one calibration input each (single-input models), or one
 subfolder per calibration input holding one .npy per graph input (in input order, by file
 name). --calib images:DIR: PNG/JPEG files of DIR (or DIR/images, a YOLO folder),
-letterboxed to the model's 1x3xSxS input in [0, 1]. Without --calib, int8 calibrates on
+letterboxed to the model's 1x3xSxS input as eval-detect feeds it (RGB in [0, 1]; BGR in
+0..=255 for a YOLOX head). Without --calib, int8 calibrates on
 16 random inputs: a placeholder whose ranges fit noise, not your data. With --calib the
 report compares the models on the first calibration input.
 
@@ -293,7 +294,8 @@ pub(crate) fn calibration(
     shapes: &[Vec<usize>],
 ) -> Result<Vec<Vec<Vec<u8>>>> {
     if let Some(dir) = spec.strip_prefix("images:") {
-        return calibration_images(Path::new(dir), shapes);
+        let pixels = crate::detector::input_pixels(model);
+        return calibration_images(Path::new(dir), shapes, pixels);
     }
     let dir = Path::new(spec);
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -336,8 +338,12 @@ pub(crate) fn calibration(
     Ok(samples)
 }
 
-/// Images of `dir` (or `dir/images`) letterboxed to the model's `1x3xSxS` input.
-pub fn calibration_images(dir: &Path, shapes: &[Vec<usize>]) -> Result<Vec<Vec<Vec<u8>>>> {
+/// Images of `dir` (or `dir/images`) letterboxed to the model's `1x3xSxS` input as `pixels`.
+pub fn calibration_images(
+    dir: &Path,
+    shapes: &[Vec<usize>],
+    pixels: Pixels,
+) -> Result<Vec<Vec<Vec<u8>>>> {
     let what = format!("--calib images:{}", dir.display());
     let size = match shapes {
         [dims] if dims.len() == 4 && dims[..2] == [1, 3] && dims[2] == dims[3] => dims[2],
@@ -364,7 +370,7 @@ pub fn calibration_images(dir: &Path, shapes: &[Vec<usize>]) -> Result<Vec<Vec<V
                 width: rgb.width() as usize,
                 height: rgb.height() as usize,
             };
-            letterbox(&image, size, &mut input)
+            letterbox_as(&image, size, pixels, &mut input)
                 .map_err(|e| anyhow::anyhow!("{what}: {}: {e}", path.display()))?;
             Ok(vec![bytemuck::cast_slice(&input).to_vec()])
         })

@@ -15,6 +15,7 @@ use crate::video::VideoSource;
 use anyhow::{Context as _, Result};
 use edgetrim_compress::passes::{int8, Context, Pass, Pipeline};
 use edgetrim_models::datagen::{write, RoadVideo, Split};
+use edgetrim_models::letterbox::Pixels;
 use edgetrim_runtime::ops::qgemm::QKernel;
 use serde::Serialize;
 use std::io::Write;
@@ -158,7 +159,11 @@ fn compress(args: &Args, size: usize, calib: &Path) -> Result<(PathBuf, Vec<Stri
         int8: fast_int8(),
         ..Context::default()
     };
-    ctx.calib = Some(crate::cmd::compress::calibration_images(calib, &shapes)?);
+    ctx.calib = Some(crate::cmd::compress::calibration_images(
+        calib,
+        &shapes,
+        Pixels::Rgb01,
+    )?);
     let stages = Pipeline::new(vec![Pass::Clean, Pass::Int8, Pass::Layout])
         .run(&bytes, &ctx)
         .with_context(|| format!("compressing {}", args.model.display()))?;

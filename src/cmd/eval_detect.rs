@@ -29,7 +29,9 @@ Examples:
 
 DIR holds images/ (PNG or JPEG) and labels/ (one `class cx cy w h` line per object,
 normalised; a missing label file means no objects). The head layout and class names come from
-the model's metadata (edgetrim.yolo.*, or an Ultralytics export's). mAP50-95 averages AP over
+the model's metadata (edgetrim.yolo.*, or an Ultralytics export's); a model without them whose
+output is [1, anchors, 5 + classes] is read as YOLOX (objectness x class scores, BGR input in
+0..=255, as Megvii's export expects). mAP50-95 averages AP over
 IoU 0.50:0.05:0.95; classes without ground truth are left out, as in COCO.")]
 pub struct Args {
     /// The ONNX detector.

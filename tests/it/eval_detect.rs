@@ -111,3 +111,78 @@ fn refuses_bad_folders_labels_and_flags() {
         "000000.txt",
     );
 }
+
+/// A YOLOX-shaped detector for 64 px inputs (84 anchors, one class) that finds one 16 px box
+/// at (4, 4)-(20, 20) with objectness = the largest value of input plane 0 / 255: 1 when that
+/// plane holds the blue bytes of a blue image (YOLOX's BGR 0..=255), 0 if it were read as RGB.
+fn yolox_model(dir: &Path) -> String {
+    use edgetrim_compress::build::{dt, value_info, Attr, ModelBuilder};
+    use prost::Message;
+    const ANCHORS: usize = 8 * 8 + 4 * 4 + 2 * 2;
+    // Anchor 9: stride 8, column 1, row 1, whose cell starts at (8, 8): centre (8 + 0.5 * 8,
+    // 8 + 0.5 * 8), size e^ln2 * 8.
+    let (mut base, mut gate) = (vec![0.0f32; ANCHORS * 6], vec![0.0f32; ANCHORS * 6]);
+    base[9 * 6..9 * 6 + 6].copy_from_slice(&[0.5, 0.5, 2f32.ln(), 2f32.ln(), 0.0, 1.0]);
+    gate[9 * 6 + 4] = 1.0 / 255.0;
+    let mut m = ModelBuilder::new(13);
+    m.input("images", dt::FLOAT, &[1, 3, 64, 64])
+        .init_f32("base", &[1, ANCHORS, 6], &base)
+        .init_f32("gate", &[1, ANCHORS, 6], &gate)
+        .init_i64("zero", &[1], &[0])
+        .init_i64("one", &[1], &[1])
+        .init_i64("flat", &[3], &[1, 1, 1])
+        .node(
+            "Slice",
+            &["images", "zero", "one", "one"],
+            &["plane0"],
+            vec![],
+        )
+        .node(
+            "ReduceMax",
+            &["plane0"],
+            &["peak"],
+            vec![("axes", Attr::Ints(vec![1, 2, 3]))],
+        )
+        .node("Reshape", &["peak", "flat"], &["peak3"], vec![])
+        .node("Mul", &["peak3", "gate"], &["objectness"], vec![])
+        .node("Add", &["base", "objectness"], &["head"], vec![]);
+    let mut proto = m.proto();
+    let graph = proto.graph.as_mut().unwrap();
+    graph
+        .output
+        .push(value_info("head", dt::FLOAT, Some(&[1, ANCHORS, 6])));
+    let path = dir.join("yolox.onnx");
+    std::fs::write(&path, proto.encode_to_vec()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn reads_a_yolox_head_from_its_output_shape_and_feeds_it_bgr_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = yolox_model(dir.path());
+    let data = dir.path().join("blue");
+    std::fs::create_dir_all(data.join("images")).unwrap();
+    std::fs::create_dir_all(data.join("labels")).unwrap();
+    image::RgbImage::from_pixel(64, 64, image::Rgb([0, 0, 255]))
+        .save(data.join("images/0.png"))
+        .unwrap();
+    std::fs::write(data.join("labels/0.txt"), "0 0.1875 0.1875 0.25 0.25\n").unwrap();
+    for backend in ["nano", "tract"] {
+        let out = edgetrim(&[
+            "eval-detect",
+            &model,
+            "--data",
+            data.to_str().unwrap(),
+            "--backend",
+            backend,
+            "--json",
+        ]);
+        let report: serde_json::Value = serde_json::from_str(&assert_ok(&out)).unwrap();
+        // One prediction, exactly on the box: found only if plane 0 held the blue bytes.
+        assert_eq!(
+            report["per_class"][0]["predictions"], 1,
+            "{backend}: {report}"
+        );
+        assert_eq!(report["map50_95"], 1.0, "{backend}: {report}");
+    }
+}

@@ -1,10 +1,12 @@
-//! Decoding of anchor-free YOLO heads (YOLOv8 / v9 / v10 / YOLO9tr) into detections.
+//! Decoding of anchor-free YOLO heads (YOLOv8 / v9 / v10 / YOLO9tr, YOLOX) into detections.
 //!
-//! The exported head is one `[1, channels, num_anchors]` f32 tensor, channel-major: value
-//! `(c, a)` sits at `c * num_anchors + a`. Two box encodings are common ([`BoxFormat`]):
-//! boxes already decoded to `(cx, cy, w, h)` in input pixels (Ultralytics' export, with the DFL
-//! and anchor grid inside the graph), or the raw distribution-focal-loss bins, decoded here
-//! against the anchor grid from [`make_anchors`]. The class scores follow the boxes.
+//! The exported head is one f32 tensor. Ultralytics-style heads are `[1, channels,
+//! num_anchors]`, channel-major: value `(c, a)` sits at `c * num_anchors + a`, with the box
+//! either already decoded to `(cx, cy, w, h)` in input pixels (Ultralytics' export, with the
+//! DFL and anchor grid inside the graph) or as raw distribution-focal-loss bins, decoded here
+//! against the anchor grid from [`make_anchors`]. YOLOX heads are `[1, num_anchors, channels]`,
+//! anchor-major, with grid offsets, log sizes and an objectness before the classes. The
+//! [`BoxFormat`] says which; the class scores follow the box channels.
 //!
 //! [`detect`] keeps, per anchor, the best class if its score passes the threshold, then runs
 //! greedy class-aware NMS in score order into a fixed-capacity [`heapless::Vec`]. Everything is
@@ -157,6 +159,14 @@ pub enum BoxFormat<'a> {
         /// One anchor per head column, from [`make_anchors`].
         anchors: &'a [Anchor],
     },
+    /// YOLOX's head (Megvii's export, `decode_in_inference=False`): anchor-major,
+    /// `[1, num_anchors, 5 + classes]`. Per anchor `dx, dy` (the centre, in strides from the
+    /// cell's top-left corner), `ln w, ln h` (in strides), the objectness, then the classes;
+    /// the score is objectness × class probability.
+    Yolox {
+        /// One anchor per head row, from [`make_anchors`] (YOLOX orders its cells the same way).
+        anchors: &'a [Anchor],
+    },
 }
 
 impl BoxFormat<'_> {
@@ -164,6 +174,15 @@ impl BoxFormat<'_> {
         match *self {
             BoxFormat::CxCyWh => 4,
             BoxFormat::Dfl { reg_max, .. } => 4 * reg_max,
+            BoxFormat::Yolox { .. } => 5,
+        }
+    }
+
+    /// The anchors the head is decoded against, if it needs them.
+    fn anchors(&self) -> Option<&[Anchor]> {
+        match *self {
+            BoxFormat::CxCyWh => None,
+            BoxFormat::Dfl { anchors, .. } | BoxFormat::Yolox { anchors } => Some(anchors),
         }
     }
 }
@@ -285,13 +304,14 @@ fn dfl_expectation(reg_max: usize, bin: impl Fn(usize) -> f32) -> f32 {
     weighted / total
 }
 
-/// Decodes a `[1, box_channels + num_classes, num_anchors]` head output into at most `N`
-/// detections in input pixels, best first.
+/// Decodes a `[1, box_channels + num_classes, num_anchors]` head output (`[1, num_anchors,
+/// 5 + num_classes]` for [`BoxFormat::Yolox`]) into at most `N` detections in input pixels,
+/// best first.
 ///
 /// Per anchor the highest class (the first on ties) is taken; anchors whose score is not above
 /// `config.score_threshold` are dropped; the best `scratch.len()` of the rest go through greedy
 /// class-aware NMS, which stops once `N` boxes are kept. Errors when `output`'s length does not
-/// match the layout, the DFL anchors do not match the head, or a parameter is out of range.
+/// match the layout, the anchors do not match the head, or a parameter is out of range.
 pub fn detect<const N: usize>(
     output: &[f32],
     boxes: &BoxFormat<'_>,
@@ -318,14 +338,25 @@ pub fn detect<const N: usize>(
     let channels = box_channels + config.num_classes;
     let num_anchors = output.len() / channels;
     check_len("head output", channels * num_anchors, output.len())?;
-    if let BoxFormat::Dfl { anchors, .. } = boxes {
-        check_len("DFL anchors", num_anchors, anchors.len())?;
+    if let Some(anchors) = boxes.anchors() {
+        check_len("head anchors", num_anchors, anchors.len())?;
     }
     if u32::try_from(num_anchors).is_err() {
         return Err(Error::Invalid("more than u32::MAX anchors"));
     }
 
-    let at = |channel: usize, anchor: usize| output[channel * num_anchors + anchor];
+    let anchor_major = matches!(boxes, BoxFormat::Yolox { .. });
+    let at = |channel: usize, anchor: usize| {
+        if anchor_major {
+            output[anchor * channels + channel]
+        } else {
+            output[channel * num_anchors + anchor]
+        }
+    };
+    let probability = |v: f32| match config.scores {
+        ScoreFormat::Probabilities => v,
+        ScoreFormat::Logits => sigmoid(v),
+    };
     let mut top = TopCandidates {
         items: scratch,
         len: 0,
@@ -338,10 +369,10 @@ pub fn detect<const N: usize>(
                 (class, best) = (c, v);
             }
         }
-        let score = match config.scores {
-            ScoreFormat::Probabilities => best,
-            ScoreFormat::Logits => sigmoid(best),
-        };
+        let mut score = probability(best);
+        if anchor_major {
+            score *= probability(at(4, anchor));
+        }
         // Written so that a NaN score is dropped too.
         if score.partial_cmp(&config.score_threshold) != Some(Ordering::Greater) {
             continue;
@@ -357,6 +388,15 @@ pub fn detect<const N: usize>(
                 let side =
                     |s: usize| a.stride * dfl_expectation(reg_max, |i| at(s * reg_max + i, anchor));
                 [a.x - side(0), a.y - side(1), a.x + side(2), a.y + side(3)]
+            }
+            BoxFormat::Yolox { anchors } => {
+                let a = anchors[anchor];
+                // make_anchors gives cell centres; YOLOX counts from the cell's corner.
+                let cx = a.x + (at(0, anchor) - 0.5) * a.stride;
+                let cy = a.y + (at(1, anchor) - 0.5) * a.stride;
+                let half_w = libm::expf(at(2, anchor)) * a.stride / 2.0;
+                let half_h = libm::expf(at(3, anchor)) * a.stride / 2.0;
+                [cx - half_w, cy - half_h, cx + half_w, cy + half_h]
             }
         };
         top.offer(Candidate {

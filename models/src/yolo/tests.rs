@@ -250,6 +250,52 @@ fn dfl_decodes_a_hand_built_distribution() {
 }
 
 #[test]
+fn yolox_decodes_grid_offsets_log_sizes_and_objectness() {
+    // Two classes, the anchors of a 16x16 input at strides 8 and 16, anchor-major rows of
+    // dx, dy, ln w, ln h, objectness, class 0, class 1.
+    let mut anchors = [Anchor {
+        x: 0.0,
+        y: 0.0,
+        stride: 0.0,
+    }; 5];
+    make_anchors(16, 16, &[8, 16], &mut anchors).unwrap();
+    let mut head = vec![0.0f32; 7 * anchors.len()];
+    // Anchor 1: cell (col 1, row 0) of stride 8, corner (8, 0). Centre (8 + 0.5 * 8,
+    // 0 + 0.25 * 8) = (12, 2), size (e^0 * 8, e^ln2 * 8) = (8, 16); score 0.5 * 0.8 = 0.4.
+    head[7..14].copy_from_slice(&[0.5, 0.25, 0.0, 2f32.ln(), 0.5, 0.1, 0.8]);
+    // Anchor 4 (stride 16): class 0 at 0.9 but objectness 0.2, so 0.18, under the threshold.
+    head[28..35].copy_from_slice(&[0.0, 0.0, 0.0, 0.0, 0.2, 0.9, 0.0]);
+    let boxes = BoxFormat::Yolox { anchors: &anchors };
+    let mut scratch = [Candidate::EMPTY; 8];
+    let dets: heapless::Vec<_, 4> = detect(&head, &boxes, &PROBS, &mut scratch).unwrap();
+    assert_eq!(summary(&dets), [(0.4, 1)]);
+    for (got, want) in dets[0].corners().iter().zip([8.0, -6.0, 16.0, 10.0]) {
+        assert!((got - want).abs() < 1e-5, "{:?}", dets[0]);
+    }
+    // With logits, both the objectness and the class pass through the sigmoid.
+    let logits = DetectConfig {
+        score_threshold: 0.0,
+        scores: ScoreFormat::Logits,
+        ..PROBS
+    };
+    let dets: heapless::Vec<_, 8> = detect(&head, &boxes, &logits, &mut scratch).unwrap();
+    let sigmoid = |v: f32| 1.0 / (1.0 + (-v).exp());
+    assert!((dets[0].score - sigmoid(0.8) * sigmoid(0.5)).abs() < 1e-6);
+    // Anchors that do not match the head are an error, not a panic.
+    assert!(matches!(
+        detect::<4>(
+            &head,
+            &BoxFormat::Yolox {
+                anchors: &anchors[..4]
+            },
+            &PROBS,
+            &mut scratch
+        ),
+        Err(Error::Length { .. })
+    ));
+}
+
+#[test]
 fn maps_detections_back_through_the_letterbox() {
     let letterbox = Letterbox::fit(640, 480, 320); // scale 0.5, pad_y 40
     let det = Detection {

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The compressor's table (scripts/detector-compress-table.sh) for a real third-party dense
+# CNN: ddddocr's click-target detector, a YOLOX at 416 px (5.0 M params, 3.2 GMAC; fetched
+# by scripts/fetch_real_models.sh), scored on generated click-captcha scenes
+# (scripts/gen_click_targets.py: 200 test scenes, seed 2; calibration on 32 others, seed 1).
+# Then how onnxruntime agrees with our runtime on the int8 files: the largest difference of
+# any box score (objectness x class) over the first 20 test scenes.
+#   scripts/click-detector-table.sh [SCRATCH_DIR] [RUNS]
+# Takes about 35 minutes on 2 cores (each pruning scan about 7).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${1:-/tmp/click-detector-table}
+model=tests/data/real-cnn/fetched/ddddocr_common_det.onnx
+[ -f "$model" ] || bash scripts/fetch_real_models.sh
+python3 scripts/gen_click_targets.py "$dir/calib" --count 32 --seed 1 >/dev/null
+python3 scripts/gen_click_targets.py "$dir/test" --count 200 --seed 2 >/dev/null
+bash scripts/detector-compress-table.sh "$model" 416 "$dir/calib/npy" "$dir/test" "$dir" \
+  "${2:-20}" channels=0.3
+for name in int8 int8-fast prune30+int8; do
+  for i in $(seq -f %04g 0 19); do
+    ./target/release/edgetrim run "$dir/$name.onnx" --input "$dir/test/npy/$i.npy" \
+      -o "$dir/out/$name/$i" >/dev/null
+  done
+done
+python3 - "$dir" <<'PY'
+import sys
+from pathlib import Path
+import numpy as np
+import onnxruntime as ort
+d = Path(sys.argv[1])
+for name in ("int8", "int8-fast", "prune30+int8"):
+    sess = ort.InferenceSession(str(d / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for out in sorted((d / "out" / name).iterdir()):
+        x = np.load(d / "test/npy" / f"{out.name}.npy")
+        ref, ours = sess.run(None, {"images": x})[0][0], np.load(out / "output0.npy")[0]
+        worst = max(worst, float(np.abs(ref[:, 4:5] * ref[:, 5:] - ours[:, 4:5] * ours[:, 5:]).max()))
+    print(f"onnxruntime vs nano on {name}.onnx: box scores within {worst:.4f}")
+PY
