@@ -1,9 +1,11 @@
 //! Real third-party CNNs end to end: PaddleOCR's text-direction classifier (MobileNetV3,
-//! committed under tests/data/real-cnn/) and its PP-OCRv4 DBNet text detector (fetched by
-//! scripts/fetch_real_models.sh; skipped with a notice when absent).
+//! committed under tests/data/real-cnn/), its PP-OCRv4 DBNet text detector and ddddocr's
+//! YOLOX click-target detector (both fetched by scripts/fetch_real_models.sh; skipped with a
+//! notice when absent).
 //!
-//! Each runs on our runtime and on tract for the same deterministic input, and is checked
-//! against onnxruntime outputs that scripts/make_real_cnn_refs.py computed and committed.
+//! Each runs on our runtime and on tract for the same deterministic input; the PaddleOCR
+//! models are also checked against onnxruntime outputs that scripts/make_real_cnn_refs.py
+//! computed and committed.
 //! The inputs are built here bit-identically to the script (integer math, the same f64
 //! operations in the same order, one rounding to f32). Unit tests cover single ops; this
 //! catches what only a whole real graph exercises (op mixes, layouts, folding, memory
@@ -152,16 +154,25 @@ fn text_direction_classifier_matches_tract_and_onnxruntime() {
     assert_close("classifier vs onnxruntime", &ours, &reference);
 }
 
-#[test]
-fn text_detector_matches_tract_and_onnxruntime_when_fetched() {
-    let path = data("fetched/ch_PP-OCRv4_det_infer.onnx");
-    let Ok(model) = std::fs::read(&path) else {
+/// The bytes of a model scripts/fetch_real_models.sh fetches, or a notice that `what` is
+/// skipped.
+fn fetched(name: &str, what: &str) -> Option<Vec<u8>> {
+    let path = data(&format!("fetched/{name}"));
+    let model = std::fs::read(&path).ok();
+    if model.is_none() {
         // Straight to stderr, not eprintln!, so the notice shows even when output is captured.
         let _ = writeln!(
             std::io::stderr(),
-            "NOTICE: skipping the PP-OCRv4 detector: {} is absent (run scripts/fetch_real_models.sh)",
+            "NOTICE: skipping {what}: {} is absent (run scripts/fetch_real_models.sh)",
             path.display()
         );
+    }
+    model
+}
+
+#[test]
+fn text_detector_matches_tract_and_onnxruntime_when_fetched() {
+    let Some(model) = fetched("ch_PP-OCRv4_det_infer.onnx", "the PP-OCRv4 detector") else {
         return;
     };
     let x = text_page(&DET_SHAPE);
@@ -187,6 +198,25 @@ fn text_detector_matches_tract_and_onnxruntime_when_fetched() {
         [1, 1, h.div_ceil(DET_REF_STRIDE), w.div_ceil(DET_REF_STRIDE)]
     );
     assert_close("detector vs onnxruntime", &sampled, &reference);
+}
+
+#[test]
+fn click_target_detector_matches_tract_when_fetched() {
+    let Some(model) = fetched("ddddocr_common_det.onnx", "ddddocr's YOLOX detector") else {
+        return;
+    };
+    // The text page as BGR bytes in 0..=255, what YOLOX reads.
+    let shape = [1, 3, 416, 416];
+    let x: Vec<f32> = text_page(&shape)
+        .iter()
+        .map(|v| (v + 1.0) * 127.5)
+        .collect();
+    let (out_shape, ours, macs) = run_ours(&model, &shape, &x);
+    println!("YOLOX at {shape:?}: {:.2} GMAC", macs as f64 / 1e9);
+    assert_eq!(out_shape, [1, 3549, 6]);
+    let (tract_shape, tract) = run_tract(&model, &shape, &x);
+    assert_eq!(out_shape, tract_shape);
+    assert_close("YOLOX vs tract", &ours, &tract);
 }
 
 #[test]

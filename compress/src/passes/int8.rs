@@ -6,9 +6,9 @@
 //! - **weights**: int8 initializers, symmetric (zero point 0, range ±127) with one scale
 //!   per output channel (Conv axis 0; Gemm/MatMul the output-column axis), behind a
 //!   `DequantizeLinear(axis)` — or one scale for the whole tensor where that grid is
-//!   fine enough ([`Options::per_tensor_sqnr_db`]), which saves the scale tables. Models
-//!   importing opset < 13 cannot express per-axis scales, so their weights always get one
-//!   scale per tensor.
+//!   fine enough ([`Options::per_tensor_sqnr_db`]), which saves the scale tables. Per-axis
+//!   scales need opset 13: an older model is raised to it where every node reads the same
+//!   there ([`opset`]), otherwise its weights get one scale per tensor.
 //! - **activations**: every float input of those nodes that is not a weight gets a
 //!   `QuantizeLinear → DequantizeLinear` pair with one scale and zero point per tensor,
 //!   **int8 asymmetric** — the TFLite / CMSIS-NN convention the runtime's integer kernels
@@ -60,6 +60,7 @@ use tract_onnx::pb::{
 
 mod joins;
 mod lstm;
+mod opset;
 
 use joins::{joins, own_grids, share_ranges};
 
@@ -177,17 +178,15 @@ struct QuantizedWeight {
 /// Runs the int8 pass; returns a one-line summary.
 pub fn run(model: &mut ModelProto, ctx: &Context) -> Result<String> {
     let opts = &ctx.int8;
-    let opset = model
-        .opset_import
-        .iter()
-        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
-        .map_or(1, |o| o.version);
+    let opset = opset::version(model);
     if opset < 10 {
         return Err(Error::Unsupported(format!(
             "int8 needs opset 10 or later (QuantizeLinear); this model imports opset {opset}"
         )));
     }
-    let per_axis = opset >= 13;
+    // Per-channel weight scales need opset 13; `kept_below` names what prevents it.
+    let kept_below = opset::raise_to_13(model).err();
+    let per_axis = kept_below.is_none();
     let q_max = opts.weight_max();
     let g = model.graph.get_or_insert_with(Default::default);
     let (mut targets, kept) = select(g, &opts.keep_float, per_axis);
@@ -379,7 +378,10 @@ pub fn run(model: &mut ModelProto, ctx: &Context) -> Result<String> {
             weights.len() - per_tensor
         )
     } else {
-        "per-tensor (opset < 13)".to_string()
+        format!(
+            "per-tensor: opset {opset}, and a {} keeps it below 13",
+            kept_below.unwrap_or_default()
+        )
     };
     let mut notes = vec![format!(
         "{quantized} nodes int8 ({} weights {scales}, {} activations by {} on {source})",

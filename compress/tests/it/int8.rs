@@ -185,9 +185,56 @@ fn keep_float_leaves_the_named_node_float() {
 }
 
 #[test]
-fn opset_11_gets_per_tensor_weight_scales() {
+fn opset_11_is_raised_to_13_for_per_channel_scales_unless_a_node_reads_otherwise() {
+    let per_channel = Context {
+        int8: int8::Options {
+            per_tensor_sqnr_db: None,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     let original = conv_model(8, 11);
-    let q = compress(&original, CLEAN_INT8, &Context::default());
+    let q = compress(&original, CLEAN_INT8, &per_channel);
+    let m = decode(&q);
+    assert_eq!(m.opset_import[0].version, 13);
+    let g = m.graph.unwrap();
+    let axes = g
+        .node
+        .iter()
+        .filter(|n| n.op_type == "DequantizeLinear" && n.attribute.iter().any(|a| a.name == "axis"))
+        .count();
+    assert_eq!(axes, 5, "3 weights and 2 biases per channel");
+    let shapes: &[&[usize]] = &[&[1, 8, 12, 12]];
+    assert!(cosine(&nano(&original, shapes), &tract(&q, shapes)) > 0.995);
+
+    // Softmax over axis 1 means another thing under opset 13: the model stays at 11, and its
+    // weights get one scale each.
+    let mut proto = decode(&original);
+    let g = proto.graph.as_mut().unwrap();
+    g.node.push(edgetrim_compress::pb::NodeProto {
+        name: "probs".into(),
+        op_type: "Softmax".into(),
+        input: vec!["y".into()],
+        output: vec!["p".into()],
+        attribute: vec![edgetrim_compress::pb::AttributeProto {
+            name: "axis".into(),
+            i: 1,
+            r#type: 2, // INT
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    g.output[0].name = "p".into();
+    let softmax = prost::Message::encode_to_vec(&proto);
+    let runs = Pipeline::new(CLEAN_INT8.to_vec())
+        .run(&softmax, &per_channel)
+        .unwrap();
+    let summary = &runs[1].summary;
+    assert!(
+        summary.contains("per-tensor: opset 11, and a Softmax node probs keeps it below 13"),
+        "{summary}"
+    );
+    let q = compress(&softmax, CLEAN_INT8, &per_channel);
     let g = decode(&q).graph.unwrap();
     for n in g.node.iter().filter(|n| n.op_type == "DequantizeLinear") {
         assert!(
@@ -198,8 +245,7 @@ fn opset_11_gets_per_tensor_weight_scales() {
         let s = g.initializer.iter().find(|t| t.name == n.input[1]).unwrap();
         assert!(s.dims.is_empty(), "{}: scalar scale", n.name);
     }
-    let shapes: &[&[usize]] = &[&[1, 8, 12, 12]];
-    assert!(cosine(&nano(&original, shapes), &tract(&q, shapes)) > 0.995);
+    assert!(cosine(&nano(&softmax, shapes), &tract(&q, shapes)) > 0.995);
 }
 
 #[test]
