@@ -185,7 +185,7 @@ pub fn run(model: &mut ModelProto, ctx: &Context) -> Result<String> {
         )));
     }
     // Per-channel weight scales need opset 13; `kept_below` names what prevents it.
-    let kept_below = opset::raise_to_13(model).err();
+    let kept_below = opset::raise_to_13(model, &ctx.shape_refs()).err();
     let per_axis = kept_below.is_none();
     let q_max = opts.weight_max();
     let g = model.graph.get_or_insert_with(Default::default);

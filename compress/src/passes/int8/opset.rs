@@ -9,13 +9,14 @@
 //! under 13. Four moved an attribute to an input (Split `split`, Squeeze and Unsqueeze
 //! `axes`, ReduceSum `axes`); those are rewritten here, the attribute becoming an int64
 //! initializer. Softmax, LogSoftmax and Hardmax changed meaning (13 normalises along one
-//! axis, before that over the flattened tail), which is the same only for the last axis,
-//! `axis = -1`. Anything else — an op not listed, another domain, a subgraph, Resize's
+//! axis, before that over the flattened tail), which is the same only for the last axis
+//! (`axis = -1`, or the input's rank - 1 at the planned shapes). Anything else — an op not listed, another domain, a subgraph, Resize's
 //! removed `tf_half_pixel_for_nn` — leaves the model at its opset, and the pass says which
 //! node kept it there.
 
 use crate::build::tensor_i64;
-use std::collections::BTreeSet;
+use crate::exec;
+use std::collections::{BTreeSet, HashMap};
 use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto};
 
 /// Ops whose opset-13 definition reads an opset 10-12 node the same way (types were added,
@@ -126,15 +127,29 @@ pub fn version(model: &ModelProto) -> i64 {
         .map_or(1, |o| o.version)
 }
 
-/// Raises the model's default-domain opset to 13 if every node reads the same there,
-/// rewriting the four attribute-to-input ops. Returns the node that prevents it (and leaves
-/// the model untouched) otherwise: `"Upsample node up1"`.
-pub fn raise_to_13(model: &mut ModelProto) -> Result<(), String> {
+/// The ops whose `axis` means another thing from opset 13, unless it is the last one.
+const AXIS_CHANGED: &[&str] = &["Softmax", "LogSoftmax", "Hardmax"];
+
+/// Raises the model's default-domain opset to 13 if every node reads the same there (with
+/// the graph inputs at `shapes`, which give the ranks Softmax needs), rewriting the four
+/// attribute-to-input ops. Returns the node that prevents it (and leaves the model
+/// untouched) otherwise: `"Upsample node up1"`.
+pub fn raise_to_13(model: &mut ModelProto, shapes: &[&[usize]]) -> Result<(), String> {
     if version(model) >= 13 {
         return Ok(());
     }
     let graph = model.graph.get_or_insert_with(Default::default);
-    if let Some(node) = graph.node.iter().find(|n| !reads_the_same(n)) {
+    let softmax_inputs: Vec<String> = (graph.node.iter())
+        .filter(|n| AXIS_CHANGED.contains(&n.op_type.as_str()))
+        .filter_map(|n| n.input.first().cloned())
+        .collect();
+    let planned = match softmax_inputs.is_empty() {
+        true => HashMap::new(),
+        false => exec::edge_shapes(model, shapes, &softmax_inputs).unwrap_or_default(),
+    };
+    let rank = |name: &str| planned.get(name).map(|(_, dims)| dims.len());
+    let graph = model.graph.get_or_insert_with(Default::default);
+    if let Some(node) = graph.node.iter().find(|n| !reads_the_same(n, rank)) {
         let name = if node.name.is_empty() {
             node.output.first().map_or("", String::as_str)
         } else {
@@ -151,8 +166,9 @@ pub fn raise_to_13(model: &mut ModelProto) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether `node` means the same under opset 13 (after [`move_attributes_to_inputs`]).
-fn reads_the_same(node: &NodeProto) -> bool {
+/// Whether `node` means the same under opset 13 (after [`move_attributes_to_inputs`]);
+/// `rank` gives a tensor's rank where it is known.
+fn reads_the_same(node: &NodeProto, rank: impl Fn(&str) -> Option<usize>) -> bool {
     let attr = |name: &str| node.attribute.iter().find(|a| a.name == name);
     let default_domain = node.domain.is_empty() || node.domain == "ai.onnx";
     let no_subgraph = node
@@ -161,7 +177,14 @@ fn reads_the_same(node: &NodeProto) -> bool {
         .all(|a| a.g.is_none() && a.graphs.is_empty());
     let op = node.op_type.as_str();
     let known = match op {
-        "Softmax" | "LogSoftmax" | "Hardmax" => attr("axis").is_some_and(|a| a.i == -1),
+        "Softmax" | "LogSoftmax" | "Hardmax" => attr("axis").is_some_and(|a| {
+            let last = node
+                .input
+                .first()
+                .and_then(|x| rank(x))
+                .map(|r| r as i64 - 1);
+            a.i == -1 || Some(a.i) == last
+        }),
         "Resize" => {
             attr("coordinate_transformation_mode").is_none_or(|a| a.s != b"tf_half_pixel_for_nn")
         }
@@ -224,11 +247,11 @@ mod tests {
                 &["u"],
                 vec![("axes", Attr::Ints(vec![0]))],
             )
-            .node("Softmax", &["b"], &["s"], vec![("axis", Attr::Int(-1))])
+            .node("Softmax", &["b"], &["s"], vec![("axis", Attr::Int(1))])
             .output("u", dt::FLOAT)
             .output("s", dt::FLOAT);
         let mut model = m.proto();
-        raise_to_13(&mut model).unwrap();
+        raise_to_13(&mut model, &[]).unwrap();
         assert_eq!(version(&model), 13);
         let g = model.graph.as_ref().unwrap();
         assert_eq!(g.node[0].input, ["x", "a_split"]);
@@ -247,7 +270,7 @@ mod tests {
     #[test]
     fn names_the_node_that_keeps_the_opset() {
         for (op, attrs) in [
-            ("Softmax", vec![("axis", Attr::Int(1))]),
+            ("Softmax", vec![("axis", Attr::Int(0))]),
             ("Upsample", vec![]),
             (
                 "Resize",
@@ -264,7 +287,10 @@ mod tests {
                 .output("y", dt::FLOAT);
             let mut model = m.proto();
             let before = model.clone();
-            assert_eq!(raise_to_13(&mut model), Err(format!("{op} node {op}_1")));
+            assert_eq!(
+                raise_to_13(&mut model, &[]),
+                Err(format!("{op} node {op}_1"))
+            );
             assert_eq!(model, before, "{op}: the model is left as it was");
         }
     }
