@@ -323,17 +323,18 @@ mod tests {
         out
     }
 
+    /// A 2x1 RGB image: (10, 20, 30) then (40, 50, 60).
+    const TWO_BY_ONE: Image<'static> = Image::Rgb8 {
+        pixels: &[10, 20, 30, 40, 50, 60],
+        width: 2,
+        height: 1,
+    };
+
     #[test]
     fn same_size_copies_pixels_and_pads_bottom() {
         // 2x1 into 2x2: scale 1, the single spare row goes below (pad_y = floor(1 / 2) = 0).
-        let pixels = [10, 20, 30, 40, 50, 60];
-        let image = Image::Rgb8 {
-            pixels: &pixels,
-            width: 2,
-            height: 1,
-        };
         let mut dst = [0.0; 12];
-        let lb = letterbox(&image, 2, &mut dst).unwrap();
+        let lb = letterbox(&TWO_BY_ONE, 2, &mut dst).unwrap();
         assert_eq!(
             lb,
             Letterbox {
@@ -355,14 +356,8 @@ mod tests {
     #[test]
     fn bgr255_reverses_the_planes_and_keeps_the_byte_values() {
         // 2x1 into 2x2 as in the test above, for a YOLOX input.
-        let pixels = [10, 20, 30, 40, 50, 60];
-        let image = Image::Rgb8 {
-            pixels: &pixels,
-            width: 2,
-            height: 1,
-        };
         let mut dst = [0.0; 12];
-        letterbox_as(&image, 2, Pixels::Bgr255, &mut dst).unwrap();
+        letterbox_as(&TWO_BY_ONE, 2, Pixels::Bgr255, &mut dst).unwrap();
         assert_eq!(
             dst,
             [30.0, 60.0, 114.0, 114.0, 20.0, 50.0, 114.0, 114.0, 10.0, 40.0, 114.0, 114.0]

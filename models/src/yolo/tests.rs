@@ -161,16 +161,22 @@ fn sigmoid_flag_applies_the_logistic() {
     assert!((dets[0].score - 1.0 / (1.0 + (-0.4f32).exp())).abs() < 1e-6);
 }
 
-#[test]
-fn anchors_follow_levels_then_rows() {
-    // 16x16 with strides 8 and 16: a 2x2 grid then a 1x1 grid.
-    assert_eq!(anchor_count(16, 16, &[8, 16]), 5);
+/// The anchors of a 16x16 input at strides 8 and 16: a 2x2 grid then a 1x1 grid.
+fn anchors_16px() -> [Anchor; 5] {
     let mut anchors = [Anchor {
         x: 0.0,
         y: 0.0,
         stride: 0.0,
     }; 5];
     make_anchors(16, 16, &[8, 16], &mut anchors).unwrap();
+    anchors
+}
+
+#[test]
+fn anchors_follow_levels_then_rows() {
+    // 16x16 with strides 8 and 16: a 2x2 grid then a 1x1 grid.
+    assert_eq!(anchor_count(16, 16, &[8, 16]), 5);
+    let mut anchors = anchors_16px();
     let got: Vec<_> = anchors.iter().map(|a| (a.x, a.y, a.stride)).collect();
     assert_eq!(
         got,
@@ -194,12 +200,7 @@ fn anchors_follow_levels_then_rows() {
 #[test]
 fn dfl_decodes_a_hand_built_distribution() {
     // reg_max 4, one class, the anchors of a 16x16 input at strides 8 and 16.
-    let mut anchors = [Anchor {
-        x: 0.0,
-        y: 0.0,
-        stride: 0.0,
-    }; 5];
-    make_anchors(16, 16, &[8, 16], &mut anchors).unwrap();
+    let anchors = anchors_16px();
     let (reg_max, n) = (4, anchors.len());
     let mut head = vec![0.0f32; (4 * reg_max + 1) * n];
     let target = 1; // anchor (12, 4), stride 8
@@ -253,12 +254,7 @@ fn dfl_decodes_a_hand_built_distribution() {
 fn yolox_decodes_grid_offsets_log_sizes_and_objectness() {
     // Two classes, the anchors of a 16x16 input at strides 8 and 16, anchor-major rows of
     // dx, dy, ln w, ln h, objectness, class 0, class 1.
-    let mut anchors = [Anchor {
-        x: 0.0,
-        y: 0.0,
-        stride: 0.0,
-    }; 5];
-    make_anchors(16, 16, &[8, 16], &mut anchors).unwrap();
+    let anchors = anchors_16px();
     let mut head = vec![0.0f32; 7 * anchors.len()];
     // Anchor 1: cell (col 1, row 0) of stride 8, corner (8, 0). Centre (8 + 0.5 * 8,
     // 0 + 0.25 * 8) = (12, 2), size (e^0 * 8, e^ln2 * 8) = (8, 16); score 0.5 * 0.8 = 0.4.
