@@ -11,8 +11,7 @@ an outline in another colour; glyphs do not overlap. Each box is the glyph's ink
 Writes OUT/images/0000.png ..., OUT/labels/0000.txt (YOLO format: `0 cx cy w h`,
 normalised), OUT/npy/0000.npy (float32 1x3x416x416: the scene as ddddocr feeds it, BGR in
 0-255, no letterbox since the scene is already 416 x 416; the layout `edgetrim compress
---calib OUT/npy` reads) and OUT/boxes.json (the boxes in pixels, x0 y0 x1 y1). The same seed
-gives the same bytes.
+--calib OUT/npy` reads). The same seed gives the same bytes.
 
 Usage: python3 scripts/gen_click_targets.py OUT --count 200 --seed 2
 Needs numpy and Pillow (see scripts/gen_text_direction.py, whose fonts it uses).
@@ -21,7 +20,6 @@ Needs numpy and Pillow (see scripts/gen_text_direction.py, whose fonts it uses).
 from __future__ import annotations
 
 import argparse
-import json
 import random
 from pathlib import Path
 
@@ -89,7 +87,7 @@ def main() -> None:
     for sub in ("images", "labels", "npy"):
         (args.out / sub).mkdir(parents=True, exist_ok=True)
     rng = random.Random(args.seed)
-    all_boxes = {}
+    glyphs = 0
     for i in range(args.count):
         img, boxes = scene(rng)
         name = f"{i:04d}"
@@ -99,9 +97,8 @@ def main() -> None:
             f"{(b[2] - b[0]) / SIZE:.6f} {(b[3] - b[1]) / SIZE:.6f}\n" for b in boxes))
         bgr = np.asarray(img, np.float32)[:, :, ::-1].transpose(2, 0, 1)[None]
         np.save(args.out / "npy" / f"{name}.npy", np.ascontiguousarray(bgr))
-        all_boxes[name] = boxes
-    (args.out / "boxes.json").write_text(json.dumps(all_boxes))
-    print(f"wrote {args.count} scenes ({sum(map(len, all_boxes.values()))} glyphs) to {args.out}")
+        glyphs += len(boxes)
+    print(f"wrote {args.count} scenes ({glyphs} glyphs) to {args.out}")
 
 
 if __name__ == "__main__":
