@@ -7,7 +7,7 @@
 //!   per output channel (Conv axis 0; Gemm/MatMul the output-column axis), behind a
 //!   `DequantizeLinear(axis)` — or one scale for the whole tensor where that grid is
 //!   fine enough ([`Options::per_tensor_sqnr_db`]), which saves the scale tables. Per-axis
-//!   scales need opset 13: an older model is raised to it where every node reads the same
+//!   scales need opset 13: an opset 11-12 model is raised to it where every node reads the same
 //!   there ([`opset`]), otherwise its weights get one scale per tensor.
 //! - **activations**: every float input of those nodes that is not a weight gets a
 //!   `QuantizeLinear → DequantizeLinear` pair with one scale and zero point per tensor,

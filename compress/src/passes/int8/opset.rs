@@ -5,8 +5,9 @@
 //! ddddocr's YOLOX, older YOLOv5 exports) that costs accuracy — one weak channel shares the
 //! grid of the strongest — and seven-bit weights (`--reduce-range`) can lose most of it.
 //!
-//! Between opsets 10 and 13 most ops only gained data types, so their nodes mean the same
-//! under 13. Four moved an attribute to an input (Split `split`, Squeeze and Unsqueeze
+//! Between opsets 11 and 13 most ops only gained data types, so their nodes mean the same
+//! under 13. (Opset 10 is not raised: its Clip and Pad take attributes where 11 takes inputs,
+//! and its Resize reads scales where 11 reads a region of interest.) Four moved an attribute to an input (Split `split`, Squeeze and Unsqueeze
 //! `axes`, ReduceSum `axes`); those are rewritten here, the attribute becoming an int64
 //! initializer. Softmax, LogSoftmax and Hardmax changed meaning (13 normalises along one
 //! axis, before that over the flattened tail), which is the same only for the last axis
@@ -19,7 +20,7 @@ use crate::exec;
 use std::collections::{BTreeSet, HashMap};
 use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto};
 
-/// Ops whose opset-13 definition reads an opset 10-12 node the same way (types were added,
+/// Ops whose opset-13 definition reads an opset 11-12 node the same way (types were added,
 /// nothing removed or reinterpreted).
 const SAME_UNDER_13: &[&str] = &[
     "Abs",
@@ -135,8 +136,10 @@ const AXIS_CHANGED: &[&str] = &["Softmax", "LogSoftmax", "Hardmax"];
 /// attribute-to-input ops. Returns the node that prevents it (and leaves the model
 /// untouched) otherwise: `"Upsample node up1"`.
 pub fn raise_to_13(model: &mut ModelProto, shapes: &[&[usize]]) -> Result<(), String> {
-    if version(model) >= 13 {
-        return Ok(());
+    match version(model) {
+        13.. => return Ok(()),
+        ..=10 => return Err("model older than opset 11 (Clip, Pad and Resize changed)".into()),
+        _ => {}
     }
     let graph = model.graph.get_or_insert_with(Default::default);
     let softmax_inputs: Vec<String> = (graph.node.iter())
@@ -265,6 +268,17 @@ mod tests {
         };
         assert_eq!(ints("a_split"), [1, 3]);
         assert_eq!(ints("u_axes"), [0]);
+    }
+
+    #[test]
+    fn opset_10_stays() {
+        let mut m = ModelBuilder::new(10);
+        m.input("x", dt::FLOAT, &[2, 4])
+            .node("Relu", &["x"], &["y"], vec![])
+            .output("y", dt::FLOAT);
+        let mut model = m.proto();
+        assert!(raise_to_13(&mut model, &[]).is_err());
+        assert_eq!(version(&model), 10);
     }
 
     #[test]
